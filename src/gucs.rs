@@ -1,0 +1,124 @@
+//! Every setting of the extension, registered under the reserved `etl.` prefix.
+//!
+//! They are real GUCs: `SHOW etl.batch_size` works, `SET` works where a
+//! per-session value makes sense, and the worker's settings need a reload.
+
+use std::ffi::CString;
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// Default zone for order times that carry no UTC offset.
+pub const DEFAULT_SOURCE_TIMEZONE: &std::ffi::CStr = c"Asia/Shanghai";
+
+pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+pub static SOURCE_TIMEZONE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_SOURCE_TIMEZONE));
+pub static DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+pub static MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static POLARS_THREADS: GucSetting<i32> = GucSetting::<i32>::new(2);
+pub static POLL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+pub static RETRY_BASE_DELAY_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
+
+/// Registers the settings. Called once from `_PG_init`.
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"etl.batch_size",
+        c"Raw lines (or keys) a stage reads, transforms and writes per batch.",
+        c"Memory use grows with this value, not with the size of an import; statements per stage grow with the number of batches.",
+        &BATCH_SIZE,
+        1,
+        1_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"etl.source_timezone",
+        c"Time zone of order times that carry no UTC offset.",
+        c"Any zone name PostgreSQL knows (see pg_timezone_names); PostgreSQL's rules apply to times a daylight-saving change skips or repeats.",
+        &SOURCE_TIMEZONE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"etl.database",
+        c"Database whose queue the background worker runs.",
+        c"Only read by the background worker, which needs shared_preload_libraries = 'etl_ext'.",
+        &DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"etl.max_attempts",
+        c"Attempts of a queued stage before it is marked dead.",
+        c"A failed stage is retried with exponential backoff until it has been tried this many times.",
+        &MAX_ATTEMPTS,
+        1,
+        1_000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"etl.polars_threads",
+        c"Threads Polars may use inside one backend.",
+        c"1 runs every transform on the backend's own thread. A larger value starts a pool of that size the first time a backend transforms a batch; the pool keeps its size for the life of the backend.",
+        &POLARS_THREADS,
+        1,
+        64,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"etl.poll_interval",
+        c"How often the background worker looks at the queue when nothing woke it.",
+        c"The worker is woken at the commit of any transaction that queues work; this poll is the fallback.",
+        &POLL_INTERVAL_MS,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"etl.retry_base_delay",
+        c"Delay before the first retry of a failed stage; each further retry doubles it.",
+        c"",
+        &RETRY_BASE_DELAY_MS,
+        0,
+        86_400_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    // SAFETY: called from _PG_init, on the backend's main thread.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"etl".as_ptr()) };
+}
+
+pub fn batch_size() -> usize {
+    BATCH_SIZE.get().max(1) as usize
+}
+
+pub fn source_timezone() -> String {
+    SOURCE_TIMEZONE
+        .get()
+        .and_then(|s| s.into_string().ok())
+        .unwrap_or_else(|| DEFAULT_SOURCE_TIMEZONE.to_string_lossy().into_owned())
+}
+
+pub fn database() -> Option<String> {
+    DATABASE.get().and_then(|s| s.into_string().ok()).filter(|s| !s.is_empty())
+}
+
+pub fn max_attempts() -> i32 {
+    MAX_ATTEMPTS.get()
+}
+
+pub fn polars_threads() -> usize {
+    POLARS_THREADS.get().max(1) as usize
+}
+
+pub fn poll_interval_ms() -> i64 {
+    i64::from(POLL_INTERVAL_MS.get())
+}
+
+pub fn retry_base_delay_ms() -> i64 {
+    i64::from(RETRY_BASE_DELAY_MS.get())
+}

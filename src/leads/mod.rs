@@ -1,0 +1,55 @@
+//! Stage 3: the import's orders -> `etl.business_leads`.
+//!
+//! First, per batch of customers with unattributed orders: look up their
+//! current leads (one statement), decide new/reuse in Polars, create and
+//! reopen leads, attribute the orders. Then, per batch of touched leads:
+//! read their orders (one statement), aggregate in Polars, write back.
+
+pub mod load;
+pub mod transform;
+
+use crate::error::StageError;
+use crate::pipeline::stage::{RunContext, StageCounts};
+use crate::services::{lookups, polars_runtime};
+
+pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+    polars_runtime::prepare();
+    let mut counts = StageCounts::default();
+
+    let cursor = load::open_customers_to_attribute(&mut ctx.sql, ctx.import_id)?;
+    loop {
+        pgrx::check_for_interrupts!();
+        let customers = load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "customer_global_id")?;
+        if customers.height() == 0 {
+            break;
+        }
+        counts.batches += 1;
+        counts.rows_in += customers.height() as i64;
+        let ids = load::text_column(&customers, "customer_global_id")?;
+        let current = lookups::current_leads(&mut ctx.sql, ids)?;
+        let plan = transform::plan(customers, current)?;
+        counts.add_extra("leads_reused", transform::reused(&plan)? as i64);
+        counts.add_extra("leads_created", load::create_leads(&mut ctx.sql, &plan)? as i64);
+        counts.add_extra("leads_reopened", load::reopen_leads(&mut ctx.sql, &plan)? as i64);
+        counts.add_extra("orders_attributed", load::attribute_orders(&mut ctx.sql, ctx.import_id, &plan)? as i64);
+        counts.rows_ok += plan.height() as i64;
+    }
+    ctx.sql.close(cursor)?;
+
+    let cursor = load::open_leads_to_recompute(&mut ctx.sql, ctx.import_id)?;
+    loop {
+        pgrx::check_for_interrupts!();
+        let leads = load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "lead_id")?;
+        if leads.height() == 0 {
+            break;
+        }
+        counts.batches += 1;
+        counts.add_extra("leads_recomputed", leads.height() as i64);
+        let orders = load::orders_of_leads(&mut ctx.sql, &leads)?;
+        let aggregates = transform::aggregate(leads, orders)?;
+        load::write_aggregates(&mut ctx.sql, &aggregates)?;
+    }
+    ctx.sql.close(cursor)?;
+    load::clear_pending_refresh(&mut ctx.sql)?;
+    Ok(counts)
+}

@@ -1,0 +1,43 @@
+//! etl_ext: a CRM ETL pipeline (orders, customers, sales leads) that runs
+//! inside PostgreSQL. See README.md and ../shared/spec/CONTRACT.md.
+//!
+//! Layers, top to bottom: SQL entry points (`api`) and the background worker;
+//! events and the queue; the pipeline and its stages (`orders`, `customers`,
+//! `leads`); shared services (lookups, batching, SPI, subtransactions) and
+//! errors.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod api;
+mod customers;
+mod error;
+mod events;
+mod gucs;
+mod leads;
+mod orders;
+mod pipeline;
+mod services;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+pgrx::extension_sql_file!("../sql/demo.sql", name = "demo", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

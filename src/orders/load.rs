@@ -1,0 +1,235 @@
+//! The orders stage's SPI side: read raw lines through a cursor, write
+//! rejects and upsert orders, all with array parameters.
+
+use std::ops::Range;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::Uuid;
+use polars::prelude::*;
+
+use crate::error::StageError;
+use crate::orders::transform::RawLines;
+use crate::services::spi::{Cursor, Sql};
+
+/// Opens a cursor over the import's raw lines, newest line first: the first
+/// valid line seen for a key is the one that wins.
+pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
+    sql.open_cursor(
+        "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
+                r.order_type, r.amount, r.ordered_at
+           FROM etl.raw_orders r
+          WHERE r.import_id = $1
+          ORDER BY r.line_no DESC",
+        &[import_id.into()],
+    )
+}
+
+pub fn fetch_raw_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RawLines, StageError> {
+    sql.fetch(cursor, count, |rows| {
+        let n = rows.len();
+        let mut b = RawLines {
+            line_no: Vec::with_capacity(n),
+            order_id: Vec::with_capacity(n),
+            shop: Vec::with_capacity(n),
+            customer_name: Vec::with_capacity(n),
+            order_status: Vec::with_capacity(n),
+            order_type: Vec::with_capacity(n),
+            amount: Vec::with_capacity(n),
+            ordered_at: Vec::with_capacity(n),
+        };
+        for row in rows {
+            let line_no = row
+                .get::<i32>(1)?
+                .ok_or_else(|| StageError::Unexpected("etl.raw_orders.line_no is NULL".into()))?;
+            b.line_no.push(line_no);
+            b.order_id.push(row.get::<String>(2)?);
+            b.shop.push(row.get::<String>(3)?);
+            b.customer_name.push(row.get::<String>(4)?);
+            b.order_status.push(row.get::<String>(5)?);
+            b.order_type.push(row.get::<String>(6)?);
+            b.amount.push(row.get::<String>(7)?);
+            b.ordered_at.push(row.get::<String>(8)?);
+        }
+        Ok(b)
+    })
+}
+
+/// Rejects always describe the latest run of the stage for an import.
+pub fn clear_rejects(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+    sql.execute("DELETE FROM etl.rejects WHERE import_id = $1", &[import_id.into()])
+}
+
+/// Records rejected lines, with the raw line as imported in `raw`.
+pub fn write_rejects(
+    sql: &mut Sql,
+    import_id: Uuid,
+    line_no: Vec<i32>,
+    reason: Vec<String>,
+    detail: Vec<String>,
+) -> Result<u64, StageError> {
+    if line_no.is_empty() {
+        return Ok(0);
+    }
+    sql.execute(
+        "INSERT INTO etl.rejects (import_id, line_no, stage, reason, detail, raw)
+         SELECT r.import_id, r.line_no, 'orders', u.reason, u.detail,
+                jsonb_build_object(
+                    'order_id', r.order_id, 'shop', r.shop, 'customer_name', r.customer_name,
+                    'order_status', r.order_status, 'order_type', r.order_type,
+                    'amount', r.amount, 'ordered_at', r.ordered_at)
+           FROM unnest($2::int[], $3::text[], $4::text[]) AS u(line_no, reason, detail)
+           JOIN etl.raw_orders r ON r.import_id = $1 AND r.line_no = u.line_no
+         ON CONFLICT (import_id, line_no) DO UPDATE
+            SET stage = EXCLUDED.stage, reason = EXCLUDED.reason,
+                detail = EXCLUDED.detail, raw = EXCLUDED.raw, created_at = now()",
+        &[import_id.into(), line_no.into(), reason.into(), detail.into()],
+    )
+}
+
+/// Rows to upsert into `etl.orders`, one vector per column.
+#[derive(Debug, Default)]
+pub struct OrderRows {
+    pub line_no: Vec<i32>,
+    pub shop_id: Vec<i64>,
+    pub order_id: Vec<String>,
+    pub customer_nickname: Vec<String>,
+    pub latest_status: Vec<String>,
+    pub order_type: Vec<Option<String>>,
+    pub system_order_type: Vec<String>,
+    pub amount_cents: Vec<i64>,
+    pub ts_local: Vec<String>,
+    pub ts_offset: Vec<Option<String>>,
+}
+
+fn required<T>(value: Option<T>, column: &str) -> Result<T, StageError> {
+    value.ok_or_else(|| StageError::Unexpected(format!("a valid order has no {column}")))
+}
+
+impl OrderRows {
+    /// Copies the winners frame of [`crate::orders::transform::winners`].
+    pub fn from_frame(frame: &DataFrame) -> Result<Self, StageError> {
+        let text = |name: &str| -> Result<Vec<Option<String>>, StageError> {
+            Ok(frame.column(name)?.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
+        };
+        let text_required = |name: &str| -> Result<Vec<String>, StageError> {
+            text(name)?.into_iter().map(|v| required(v, name)).collect()
+        };
+        Ok(Self {
+            line_no: frame.column("line_no")?.i32()?.into_iter().map(|v| required(v, "line_no")).collect::<Result<_, _>>()?,
+            shop_id: frame.column("shop_id")?.i64()?.into_iter().map(|v| required(v, "shop_id")).collect::<Result<_, _>>()?,
+            order_id: text_required("order_id")?,
+            customer_nickname: text_required("customer_nickname")?,
+            latest_status: text_required("latest_status")?,
+            order_type: text("order_type")?,
+            system_order_type: text_required("system_order_type")?,
+            amount_cents: frame
+                .column("amount_cents")?
+                .i64()?
+                .into_iter()
+                .map(|v| required(v, "amount_cents"))
+                .collect::<Result<_, _>>()?,
+            ts_local: text_required("ts_local")?,
+            ts_offset: text("ts_offset")?,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.line_no.len()
+    }
+
+    fn args(&self, range: Range<usize>) -> Vec<DatumWithOid<'static>> {
+        vec![
+            self.line_no[range.clone()].to_vec().into(),
+            self.shop_id[range.clone()].to_vec().into(),
+            self.order_id[range.clone()].to_vec().into(),
+            self.customer_nickname[range.clone()].to_vec().into(),
+            self.latest_status[range.clone()].to_vec().into(),
+            self.order_type[range.clone()].to_vec().into(),
+            self.system_order_type[range.clone()].to_vec().into(),
+            self.amount_cents[range.clone()].to_vec().into(),
+            self.ts_local[range.clone()].to_vec().into(),
+            self.ts_offset[range].to_vec().into(),
+        ]
+    }
+}
+
+/// Upserts rows `range` of `rows`; returns how many were written.
+///
+/// A key that this run already wrote (from a greater `line_no` in an
+/// earlier batch) is left alone: that line is superseded. When an order
+/// changes nickname, it leaves its customer and lead, which are queued for
+/// a refresh of their aggregates.
+pub fn upsert_orders(
+    sql: &mut Sql,
+    import_id: Uuid,
+    run_id: i64,
+    source_timezone: &str,
+    rows: &OrderRows,
+    range: Range<usize>,
+) -> Result<u64, StageError> {
+    let mut args: Vec<DatumWithOid> = vec![import_id.into(), run_id.into(), source_timezone.into()];
+    args.extend(rows.args(range));
+    sql.query(UPSERT_ORDERS, &args, |rows| {
+        let row = rows.first();
+        Ok(row.get_one::<i64>()?.unwrap_or(0) as u64)
+    })
+}
+
+const UPSERT_ORDERS: &str = "
+WITH input AS (
+    SELECT u.line_no, u.shop_id, u.order_id, u.nickname, u.status, u.order_type,
+           u.system_order_type,
+           (u.cents::numeric / 100)::numeric(14,2) AS amount,
+           CASE WHEN u.utc_offset IS NULL
+                THEN u.local_time::timestamp AT TIME ZONE $3
+                ELSE (u.local_time || u.utc_offset)::timestamptz
+           END AS ordered_at
+      FROM unnest($4::int[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],
+                  $10::text[], $11::bigint[], $12::text[], $13::text[])
+           AS u(line_no, shop_id, order_id, nickname, status, order_type,
+                system_order_type, cents, local_time, utc_offset)
+),
+moved AS (
+    SELECT o.shop_id, o.customer_nickname, o.lead_id
+      FROM etl.orders o
+      JOIN input i ON i.shop_id = o.shop_id AND i.order_id = o.order_id
+     WHERE o.customer_nickname <> i.nickname
+       AND o.loaded_by_run IS DISTINCT FROM $2
+),
+stale_customers AS (
+    INSERT INTO etl.pending_customer_refresh (shop_id, customer_nickname)
+    SELECT DISTINCT m.shop_id, m.customer_nickname FROM moved m
+    ON CONFLICT DO NOTHING
+),
+stale_leads AS (
+    INSERT INTO etl.pending_lead_refresh (lead_id)
+    SELECT DISTINCT m.lead_id FROM moved m WHERE m.lead_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+),
+written AS (
+    INSERT INTO etl.orders AS o
+           (shop_id, order_id, customer_nickname, latest_status, order_type,
+            system_order_type, amount, ordered_at, import_id, source_line_no, loaded_by_run)
+    SELECT i.shop_id, i.order_id, i.nickname, i.status, i.order_type,
+           i.system_order_type, i.amount, i.ordered_at, $1, i.line_no, $2
+      FROM input i
+     ORDER BY i.shop_id, i.order_id
+    ON CONFLICT (shop_id, order_id) DO UPDATE SET
+           customer_nickname = EXCLUDED.customer_nickname,
+           latest_status = EXCLUDED.latest_status,
+           order_type = EXCLUDED.order_type,
+           system_order_type = EXCLUDED.system_order_type,
+           amount = EXCLUDED.amount,
+           ordered_at = EXCLUDED.ordered_at,
+           import_id = EXCLUDED.import_id,
+           source_line_no = EXCLUDED.source_line_no,
+           loaded_by_run = EXCLUDED.loaded_by_run,
+           customer_global_id = CASE WHEN o.customer_nickname = EXCLUDED.customer_nickname
+                                     THEN o.customer_global_id END,
+           lead_id = CASE WHEN o.customer_nickname = EXCLUDED.customer_nickname
+                          THEN o.lead_id END,
+           updated_at = now()
+     WHERE o.loaded_by_run IS DISTINCT FROM EXCLUDED.loaded_by_run
+    RETURNING 1
+)
+SELECT count(*) FROM written";

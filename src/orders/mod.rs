@@ -1,0 +1,86 @@
+//! Stage 1: `etl.raw_orders` of one import -> `etl.orders`.
+//!
+//! Per batch: fetch raw lines (cursor, newest first), clean and validate them
+//! in Polars, look up shops and order-type mappings (one statement each),
+//! write the rejects (one statement) and upsert the winners (one statement,
+//! split and retried only when the database refuses it).
+
+pub mod load;
+pub mod transform;
+
+use polars::prelude::*;
+
+use crate::error::StageError;
+use crate::pipeline::stage::{RunContext, StageCounts};
+use crate::services::{batch, lookups, polars_runtime};
+
+pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+    polars_runtime::prepare();
+    let mut counts = StageCounts::default();
+    load::clear_rejects(&mut ctx.sql, ctx.import_id)?;
+    // Keys whose winning line failed to load: older lines with the same key
+    // are still superseded. Bounded by the number of failed lines.
+    let mut failed_keys = transform::no_keys()?;
+
+    let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id)?;
+    loop {
+        pgrx::check_for_interrupts!();
+        let raw = load::fetch_raw_lines(&mut ctx.sql, &cursor, ctx.batch_size)?;
+        if raw.is_empty() {
+            break;
+        }
+        counts.batches += 1;
+        counts.rows_in += raw.len() as i64;
+
+        let cleaned = transform::clean(raw.into_frame()?)?;
+        let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
+        let mappings =
+            lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
+        let classified = transform::classify(cleaned, shops, mappings)?;
+
+        let rejected = transform::rejects(&classified)?;
+        counts.rows_rejected += rejected.height() as i64;
+        write_rejects(ctx, &rejected)?;
+
+        let (winners, superseded_here) = transform::winners(&classified, &failed_keys)?;
+        counts.rows_superseded += superseded_here as i64;
+        let rows = load::OrderRows::from_frame(&winners)?;
+        let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
+        let outcome = batch::write_isolated(rows.len(), |range| {
+            load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)
+        })?;
+        counts.add_extra("write_attempts", outcome.attempts as i64);
+        counts.rows_ok += outcome.written as i64;
+        counts.rows_failed += outcome.failures.len() as i64;
+        // Sent but not written: an earlier batch of this run wrote the key.
+        let not_written = rows.len() - outcome.failures.len() - outcome.written as usize;
+        counts.rows_superseded += not_written as i64;
+
+        if !outcome.failures.is_empty() {
+            let idx: Vec<IdxSize> = outcome.failures.iter().map(|f| f.index as IdxSize).collect();
+            let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
+            failed_keys = failed_keys.vstack(&transform::keys(&failed)?)?;
+            load::write_rejects(
+                &mut ctx.sql,
+                ctx.import_id,
+                outcome.failures.iter().map(|f| rows.line_no[f.index]).collect(),
+                vec![transform::LOAD_ERROR.to_string(); outcome.failures.len()],
+                outcome.failures.iter().map(|f| f.message.clone()).collect(),
+            )?;
+        }
+    }
+    ctx.sql.close(cursor)?;
+    Ok(counts)
+}
+
+fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame) -> Result<(), StageError> {
+    if rejected.height() == 0 {
+        return Ok(());
+    }
+    let line_no: Vec<i32> = rejected.column("line_no")?.i32()?.into_no_null_iter().collect();
+    let reasons: Vec<String> =
+        rejected.column("reason")?.str()?.into_no_null_iter().map(str::to_owned).collect();
+    let details: Vec<String> = reasons.iter().map(|r| transform::reason_detail(r).to_string()).collect();
+    load::write_rejects(&mut ctx.sql, ctx.import_id, line_no, reasons, details)?;
+    Ok(())
+}

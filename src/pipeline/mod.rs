@@ -1,0 +1,173 @@
+//! Runs stages for an import: checks the call, serialises pipeline runs,
+//! writes the `etl.runs` row, isolates a failing stage in a subtransaction
+//! and reports what happened. Knows the stages, nothing of events or queues.
+
+pub mod stage;
+
+use std::time::Instant;
+
+use pgrx::Uuid;
+
+use crate::error::{CallError, StageError};
+use crate::services::spi::Sql;
+use crate::services::subxact;
+use crate::{customers, gucs, leads, orders};
+use stage::{RunContext, Stage, StageCounts};
+
+/// Advisory lock key that serialises stage runs across sessions, so that
+/// concurrent imports cannot deadlock on shared customers and leads and give
+/// the same result as the same imports run one after another.
+const PIPELINE_LOCK_KEY: i64 = 0x6574_6c5f_6578_7401; // "etl_ext" + 1
+
+/// Outcome of one stage run, as returned to SQL and logged in `etl.runs`.
+#[derive(Debug, Clone)]
+pub struct StageReport {
+    pub run_id: i64,
+    pub import_id: Uuid,
+    pub stage: Stage,
+    pub status: &'static str,
+    pub counts: StageCounts,
+    pub queries: u64,
+    pub duration_ms: f64,
+    pub error: Option<String>,
+}
+
+impl StageReport {
+    pub fn succeeded(&self) -> bool {
+        self.status != STATUS_FAILED
+    }
+
+    pub fn details(&self) -> serde_json::Value {
+        let mut details = self.counts.extra.clone();
+        details.insert("run_id".into(), self.run_id.into());
+        details.insert("batches".into(), self.counts.batches.into());
+        details.insert("queries".into(), self.queries.into());
+        if let Some(error) = &self.error {
+            details.insert("error".into(), error.clone().into());
+        }
+        serde_json::Value::Object(details)
+    }
+}
+
+pub const STATUS_SUCCESS: &str = "success";
+pub const STATUS_PARTIAL: &str = "partial_success";
+pub const STATUS_FAILED: &str = "failed";
+
+/// Checks that `import_id` names a completed import. Changes nothing.
+pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
+    let import_id = import_id.ok_or(CallError::NullImportId)?;
+    let status = Sql::new().query(
+        "SELECT status FROM etl.imports WHERE import_id = $1",
+        &[import_id.into()],
+        |rows| match rows.into_iter().next() {
+            Some(row) => Ok(Some(row.get::<String>(1)?.unwrap_or_default())),
+            None => Ok(None),
+        },
+    )?;
+    match status {
+        None => Err(CallError::UnknownImport(import_id.to_string())),
+        Some(s) if s == "completed" => Ok(import_id),
+        Some(s) => Err(CallError::ImportNotCompleted { import_id: import_id.to_string(), status: s }),
+    }
+}
+
+/// Checks `etl.source_timezone` before any work, so a typo is one clear
+/// error rather than a failure of every line.
+pub fn check_source_timezone() -> Result<String, CallError> {
+    let zone = gucs::source_timezone();
+    let known = subxact::run(|| {
+        Sql::new().query("SELECT now() AT TIME ZONE $1", &[zone.as_str().into()], |_| Ok(()))
+    });
+    match known {
+        Ok(()) => Ok(zone),
+        Err(_) => Err(CallError::UnknownTimeZone(zone)),
+    }
+}
+
+/// Runs `stages` in order for a checked import, in the caller's
+/// transaction; stops after a failed stage.
+pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+    let source_timezone = if stages.contains(&Stage::Orders) {
+        check_source_timezone()?
+    } else {
+        gucs::source_timezone()
+    };
+    let mut reports = Vec::with_capacity(stages.len());
+    for &stage in stages {
+        let report = run_stage(import_id, stage, &source_timezone)?;
+        let failed = !report.succeeded();
+        reports.push(report);
+        if failed {
+            break;
+        }
+    }
+    Ok(reports)
+}
+
+fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<StageReport, CallError> {
+    let started = Instant::now();
+    let mut sql = Sql::new();
+    sql.execute("SELECT pg_advisory_xact_lock($1)", &[PIPELINE_LOCK_KEY.into()])?;
+    let run_id = sql.query(
+        "INSERT INTO etl.runs (import_id, stage, status) VALUES ($1, $2, 'running') RETURNING run_id",
+        &[import_id.into(), stage.name().into()],
+        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no run_id".into())),
+    )?;
+
+    let mut ctx = RunContext {
+        import_id,
+        run_id,
+        batch_size: gucs::batch_size(),
+        source_timezone: source_timezone.to_string(),
+        sql,
+    };
+    let outcome = subxact::run(|| match stage {
+        Stage::Orders => orders::run(&mut ctx),
+        Stage::Customers => customers::run(&mut ctx),
+        Stage::Leads => leads::run(&mut ctx),
+    });
+    let (status, counts, error) = match outcome {
+        Ok(counts) if counts.rows_rejected + counts.rows_failed > 0 => (STATUS_PARTIAL, counts, None),
+        Ok(counts) => (STATUS_SUCCESS, counts, None),
+        Err(e) => (STATUS_FAILED, StageCounts::default(), Some(e.to_string())),
+    };
+    let mut sql = ctx.sql;
+    let report = StageReport {
+        run_id,
+        import_id,
+        stage,
+        status,
+        counts,
+        // The statements so far and the update of the run row below.
+        queries: sql.statements() + 1,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        error,
+    };
+    log_run(&mut sql, &report)?;
+    Ok(report)
+}
+
+fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), StageError> {
+    sql.execute(
+        "UPDATE etl.runs
+            SET status = $2, finished_at = clock_timestamp(),
+                rows_in = $3, rows_ok = $4, rows_superseded = $5, rows_rejected = $6, rows_failed = $7,
+                batches = $8, queries = $9, duration_ms = $10, error = $11, details = $12
+          WHERE run_id = $1",
+        &[
+            r.run_id.into(),
+            r.status.into(),
+            r.counts.rows_in.into(),
+            r.counts.rows_ok.into(),
+            r.counts.rows_superseded.into(),
+            r.counts.rows_rejected.into(),
+            r.counts.rows_failed.into(),
+            r.counts.batches.into(),
+            (r.queries as i64).into(),
+            r.duration_ms.into(),
+            r.error.clone().into(),
+            pgrx::JsonB(r.details()).into(),
+        ],
+    )?;
+    Ok(())
+}

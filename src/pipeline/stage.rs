@@ -1,0 +1,70 @@
+//! What every stage gets and gives back.
+
+use pgrx::Uuid;
+
+use crate::services::spi::Sql;
+
+/// The three stages, in pipeline order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Orders,
+    Customers,
+    Leads,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::Orders, Stage::Customers, Stage::Leads];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Orders => "orders",
+            Stage::Customers => "customers",
+            Stage::Leads => "leads",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    pub fn next(self) -> Option<Stage> {
+        match self {
+            Stage::Orders => Some(Stage::Customers),
+            Stage::Customers => Some(Stage::Leads),
+            Stage::Leads => None,
+        }
+    }
+}
+
+/// The run a stage works for: its import, its `etl.runs` row, its settings
+/// and its statement counter.
+pub struct RunContext {
+    pub import_id: Uuid,
+    pub run_id: i64,
+    pub batch_size: usize,
+    pub source_timezone: String,
+    pub sql: Sql,
+}
+
+/// Counts a stage reports. For the orders stage, `rows_in` is the import's
+/// raw lines and `rows_in = rows_ok + rows_superseded + rows_rejected +
+/// rows_failed`; the customers and leads stages count the keys they work on.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StageCounts {
+    pub rows_in: i64,
+    pub rows_ok: i64,
+    pub rows_superseded: i64,
+    pub rows_rejected: i64,
+    pub rows_failed: i64,
+    pub batches: i64,
+    /// Stage-specific figures for `details`.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StageCounts {
+    pub fn add_extra(&mut self, key: &str, value: i64) {
+        let entry = self.extra.entry(key.to_string()).or_insert(serde_json::Value::from(0i64));
+        let current = entry.as_i64().unwrap_or(0);
+        *entry = serde_json::Value::from(current + value);
+    }
+}

@@ -1,0 +1,9 @@
+//! Services shared by the stages: SPI access with a statement count,
+//! subtransactions, failure isolation of batch writes, set-based lookups and
+//! the Polars thread pool.
+
+pub mod batch;
+pub mod lookups;
+pub mod polars_runtime;
+pub mod spi;
+pub mod subxact;

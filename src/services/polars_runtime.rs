@@ -1,0 +1,52 @@
+//! Polars inside a backend. Polars runs its kernels on a rayon pool; those
+//! threads must never call into PostgreSQL, must not exist in the postmaster
+//! (they would not survive fork), and must not receive PostgreSQL's signals.
+//!
+//! So the pool is started lazily, inside a backend, the first time a stage
+//! transforms a batch, with every signal blocked while its threads start
+//! (threads inherit the mask), and its size comes from `etl.polars_threads`.
+//! With `etl.polars_threads = 1` no thread is started at all: Polars runs on
+//! the backend's own thread.
+
+use std::sync::Once;
+
+use crate::gucs;
+
+static POOL_STARTED: Once = Once::new();
+
+/// Call before any Polars work in a backend.
+pub fn prepare() {
+    let threads = gucs::polars_threads();
+    if threads <= 1 {
+        polars_core::ALLOW_RAYON_THREADS.set(false);
+        return;
+    }
+    polars_core::ALLOW_RAYON_THREADS.set(true);
+    POOL_STARTED.call_once(|| start_pool(threads));
+}
+
+fn start_pool(threads: usize) {
+    // SAFETY: only this (the backend's) thread exists in the process yet as
+    // far as Rust is concerned; the environment is read once by the pool.
+    unsafe { std::env::set_var("POLARS_MAX_THREADS", threads.to_string()) };
+    // SAFETY: plain libc calls on valid, stack-allocated sigset_t values.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        // Forces the lazily built pool (and its threads) into existence now,
+        // while every signal is blocked.
+        let _ = polars_core::POOL.current_num_threads();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+    }
+}
+
+/// Threads in the pool, for tests and diagnostics (0 when not started).
+pub fn pool_threads() -> usize {
+    if POOL_STARTED.is_completed() {
+        polars_core::THREAD_POOL.current_num_threads()
+    } else {
+        0
+    }
+}

@@ -1,0 +1,1 @@
+//! `#[pg_test]`s: behaviour inside PostgreSQL, each in a rolled-back transaction.
