@@ -45,7 +45,13 @@ pub fn init() {
         c"Database whose queue the background worker runs.",
         c"Only read by the background worker, which needs shared_preload_libraries = 'etl_ext'.",
         &DATABASE,
-        GucContext::Postmaster,
+        // The worker starts with the postmaster, so its database can only be
+        // chosen then; a library loaded later cannot define such a setting.
+        if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+            GucContext::Postmaster
+        } else {
+            GucContext::Sighup
+        },
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

@@ -50,8 +50,10 @@ impl Sql {
     /// can be fetched in a connection of its own (and its memory freed).
     pub fn open_cursor(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<Cursor, StageError> {
         self.statements += 1;
-        let name = Spi::connect(|client| -> Result<String, StageError> {
-            let cursor = client.try_open_cursor(sql, args)?;
+        // A read-write cursor takes a fresh snapshot, so it sees what the
+        // earlier statements of this transaction wrote.
+        let name = Spi::connect_mut(|client| -> Result<String, StageError> {
+            let cursor = client.try_open_cursor_mut(sql, args)?;
             Ok(cursor.detach_into_name())
         })?;
         Ok(Cursor { name })

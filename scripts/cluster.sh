@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Helpers to run throw-away PostgreSQL 15 clusters as the postgres user
+# (initdb refuses root). Source this file, then:
+#   cluster_start DIR PORT [extra postgresql.conf lines...]
+#   cluster_psql PORT [psql args...]
+#   cluster_stop DIR
+PGBIN=/usr/lib/postgresql/15/bin
+PGSOCK=/tmp
+
+cluster_start() {
+    local dir=$1 port=$2
+    shift 2
+    cluster_stop "$dir" 2>/dev/null || true
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    chown postgres "$dir"
+    sudo -u postgres "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1
+    {
+        echo "port = $port"
+        echo "unix_socket_directories = '$PGSOCK'"
+        echo "listen_addresses = ''"
+        echo "fsync = off"
+        echo "max_connections = 50"
+        for line in "$@"; do echo "$line"; done
+    } >>"$dir/data/postgresql.conf"
+    sudo -u postgres "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+}
+
+cluster_stop() {
+    local dir=$1
+    [ -d "$dir/data" ] && sudo -u postgres "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1
+    return 0
+}
+
+cluster_psql() {
+    local port=$1
+    shift
+    psql -h "$PGSOCK" -p "$port" -U postgres -X -v ON_ERROR_STOP=1 "$@"
+}
