@@ -147,3 +147,27 @@ CREATE TABLE etl.pending_customer_refresh (
 CREATE TABLE etl.pending_lead_refresh (
     lead_id uuid PRIMARY KEY
 );
+
+-- The durable queue of the event chain: one job per import and stage.
+-- A job is taken with FOR UPDATE SKIP LOCKED and finished in the same
+-- transaction as its stage, so a crash rolls both back and nothing runs twice.
+CREATE TABLE etl.jobs (
+    job_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    import_id   uuid NOT NULL REFERENCES etl.imports (import_id) ON DELETE CASCADE,
+    stage       text NOT NULL
+        CONSTRAINT job_stage_is_known CHECK (stage IN ('orders', 'customers', 'leads')),
+    -- queued: waiting; running: being worked (visible only to its own
+    -- transaction); done; failed: waiting for a retry at next_run_at;
+    -- dead: out of attempts (etl_retry(import_id) requeues it).
+    state       text NOT NULL DEFAULT 'queued'
+        CONSTRAINT job_state_is_known CHECK (state IN ('queued', 'running', 'done', 'failed', 'dead')),
+    attempts    integer NOT NULL DEFAULT 0,
+    next_run_at timestamptz NOT NULL DEFAULT now(),
+    last_error  text,
+    last_run_id bigint,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    UNIQUE (import_id, stage)
+);
+CREATE INDEX jobs_ready_idx ON etl.jobs (next_run_at, job_id) WHERE state IN ('queued', 'failed');

@@ -17,6 +17,8 @@ pub enum CallError {
     NothingToRetry(String),
     #[error("etl.source_timezone = '{0}' is not a time zone PostgreSQL knows")]
     UnknownTimeZone(String),
+    #[error("{0} must not be NULL")]
+    NullArgument(&'static str),
     #[error("{0}")]
     Stage(#[from] StageError),
 }
@@ -24,7 +26,9 @@ pub enum CallError {
 impl CallError {
     pub fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
-            CallError::NullImportId => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            CallError::NullImportId | CallError::NullArgument(_) => {
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
+            }
             CallError::UnknownImport(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             CallError::ImportNotCompleted { .. } | CallError::NothingToRetry(_) => {
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
@@ -91,6 +95,8 @@ pub enum EventError {
     MissingField(&'static str),
     #[error("field '{field}' is invalid: {why}")]
     InvalidField { field: &'static str, why: String },
-    #[error("event_type '{0}' in the payload differs from the call's event_type")]
+    #[error("event_type {0} in the payload differs from the call's event_type")]
     TypeMismatch(String),
+    #[error("import {0} does not exist in etl.imports")]
+    UnknownImport(String),
 }

@@ -18,17 +18,26 @@ mod gucs;
 mod leads;
 mod orders;
 mod pipeline;
+mod queue;
 mod services;
+mod worker;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-pgrx::extension_sql_file!("../sql/demo.sql", name = "demo", finalize);
+pgrx::extension_sql_file!("../sql/chain.sql", name = "chain", finalize);
+pgrx::extension_sql_file!("../sql/demo.sql", name = "demo", requires = ["chain"]);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    // The worker and the shared memory that wakes it exist only when the
+    // library is preloaded; everything else works without.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        queue::wake::init_shared_memory();
+        worker::register();
+    }
 }
 
 /// Required by `cargo pgrx test`.

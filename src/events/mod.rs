@@ -1,9 +1,13 @@
-//! Events: every stage end (and an import's completion) is stored in
-//! `etl.events` and sent with `NOTIFY etl_events`, delivered at commit.
+//! Events: every stage end, and an import's completion, is stored in
+//! `etl.events` and sent with `NOTIFY etl_events` (delivered at commit).
+//! Events that applications publish are validated first, as the original
+//! design's event handler decorator did: known type, supported version,
+//! required fields. An invalid event is stored with `accepted = false`.
 
-use serde_json::json;
+use pgrx::Uuid;
+use serde_json::{json, Value};
 
-use crate::error::StageError;
+use crate::error::{EventError, StageError};
 use crate::pipeline::stage::Stage;
 use crate::pipeline::StageReport;
 use crate::services::spi::Sql;
@@ -11,23 +15,94 @@ use crate::services::spi::Sql;
 pub const EVENT_VERSION: &str = "1.0";
 pub const CHANNEL: &str = "etl_events";
 
-pub const DATA_IMPORT_COMPLETED: &str = "DATA_IMPORT_COMPLETED";
-pub const ORDERS_ETL_COMPLETED: &str = "ORDERS_ETL_COMPLETED";
-pub const CUSTOMERS_ETL_COMPLETED: &str = "CUSTOMERS_ETL_COMPLETED";
-pub const LEADS_ETL_COMPLETED: &str = "LEADS_ETL_COMPLETED";
+/// The event types of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    DataImportCompleted,
+    StageCompleted(Stage),
+}
 
-pub fn stage_event_type(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Orders => ORDERS_ETL_COMPLETED,
-        Stage::Customers => CUSTOMERS_ETL_COMPLETED,
-        Stage::Leads => LEADS_ETL_COMPLETED,
+impl EventType {
+    pub const ALL: [EventType; 4] = [
+        EventType::DataImportCompleted,
+        EventType::StageCompleted(Stage::Orders),
+        EventType::StageCompleted(Stage::Customers),
+        EventType::StageCompleted(Stage::Leads),
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::DataImportCompleted => "DATA_IMPORT_COMPLETED",
+            EventType::StageCompleted(Stage::Orders) => "ORDERS_ETL_COMPLETED",
+            EventType::StageCompleted(Stage::Customers) => "CUSTOMERS_ETL_COMPLETED",
+            EventType::StageCompleted(Stage::Leads) => "LEADS_ETL_COMPLETED",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.name() == name)
     }
 }
 
+/// An event that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidEvent {
+    pub event_type: EventType,
+    pub import_id: Uuid,
+    pub status: String,
+}
+
+/// Validates an application's event. Pure: no database.
+pub fn validate(event_type: &str, payload: &Value) -> Result<ValidEvent, EventError> {
+    let object = payload.as_object().ok_or(EventError::NotAnObject)?;
+    let kind = EventType::from_name(event_type).ok_or_else(|| EventError::UnknownType(event_type.to_string()))?;
+    if let Some(inner) = object.get("event_type") {
+        if inner.as_str() != Some(event_type) {
+            return Err(EventError::TypeMismatch(inner.to_string()));
+        }
+    }
+    match object.get("event_version") {
+        None | Some(Value::Null) => return Err(EventError::MissingField("event_version")),
+        Some(Value::String(v)) if v == EVENT_VERSION => {}
+        Some(Value::String(v)) => return Err(EventError::UnsupportedVersion(v.clone())),
+        Some(other) => return Err(EventError::UnsupportedVersion(other.to_string())),
+    }
+    let import_id = match object.get("import_id") {
+        None | Some(Value::Null) => return Err(EventError::MissingField("import_id")),
+        Some(Value::String(s)) => uuid::Uuid::parse_str(s)
+            .map(|u| Uuid::from_bytes(*u.as_bytes()))
+            .map_err(|e| EventError::InvalidField { field: "import_id", why: e.to_string() })?,
+        Some(_) => {
+            return Err(EventError::InvalidField { field: "import_id", why: "must be a UUID string".into() })
+        }
+    };
+    let status = match object.get("status") {
+        None | Some(Value::Null) => return Err(EventError::MissingField("status")),
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => return Err(EventError::InvalidField { field: "status", why: "must be a non-empty string".into() }),
+    };
+    for field in ["success_count", "error_count"] {
+        if let Some(v) = object.get(field) {
+            if !(v.is_null() || v.as_u64().is_some()) {
+                return Err(EventError::InvalidField {
+                    field: if field == "success_count" { "success_count" } else { "error_count" },
+                    why: "must be a non-negative integer".into(),
+                });
+            }
+        }
+    }
+    if let Some(v) = object.get("duration_ms") {
+        if !(v.is_null() || v.as_f64().is_some_and(|d| d >= 0.0)) {
+            return Err(EventError::InvalidField { field: "duration_ms", why: "must be a non-negative number".into() });
+        }
+    }
+    Ok(ValidEvent { event_type: kind, import_id, status })
+}
+
 /// The contract's payload of a stage's completion event.
-pub fn stage_payload(report: &StageReport) -> serde_json::Value {
+pub fn stage_payload(report: &StageReport) -> Value {
     json!({
-        "event_type": stage_event_type(report.stage),
+        "event_type": EventType::StageCompleted(report.stage).name(),
         "event_version": EVENT_VERSION,
         "import_id": report.import_id.to_string(),
         "status": report.status,
@@ -37,8 +112,21 @@ pub fn stage_payload(report: &StageReport) -> serde_json::Value {
     })
 }
 
-/// Stores and notifies an accepted event; returns its `event_id`.
-pub fn publish(event_type: &str, payload: &serde_json::Value) -> Result<i64, StageError> {
+/// The payload of an import's completion event.
+pub fn import_completed_payload(import_id: Uuid, raw_lines: i64) -> Value {
+    json!({
+        "event_type": EventType::DataImportCompleted.name(),
+        "event_version": EVENT_VERSION,
+        "import_id": import_id.to_string(),
+        "status": "completed",
+        "success_count": raw_lines,
+        "error_count": 0,
+        "duration_ms": 0.0,
+    })
+}
+
+/// Stores an accepted event and notifies `etl_events`; returns its id.
+pub fn publish(event_type: EventType, payload: &Value) -> Result<i64, StageError> {
     Sql::new().query(
         "WITH e AS (
              INSERT INTO etl.events (event_type, event_version, payload, accepted)
@@ -47,7 +135,7 @@ pub fn publish(event_type: &str, payload: &serde_json::Value) -> Result<i64, Sta
          )
          SELECT e.event_id, pg_notify($4, $3::text) FROM e",
         &[
-            event_type.into(),
+            event_type.name().into(),
             EVENT_VERSION.into(),
             pgrx::JsonB(payload.clone()).into(),
             CHANNEL.into(),
@@ -56,7 +144,98 @@ pub fn publish(event_type: &str, payload: &serde_json::Value) -> Result<i64, Sta
     )
 }
 
-/// Publishes the completion event of a stage run.
-pub fn stage_completed(report: &StageReport) -> Result<i64, StageError> {
-    publish(stage_event_type(report.stage), &stage_payload(report))
+/// Stores a refused event with its error; nothing is notified or queued.
+pub fn store_refused(event_type: &str, payload: &Value, error: &EventError) -> Result<i64, StageError> {
+    let version = payload.get("event_version").map(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    Sql::new().query(
+        "INSERT INTO etl.events (event_type, event_version, payload, accepted, error)
+         VALUES ($1, $2, $3, false, $4)
+         RETURNING event_id",
+        &[
+            event_type.into(),
+            version.into(),
+            pgrx::JsonB(payload.clone()).into(),
+            error.to_string().into(),
+        ],
+        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> Value {
+        json!({
+            "event_type": "DATA_IMPORT_COMPLETED",
+            "event_version": "1.0",
+            "import_id": "0190b4c2-6f1e-7cc0-8a3e-1f2d3c4b5a69",
+            "status": "completed",
+            "success_count": 10,
+            "error_count": 0,
+            "duration_ms": 1.5
+        })
+    }
+
+    fn without(field: &str) -> Value {
+        let mut v = good();
+        v.as_object_mut().unwrap().remove(field);
+        v
+    }
+
+    fn with(field: &str, value: Value) -> Value {
+        let mut v = good();
+        v.as_object_mut().unwrap().insert(field.into(), value);
+        v
+    }
+
+    #[test]
+    fn a_complete_event_is_valid() {
+        let e = validate("DATA_IMPORT_COMPLETED", &good()).unwrap();
+        assert_eq!(e.event_type, EventType::DataImportCompleted);
+        assert_eq!(e.status, "completed");
+        assert_eq!(e.import_id.to_string(), "0190b4c2-6f1e-7cc0-8a3e-1f2d3c4b5a69");
+    }
+
+    #[test]
+    fn every_type_is_known_by_name() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_name(t.name()), Some(t));
+        }
+        assert_eq!(EventType::from_name("ORDERS_ETL_STARTED"), None);
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let d = "DATA_IMPORT_COMPLETED";
+        assert_eq!(validate(d, &json!([1])), Err(EventError::NotAnObject));
+        assert_eq!(validate("NOPE", &good()), Err(EventError::UnknownType("NOPE".into())));
+        assert_eq!(validate(d, &with("event_version", json!("2.0"))), Err(EventError::UnsupportedVersion("2.0".into())));
+        assert_eq!(validate(d, &with("event_version", json!(1.0))), Err(EventError::UnsupportedVersion("1.0".into())));
+        assert_eq!(validate(d, &without("event_version")), Err(EventError::MissingField("event_version")));
+        assert_eq!(validate(d, &without("import_id")), Err(EventError::MissingField("import_id")));
+        assert_eq!(validate(d, &without("status")), Err(EventError::MissingField("status")));
+        assert!(matches!(
+            validate(d, &with("import_id", json!("not-a-uuid"))),
+            Err(EventError::InvalidField { field: "import_id", .. })
+        ));
+        assert!(matches!(
+            validate(d, &with("success_count", json!(-1))),
+            Err(EventError::InvalidField { field: "success_count", .. })
+        ));
+        assert!(matches!(
+            validate(d, &with("duration_ms", json!("fast"))),
+            Err(EventError::InvalidField { field: "duration_ms", .. })
+        ));
+        assert!(matches!(validate("ORDERS_ETL_COMPLETED", &good()), Err(EventError::TypeMismatch(_))));
+    }
+
+    #[test]
+    fn the_payload_type_may_be_left_out() {
+        let e = validate("LEADS_ETL_COMPLETED", &without("event_type")).unwrap();
+        assert_eq!(e.event_type, EventType::StageCompleted(Stage::Leads));
+    }
 }

@@ -71,6 +71,15 @@ pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
     }
 }
 
+/// Whether an import exists (whatever its status).
+pub fn import_exists(import_id: Uuid) -> Result<bool, StageError> {
+    Sql::new().query(
+        "SELECT EXISTS (SELECT 1 FROM etl.imports WHERE import_id = $1)",
+        &[import_id.into()],
+        |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
+    )
+}
+
 /// Checks `etl.source_timezone` before any work, so a typo is one clear
 /// error rather than a failure of every line.
 pub fn check_source_timezone() -> Result<String, CallError> {
