@@ -99,3 +99,234 @@ pub fn aggregate(leads: DataFrame, orders: DataFrame) -> PolarsResult<DataFrame>
         .sort(["lead_id"], SortMultipleOptions::default())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The contract's section 3.3: the new/reuse strategy and the aggregates.
+    use super::*;
+
+    fn plan_of(customers: &[&str], current: &[(&str, &str, &str)]) -> DataFrame {
+        let customers = df!("customer_global_id" => customers.to_vec()).unwrap();
+        let current = df!(
+            "customer_global_id" => current.iter().map(|c| c.0).collect::<Vec<_>>(),
+            "current_lead_id" => current.iter().map(|c| c.1).collect::<Vec<_>>(),
+            "current_stage" => current.iter().map(|c| c.2).collect::<Vec<_>>()
+        )
+        .unwrap();
+        plan(customers, current).unwrap()
+    }
+
+    struct Planned {
+        strategy: String,
+        lead_id: String,
+        reopen: bool,
+    }
+
+    fn planned(plan: &DataFrame, customer: &str) -> Planned {
+        let idx = plan
+            .column("customer_global_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .into_iter()
+            .position(|c| c == Some(customer))
+            .unwrap_or_else(|| panic!("{customer} not planned"));
+        Planned {
+            strategy: plan.column("strategy").unwrap().str().unwrap().get(idx).unwrap().to_string(),
+            lead_id: plan.column("lead_id").unwrap().str().unwrap().get(idx).unwrap().to_string(),
+            reopen: plan.column("reopen").unwrap().bool().unwrap().get(idx).unwrap(),
+        }
+    }
+
+    fn is_v7(id: &str) -> bool {
+        uuid::Uuid::parse_str(id).map(|u| u.get_version_num() == 7).unwrap_or(false)
+    }
+
+    #[test]
+    fn strategy_per_current_lead_stage() {
+        let p = plan_of(
+            &["c-none", "c-open", "c-cold", "c-won", "c-lost"],
+            &[
+                ("c-open", "lead-open", "OPEN"),
+                ("c-cold", "lead-cold", "COLD"),
+                ("c-won", "lead-won", "WON"),
+                ("c-lost", "lead-lost", "LOST"),
+                // A customer of another batch: not planned.
+                ("c-other", "lead-other", "OPEN"),
+            ],
+        );
+        assert_eq!(p.height(), 5, "one row per customer");
+
+        let none = planned(&p, "c-none");
+        assert_eq!(none.strategy, STRATEGY_NEW);
+        assert!(is_v7(&none.lead_id), "a new lead gets a v7 id, got {}", none.lead_id);
+        assert!(!none.reopen);
+
+        let open = planned(&p, "c-open");
+        assert_eq!((open.strategy.as_str(), open.lead_id.as_str(), open.reopen), (STRATEGY_REUSE, "lead-open", false));
+
+        let cold = planned(&p, "c-cold");
+        assert_eq!((cold.strategy.as_str(), cold.lead_id.as_str(), cold.reopen), (STRATEGY_REUSE, "lead-cold", true));
+
+        for (c, old) in [("c-won", "lead-won"), ("c-lost", "lead-lost")] {
+            let x = planned(&p, c);
+            assert_eq!(x.strategy, STRATEGY_NEW, "{c}");
+            assert_ne!(x.lead_id, old, "{c} must not keep its closed lead");
+            assert!(is_v7(&x.lead_id), "{c}: {}", x.lead_id);
+            assert!(!x.reopen, "{c}");
+        }
+        assert_eq!(reused(&p).unwrap(), 2);
+    }
+
+    #[test]
+    fn new_leads_get_distinct_ids() {
+        let p = plan_of(&["a", "b", "c"], &[]);
+        let mut ids: Vec<String> = ["a", "b", "c"].iter().map(|c| planned(&p, c).lead_id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+        assert_eq!(reused(&p).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_empty_batch_plans_nothing() {
+        let p = plan_of(&[], &[]);
+        assert_eq!(p.height(), 0);
+    }
+
+    type Order<'a> = (&'a str, &'a str, &'a str, i64, i64);
+
+    fn aggregate_of(leads: &[&str], orders: &[Order]) -> DataFrame {
+        let leads = df!("lead_id" => leads.to_vec()).unwrap();
+        let orders = df!(
+            "lead_id" => orders.iter().map(|o| o.0).collect::<Vec<_>>(),
+            "latest_status" => orders.iter().map(|o| o.1).collect::<Vec<_>>(),
+            "system_order_type" => orders.iter().map(|o| o.2).collect::<Vec<_>>(),
+            "amount_cents" => orders.iter().map(|o| o.3).collect::<Vec<_>>(),
+            "ordered_at_us" => orders.iter().map(|o| o.4).collect::<Vec<_>>()
+        )
+        .unwrap();
+        aggregate(leads, orders).unwrap()
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Agg {
+        order_count: i32,
+        total_cents: i64,
+        sample_count: i32,
+        sample_cents: i64,
+        bulk_count: i32,
+        bulk_cents: i64,
+        first_us: Option<i64>,
+        last_us: Option<i64>,
+    }
+
+    fn agg(a: &DataFrame, lead: &str) -> Agg {
+        let idx = a
+            .column("lead_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .into_iter()
+            .position(|l| l == Some(lead))
+            .unwrap_or_else(|| panic!("{lead} not aggregated"));
+        let i32_at = |c: &str| a.column(c).unwrap().i32().unwrap().get(idx).unwrap();
+        let i64_at = |c: &str| a.column(c).unwrap().i64().unwrap().get(idx);
+        Agg {
+            order_count: i32_at("order_count"),
+            total_cents: i64_at("total_cents").unwrap(),
+            sample_count: i32_at("sample_count"),
+            sample_cents: i64_at("sample_cents").unwrap(),
+            bulk_count: i32_at("bulk_count"),
+            bulk_cents: i64_at("bulk_cents").unwrap(),
+            first_us: i64_at("first_us"),
+            last_us: i64_at("last_us"),
+        }
+    }
+
+    #[test]
+    fn aggregates_leave_out_cancelled_and_refunded_and_split_sample_and_bulk() {
+        let a = aggregate_of(
+            &["L1", "L2"],
+            &[
+                ("L1", "PAID", "SAMPLE", 100, 5_000),
+                ("L1", "SHIPPED", "SAMPLE", 250, 1_000),
+                ("L1", "UNKNOWN", "BULK", 1_000, 9_000),
+                ("L1", "DéLIVRé", "GIFT", 7, 3_000),
+                ("L1", "CANCELLED", "BULK", 100_000, -50),
+                ("L1", "REFUNDED", "SAMPLE", 200_000, 99_999),
+                // Not exactly CANCELLED: counted.
+                ("L1", "CANCELED", "BULK", 3, 4_000),
+                ("L2", "PAID", "BULK", 1, 10),
+            ],
+        );
+        assert_eq!(a.height(), 2);
+        assert_eq!(
+            agg(&a, "L1"),
+            Agg {
+                order_count: 5,
+                total_cents: 100 + 250 + 1_000 + 7 + 3,
+                sample_count: 2,
+                sample_cents: 350,
+                bulk_count: 2,
+                bulk_cents: 1_003,
+                first_us: Some(1_000),
+                last_us: Some(9_000),
+            }
+        );
+        assert_eq!(
+            agg(&a, "L2"),
+            Agg {
+                order_count: 1,
+                total_cents: 1,
+                sample_count: 0,
+                sample_cents: 0,
+                bulk_count: 1,
+                bulk_cents: 1,
+                first_us: Some(10),
+                last_us: Some(10),
+            }
+        );
+    }
+
+    #[test]
+    fn a_lead_with_nothing_left_has_zeros_and_null_times() {
+        let a = aggregate_of(
+            &["empty", "all-cancelled", "gift-only"],
+            &[
+                ("all-cancelled", "CANCELLED", "SAMPLE", 500, 1),
+                ("all-cancelled", "REFUNDED", "BULK", 600, 2),
+                ("gift-only", "PAID", "GIFT", 700, 3),
+            ],
+        );
+        let zero = Agg {
+            order_count: 0,
+            total_cents: 0,
+            sample_count: 0,
+            sample_cents: 0,
+            bulk_count: 0,
+            bulk_cents: 0,
+            first_us: None,
+            last_us: None,
+        };
+        assert_eq!(agg(&a, "empty"), zero);
+        assert_eq!(agg(&a, "all-cancelled"), zero);
+        assert_eq!(
+            agg(&a, "gift-only"),
+            Agg { order_count: 1, total_cents: 700, first_us: Some(3), last_us: Some(3), ..zero }
+        );
+    }
+
+    #[test]
+    fn aggregates_are_exact_for_large_amounts_and_extreme_times() {
+        // Two orders of 999999999999.99 each, and times at year 1 and 9999.
+        let max = 99_999_999_999_999i64;
+        let first = -62_135_596_800_000_000i64; // 0001-01-01 00:00:00 UTC
+        let last = 253_402_300_799_000_000i64; // 9999-12-31 23:59:59 UTC
+        let a = aggregate_of(&["L"], &[("L", "PAID", "BULK", max, last), ("L", "PAID", "BULK", max, first)]);
+        let x = agg(&a, "L");
+        assert_eq!(x.total_cents, 2 * max);
+        assert_eq!(x.bulk_cents, 2 * max);
+        assert_eq!((x.first_us, x.last_us), (Some(first), Some(last)));
+    }
+}

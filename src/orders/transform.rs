@@ -291,3 +291,658 @@ pub fn reason_detail(reason: &str) -> &'static str {
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! One test per rule of the contract's section 3.1 table, with nasty
+    //! inputs. Expected values come from the contract, not from the code.
+    use super::*;
+
+    /// A raw line: order_id, shop, customer_name, order_status, order_type,
+    /// amount, ordered_at (as imported, `None` is SQL NULL).
+    #[derive(Clone)]
+    struct L {
+        line_no: i32,
+        f: [Option<String>; 7],
+    }
+
+    const ORDER_ID: usize = 0;
+    const SHOP: usize = 1;
+    const CUSTOMER: usize = 2;
+    const STATUS: usize = 3;
+    const TYPE: usize = 4;
+    const AMOUNT: usize = 5;
+    const ORDERED_AT: usize = 6;
+
+    /// A valid line: shop `S1` (id 1), amount 10, a local time.
+    fn line(line_no: i32, order_id: &str) -> L {
+        L {
+            line_no,
+            f: [
+                Some(order_id.to_string()),
+                Some("S1".into()),
+                Some("alice".into()),
+                Some("paid".into()),
+                Some("sample".into()),
+                Some("10".into()),
+                Some("2026-01-02 03:04:05".into()),
+            ],
+        }
+    }
+
+    impl L {
+        fn set(mut self, field: usize, value: Option<&str>) -> L {
+            self.f[field] = value.map(str::to_string);
+            self
+        }
+    }
+
+    fn frame(lines: &[L]) -> DataFrame {
+        let mut raw = RawLines::default();
+        for l in lines {
+            raw.line_no.push(l.line_no);
+            raw.order_id.push(l.f[ORDER_ID].clone());
+            raw.shop.push(l.f[SHOP].clone());
+            raw.customer_name.push(l.f[CUSTOMER].clone());
+            raw.order_status.push(l.f[STATUS].clone());
+            raw.order_type.push(l.f[TYPE].clone());
+            raw.amount.push(l.f[AMOUNT].clone());
+            raw.ordered_at.push(l.f[ORDERED_AT].clone());
+        }
+        raw.into_frame().unwrap()
+    }
+
+    /// Active shops as the lookup would return them.
+    fn shops() -> DataFrame {
+        df!("shop_name" => ["S1", "Shop \"Two\" 'quoted'", "店铺"], "shop_id" => [1i64, 2, 3]).unwrap()
+    }
+
+    fn mappings() -> DataFrame {
+        df!(
+            "raw_order_type" => ["sample", "样品", "wholesale", "gift"],
+            "mapped_type" => ["SAMPLE", "SAMPLE", "BULK", "GIFT"]
+        )
+        .unwrap()
+    }
+
+    fn classified(lines: &[L]) -> DataFrame {
+        let cleaned = clean(frame(lines)).unwrap();
+        classify(cleaned, shops(), mappings()).unwrap()
+    }
+
+    /// The value of a string column for a line.
+    fn text(df: &DataFrame, column: &str, line_no: i32) -> Option<String> {
+        let idx = row_of(df, line_no);
+        df.column(column).unwrap().str().unwrap().get(idx).map(str::to_owned)
+    }
+
+    fn int64(df: &DataFrame, column: &str, line_no: i32) -> Option<i64> {
+        let idx = row_of(df, line_no);
+        df.column(column).unwrap().i64().unwrap().get(idx)
+    }
+
+    fn boolean(df: &DataFrame, column: &str, line_no: i32) -> Option<bool> {
+        let idx = row_of(df, line_no);
+        df.column(column).unwrap().bool().unwrap().get(idx)
+    }
+
+    fn row_of(df: &DataFrame, line_no: i32) -> usize {
+        df.column("line_no")
+            .unwrap()
+            .i32()
+            .unwrap()
+            .into_iter()
+            .position(|v| v == Some(line_no))
+            .unwrap_or_else(|| panic!("line {line_no} not in frame"))
+    }
+
+    fn reason(df: &DataFrame, line_no: i32) -> Option<String> {
+        text(df, "reason", line_no)
+    }
+
+    // ---- cleaning -------------------------------------------------------
+
+    #[test]
+    fn trims_space_tab_cr_lf_and_ideographic_space_from_every_field() {
+        let l = L {
+            line_no: 1,
+            f: [
+                Some("\u{3000} SO-1\t".into()),
+                Some("\r\nS1\u{3000}".into()),
+                Some(" \u{3000}O'Brien \"Bob\" back\\slash -- x; DROP TABLE t;\u{3000}\n".into()),
+                Some("\tpaid\u{3000}".into()),
+                Some(" wholesale\r".into()),
+                Some("\u{3000}12.5 ".into()),
+                Some("\n2026-01-02 03:04:05\u{3000}\u{3000}".into()),
+            ],
+        };
+        let c = classified(&[l]);
+        assert_eq!(reason(&c, 1), None);
+        assert_eq!(text(&c, "order_id", 1).as_deref(), Some("SO-1"));
+        assert_eq!(int64(&c, "shop_id", 1), Some(1));
+        assert_eq!(
+            text(&c, "customer_nickname", 1).as_deref(),
+            Some("O'Brien \"Bob\" back\\slash -- x; DROP TABLE t;")
+        );
+        assert_eq!(text(&c, "latest_status", 1).as_deref(), Some("PAID"));
+        assert_eq!(text(&c, "order_type", 1).as_deref(), Some("wholesale"));
+        assert_eq!(text(&c, "system_order_type", 1).as_deref(), Some("BULK"));
+        assert_eq!(int64(&c, "amount_cents", 1), Some(1250));
+        assert_eq!(text(&c, "ts_local", 1).as_deref(), Some("2026-01-02 03:04:05"));
+    }
+
+    #[test]
+    fn inner_white_space_is_kept() {
+        let c = classified(&[line(1, "SO 1").set(CUSTOMER, Some("张\u{3000}伟 \t x"))]);
+        assert_eq!(text(&c, "order_id", 1).as_deref(), Some("SO 1"));
+        assert_eq!(text(&c, "customer_nickname", 1).as_deref(), Some("张\u{3000}伟 \t x"));
+    }
+
+    #[test]
+    fn empty_after_trim_is_null_for_every_text_field() {
+        let c = clean(frame(&[L { line_no: 1, f: std::array::from_fn(|_| Some(" \t\r\n\u{3000}".into())) }]))
+            .unwrap();
+        for column in ["order_id", "shop", "customer_nickname", "order_type"] {
+            assert_eq!(text(&c, column, 1), None, "{column}");
+        }
+        assert_eq!(boolean(&c, "ts_missing", 1), Some(true));
+        assert_eq!(int64(&c, "amount_cents", 1), None);
+        // An empty status is NULL, and NULL becomes UNKNOWN.
+        assert_eq!(text(&c, "latest_status", 1).as_deref(), Some("UNKNOWN"));
+    }
+
+    // ---- order_id ------------------------------------------------------
+
+    #[test]
+    fn order_id_is_required() {
+        let c = classified(&[
+            line(1, "x").set(ORDER_ID, None),
+            line(2, "x").set(ORDER_ID, Some("")),
+            line(3, "x").set(ORDER_ID, Some("\u{3000}\t \r\n")),
+            line(4, "'; --"),
+        ]);
+        assert_eq!(reason(&c, 1).as_deref(), Some(MISSING_ORDER_ID));
+        assert_eq!(reason(&c, 2).as_deref(), Some(MISSING_ORDER_ID));
+        assert_eq!(reason(&c, 3).as_deref(), Some(MISSING_ORDER_ID));
+        assert_eq!(reason(&c, 4), None);
+        assert_eq!(text(&c, "order_id", 4).as_deref(), Some("'; --"));
+    }
+
+    // ---- customer_name -------------------------------------------------
+
+    #[test]
+    fn customer_name_is_required_and_becomes_the_nickname() {
+        let c = classified(&[
+            line(1, "a").set(CUSTOMER, None),
+            line(2, "b").set(CUSTOMER, Some("")),
+            line(3, "c").set(CUSTOMER, Some("\u{3000}")),
+            line(4, "d").set(CUSTOMER, Some("\\\"")),
+        ]);
+        assert_eq!(reason(&c, 1).as_deref(), Some(MISSING_CUSTOMER));
+        assert_eq!(reason(&c, 2).as_deref(), Some(MISSING_CUSTOMER));
+        assert_eq!(reason(&c, 3).as_deref(), Some(MISSING_CUSTOMER));
+        assert_eq!(reason(&c, 4), None);
+        assert_eq!(text(&c, "customer_nickname", 4).as_deref(), Some("\\\""));
+    }
+
+    // ---- shop ----------------------------------------------------------
+
+    #[test]
+    fn shop_must_be_an_active_shop_name_exactly() {
+        let c = classified(&[
+            line(1, "a").set(SHOP, Some("s1")),
+            line(2, "b").set(SHOP, Some("S 1")),
+            line(3, "c").set(SHOP, None),
+            line(4, "d").set(SHOP, Some("Shop \"Two\" 'quoted'")),
+            line(5, "e").set(SHOP, Some("\u{3000}店铺\t")),
+            line(6, "f").set(SHOP, Some("ＳＨ１")),
+            line(7, "g").set(SHOP, Some("")),
+        ]);
+        assert_eq!(reason(&c, 1).as_deref(), Some(UNKNOWN_SHOP));
+        assert_eq!(reason(&c, 2).as_deref(), Some(UNKNOWN_SHOP));
+        assert_eq!(reason(&c, 3).as_deref(), Some(UNKNOWN_SHOP));
+        assert_eq!(reason(&c, 4), None);
+        assert_eq!(int64(&c, "shop_id", 4), Some(2));
+        assert_eq!(reason(&c, 5), None);
+        assert_eq!(int64(&c, "shop_id", 5), Some(3));
+        assert_eq!(reason(&c, 6).as_deref(), Some(UNKNOWN_SHOP));
+        assert_eq!(reason(&c, 7).as_deref(), Some(UNKNOWN_SHOP));
+    }
+
+    #[test]
+    fn distinct_values_are_the_cleaned_non_null_values() {
+        let c = clean(frame(&[
+            line(1, "a").set(SHOP, Some(" S1 ")),
+            line(2, "b").set(SHOP, Some("S1")),
+            line(3, "c").set(SHOP, None),
+            line(4, "d").set(SHOP, Some("x'y")),
+        ]))
+        .unwrap();
+        let mut v = distinct_values(&c, "shop").unwrap();
+        v.sort();
+        assert_eq!(v, vec!["S1".to_string(), "x'y".to_string()]);
+    }
+
+    // ---- amount --------------------------------------------------------
+
+    /// Cents the contract gives for an amount text, or None for bad_amount.
+    fn cents_of(inputs: &[(&str, Option<i64>)]) {
+        let lines: Vec<L> =
+            inputs.iter().enumerate().map(|(i, (a, _))| line(i as i32 + 1, &format!("o{i}")).set(AMOUNT, Some(a))).collect();
+        let c = classified(&lines);
+        for (i, (input, expected)) in inputs.iter().enumerate() {
+            let n = i as i32 + 1;
+            assert_eq!(int64(&c, "amount_cents", n), *expected, "amount {input:?}");
+            let want_reason = if expected.is_some() { None } else { Some(BAD_AMOUNT.to_string()) };
+            assert_eq!(reason(&c, n), want_reason, "reason for amount {input:?}");
+        }
+    }
+
+    #[test]
+    fn amount_currency_signs_and_commas_are_removed_anywhere() {
+        cents_of(&[
+            ("¥1,234.565", Some(123_457)),
+            ("￥1,234", Some(123_400)),
+            ("1,2,3,4", Some(123_400)),
+            ("12¥34", Some(123_400)),
+            ("1234¥", Some(123_400)),
+            ("1234.5,0", Some(123_450)),
+            ("¥￥,,7", Some(700)),
+            ("\u{3000}¥ 12", None),
+            ("$12", None),
+            ("¥", None),
+            (",", None),
+        ]);
+    }
+
+    #[test]
+    fn amount_rounds_half_away_from_zero_to_cents() {
+        cents_of(&[
+            ("12.345", Some(1235)),
+            ("12.344", Some(1234)),
+            ("12.3449999", Some(1234)),
+            ("0.995", Some(100)),
+            ("0.994", Some(99)),
+            ("0.005", Some(1)),
+            ("0.004", Some(0)),
+            ("0", Some(0)),
+            ("0.00", Some(0)),
+            ("007.10", Some(710)),
+            ("12.3", Some(1230)),
+            ("1.999999999999999999999", Some(200)),
+        ]);
+    }
+
+    #[test]
+    fn amount_must_be_below_ten_to_the_twelve_after_rounding() {
+        cents_of(&[
+            ("999999999999.994", Some(99_999_999_999_999)),
+            ("999,999,999,999.99", Some(99_999_999_999_999)),
+            ("999999999999.995", None),
+            ("999999999999.999", None),
+            ("1000000000000", None),
+            ("1234567890123.00", None),
+            ("000000000001", Some(100)),
+            ("0000000000001", None),
+        ]);
+    }
+
+    #[test]
+    fn amount_shape_is_ascii_digits_and_one_optional_fraction() {
+        cents_of(&[
+            ("１２３", None),
+            ("-5", None),
+            ("+5", None),
+            ("1.", None),
+            (".5", None),
+            ("1e3", None),
+            ("1.2.3", None),
+            ("1 000", None),
+            ("12.34\u{3000}5", None),
+            ("NaN", None),
+            ("٣", None),
+        ]);
+    }
+
+    #[test]
+    fn amount_missing_is_bad_amount() {
+        let c = classified(&[line(1, "a").set(AMOUNT, None), line(2, "b").set(AMOUNT, Some("\t"))]);
+        assert_eq!(reason(&c, 1).as_deref(), Some(BAD_AMOUNT));
+        assert_eq!(reason(&c, 2).as_deref(), Some(BAD_AMOUNT));
+    }
+
+    // ---- ordered_at ----------------------------------------------------
+
+    /// (input, Some((wall-clock local time, offset))) or None for bad_timestamp.
+    type TsCase<'a> = (&'a str, Option<(&'a str, Option<&'a str>)>);
+
+    fn timestamps(cases: &[TsCase]) {
+        let lines: Vec<L> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (t, _))| line(i as i32 + 1, &format!("o{i}")).set(ORDERED_AT, Some(t)))
+            .collect();
+        let c = classified(&lines);
+        for (i, (input, expected)) in cases.iter().enumerate() {
+            let n = i as i32 + 1;
+            match expected {
+                Some((local, offset)) => {
+                    assert_eq!(reason(&c, n), None, "reason for {input:?}");
+                    assert_eq!(text(&c, "ts_local", n).as_deref(), Some(*local), "local of {input:?}");
+                    assert_eq!(text(&c, "ts_offset", n).as_deref(), *offset, "offset of {input:?}");
+                }
+                None => {
+                    assert_eq!(reason(&c, n).as_deref(), Some(BAD_TIMESTAMP), "reason for {input:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timestamp_formats_and_offsets() {
+        timestamps(&[
+            ("2026-01-02 03:04:05", Some(("2026-01-02 03:04:05", None))),
+            ("2026-01-02T03:04:05", Some(("2026-01-02 03:04:05", None))),
+            ("2026-01-02", Some(("2026-01-02 00:00:00", None))),
+            ("2026-01-02 03:04:05Z", Some(("2026-01-02 03:04:05", Some("+00:00")))),
+            ("2026-01-02T03:04:05Z", Some(("2026-01-02 03:04:05", Some("+00:00")))),
+            ("2026-01-02T03:04:05+08:00", Some(("2026-01-02 03:04:05", Some("+08:00")))),
+            ("2026-01-02 03:04:05-05:00", Some(("2026-01-02 03:04:05", Some("-05:00")))),
+            ("2026-01-02 03:04:05+15:59", Some(("2026-01-02 03:04:05", Some("+15:59")))),
+            ("2026-01-02 03:04:05-15:59", Some(("2026-01-02 03:04:05", Some("-15:59")))),
+            ("2026-01-02 03:04:05+00:00", Some(("2026-01-02 03:04:05", Some("+00:00")))),
+            ("2026-01-02 03:04:05+16:00", None),
+            ("2026-01-02 03:04:05+08:60", None),
+            ("2026-01-02 03:04:05+0800", None),
+            ("2026-01-02 03:04:05+8:00", None),
+            ("2026-01-02 03:04:05 +08:00", None),
+            ("2026-01-02 03:04:05z", None),
+            ("2026-01-02Z", None),
+            ("2026-01-02+08:00", None),
+            ("2026-01-02t03:04:05", None),
+            ("2026-01-02  03:04:05", None),
+            ("2026-01-02 03:04", None),
+            ("2026-01-02 03:04:05.123", None),
+            ("2026-1-2", None),
+            ("26-01-02", None),
+            ("2026/01/02", None),
+            ("20260102", None),
+            ("not a date", None),
+        ]);
+    }
+
+    #[test]
+    fn timestamp_must_be_a_real_calendar_date() {
+        timestamps(&[
+            ("2026-02-30", None),
+            ("2026-02-29", None),
+            ("2024-02-29", Some(("2024-02-29 00:00:00", None))),
+            ("2023-02-29 12:00:00", None),
+            ("1900-02-29", None),
+            ("2000-02-29 23:59:59", Some(("2000-02-29 23:59:59", None))),
+            ("2100-02-29", None),
+            ("0000-01-01", None),
+            ("0001-01-01 00:00:00", Some(("0001-01-01 00:00:00", None))),
+            ("9999-12-31 23:59:59", Some(("9999-12-31 23:59:59", None))),
+            ("2026-00-10", None),
+            ("2026-13-01", None),
+            ("2026-01-00", None),
+            ("2026-01-32", None),
+            ("2026-04-31", None),
+            ("2026-06-30", Some(("2026-06-30 00:00:00", None))),
+            ("2026-09-31", None),
+            ("2026-11-31", None),
+            ("2026-12-31", Some(("2026-12-31 00:00:00", None))),
+        ]);
+    }
+
+    #[test]
+    fn timestamp_must_be_a_real_time_without_leap_seconds() {
+        timestamps(&[
+            ("2026-01-01 25:00:00", None),
+            ("2026-01-01 24:00:00", None),
+            ("2026-01-01 23:60:00", None),
+            ("2026-01-01 23:59:60", None),
+            ("2026-12-31T23:59:60Z", None),
+            ("2026-01-01 00:00:00", Some(("2026-01-01 00:00:00", None))),
+            ("2026-01-01 23:59:59", Some(("2026-01-01 23:59:59", None))),
+        ]);
+    }
+
+    #[test]
+    fn timestamp_digits_must_be_ascii() {
+        timestamps(&[
+            ("２０２６-01-01", None),
+            ("2026-01-01 1０:00:00", None),
+            ("2026-01-01 10:00:00+０8:00", None),
+            ("٢٠٢٦-01-01", None),
+        ]);
+    }
+
+    #[test]
+    fn timestamp_missing_and_bad_are_told_apart() {
+        let c = classified(&[
+            line(1, "a").set(ORDERED_AT, None),
+            line(2, "b").set(ORDERED_AT, Some("")),
+            line(3, "c").set(ORDERED_AT, Some("\u{3000}\r\n")),
+            line(4, "d").set(ORDERED_AT, Some("\u{3000}2024-02-29T00:00:00+08:00\n")),
+            line(5, "e").set(ORDERED_AT, Some("yesterday")),
+        ]);
+        assert_eq!(reason(&c, 1).as_deref(), Some(MISSING_TIMESTAMP));
+        assert_eq!(reason(&c, 2).as_deref(), Some(MISSING_TIMESTAMP));
+        assert_eq!(reason(&c, 3).as_deref(), Some(MISSING_TIMESTAMP));
+        assert_eq!(reason(&c, 4), None);
+        assert_eq!(text(&c, "ts_local", 4).as_deref(), Some("2024-02-29 00:00:00"));
+        assert_eq!(text(&c, "ts_offset", 4).as_deref(), Some("+08:00"));
+        assert_eq!(reason(&c, 5).as_deref(), Some(BAD_TIMESTAMP));
+    }
+
+    // ---- order_status --------------------------------------------------
+
+    #[test]
+    fn status_upper_cases_ascii_letters_only() {
+        let c = classified(&[
+            line(1, "a").set(STATUS, Some(" délivré ")),
+            line(2, "b").set(STATUS, Some("straße")),
+            line(3, "c").set(STATUS, None),
+            line(4, "d").set(STATUS, Some("\u{3000}")),
+            line(5, "e").set(STATUS, Some("paid_2x-ok'")),
+            line(6, "f").set(STATUS, Some("已发货 shipped")),
+            line(7, "g").set(STATUS, Some("ÿ ı i")),
+            line(8, "h").set(STATUS, Some("Cancelled")),
+        ]);
+        assert_eq!(text(&c, "latest_status", 1).as_deref(), Some("DéLIVRé"));
+        assert_eq!(text(&c, "latest_status", 2).as_deref(), Some("STRAßE"));
+        assert_eq!(text(&c, "latest_status", 3).as_deref(), Some("UNKNOWN"));
+        assert_eq!(text(&c, "latest_status", 4).as_deref(), Some("UNKNOWN"));
+        assert_eq!(text(&c, "latest_status", 5).as_deref(), Some("PAID_2X-OK'"));
+        assert_eq!(text(&c, "latest_status", 6).as_deref(), Some("已发货 SHIPPED"));
+        assert_eq!(text(&c, "latest_status", 7).as_deref(), Some("ÿ ı I"));
+        assert_eq!(text(&c, "latest_status", 8).as_deref(), Some("CANCELLED"));
+        for n in 1..=8 {
+            assert_eq!(reason(&c, n), None, "status never rejects (line {n})");
+        }
+    }
+
+    // ---- order_type ----------------------------------------------------
+
+    #[test]
+    fn order_type_is_kept_and_mapped_or_bulk() {
+        let c = classified(&[
+            line(1, "a").set(TYPE, Some("\u{3000}样品 ")),
+            line(2, "b").set(TYPE, Some("gift")),
+            line(3, "c").set(TYPE, Some("retail")),
+            line(4, "d").set(TYPE, None),
+            line(5, "e").set(TYPE, Some("Sample")),
+            line(6, "f").set(TYPE, Some(" ")),
+            line(7, "g").set(TYPE, Some("wholesale")),
+        ]);
+        let expect = [
+            (1, Some("样品"), "SAMPLE"),
+            (2, Some("gift"), "GIFT"),
+            (3, Some("retail"), "BULK"),
+            (4, None, "BULK"),
+            (5, Some("Sample"), "BULK"),
+            (6, None, "BULK"),
+            (7, Some("wholesale"), "BULK"),
+        ];
+        for (n, raw_type, system) in expect {
+            assert_eq!(text(&c, "order_type", n).as_deref(), raw_type, "line {n}");
+            assert_eq!(text(&c, "system_order_type", n).as_deref(), Some(system), "line {n}");
+            assert_eq!(reason(&c, n), None, "order_type never rejects (line {n})");
+        }
+    }
+
+    // ---- precedence ----------------------------------------------------
+
+    #[test]
+    fn a_line_that_breaks_several_rules_gets_the_first_reason() {
+        let everything_bad = line(1, "x")
+            .set(ORDER_ID, Some(" "))
+            .set(CUSTOMER, None)
+            .set(SHOP, Some("nope"))
+            .set(AMOUNT, Some("abc"))
+            .set(ORDERED_AT, None);
+        let c = classified(&[
+            everything_bad.clone(),
+            everything_bad.clone().line_no_set(2).set(ORDER_ID, Some("o2")),
+            everything_bad.clone().line_no_set(3).set(ORDER_ID, Some("o3")).set(CUSTOMER, Some("c")),
+            everything_bad
+                .clone()
+                .line_no_set(4)
+                .set(ORDER_ID, Some("o4"))
+                .set(CUSTOMER, Some("c"))
+                .set(SHOP, Some("S1")),
+            everything_bad
+                .clone()
+                .line_no_set(5)
+                .set(ORDER_ID, Some("o5"))
+                .set(CUSTOMER, Some("c"))
+                .set(SHOP, Some("S1"))
+                .set(AMOUNT, Some("1")),
+            line(6, "o6").set(AMOUNT, Some("1.")).set(ORDERED_AT, Some("2026-02-30")),
+            line(7, "o7").set(ORDERED_AT, Some("2026-02-30")).set(STATUS, None).set(TYPE, None),
+        ]);
+        assert_eq!(reason(&c, 1).as_deref(), Some(MISSING_ORDER_ID));
+        assert_eq!(reason(&c, 2).as_deref(), Some(MISSING_CUSTOMER));
+        assert_eq!(reason(&c, 3).as_deref(), Some(UNKNOWN_SHOP));
+        assert_eq!(reason(&c, 4).as_deref(), Some(BAD_AMOUNT));
+        assert_eq!(reason(&c, 5).as_deref(), Some(MISSING_TIMESTAMP));
+        assert_eq!(reason(&c, 6).as_deref(), Some(BAD_AMOUNT));
+        assert_eq!(reason(&c, 7).as_deref(), Some(BAD_TIMESTAMP));
+
+        let r = rejects(&c).unwrap();
+        assert_eq!(r.height(), 7, "one reject per rejected line");
+        let mut lines: Vec<i32> = r.column("line_no").unwrap().i32().unwrap().into_no_null_iter().collect();
+        lines.sort();
+        assert_eq!(lines, vec![1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    impl L {
+        fn line_no_set(mut self, n: i32) -> L {
+            self.line_no = n;
+            self
+        }
+    }
+
+    #[test]
+    fn every_reason_has_a_detail() {
+        for r in [MISSING_ORDER_ID, MISSING_CUSTOMER, UNKNOWN_SHOP, BAD_AMOUNT, MISSING_TIMESTAMP, BAD_TIMESTAMP] {
+            assert!(!reason_detail(r).is_empty(), "{r}");
+        }
+    }
+
+    // ---- dedup ---------------------------------------------------------
+
+    fn winner_lines(w: &DataFrame) -> Vec<i32> {
+        let mut v: Vec<i32> = w.column("line_no").unwrap().i32().unwrap().into_no_null_iter().collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn greatest_line_no_wins_per_shop_and_order_id() {
+        let c = classified(&[
+            line(1, "K").set(AMOUNT, Some("1")),
+            line(5, "K").set(AMOUNT, Some("5")),
+            line(3, "K").set(AMOUNT, Some("3")),
+            // Same order_id in another shop is another key.
+            line(2, "K").set(SHOP, Some("店铺")),
+            // Same key after trimming.
+            line(4, " J\u{3000}"),
+            line(6, "J"),
+            line(7, "only"),
+        ]);
+        let (w, superseded) = winners(&c, &no_keys().unwrap()).unwrap();
+        assert_eq!(winner_lines(&w), vec![2, 5, 6, 7]);
+        assert_eq!(superseded, 3);
+        let idx = row_of(&w, 5);
+        assert_eq!(w.column("amount_cents").unwrap().i64().unwrap().get(idx), Some(500));
+    }
+
+    #[test]
+    fn an_invalid_later_line_does_not_supersede_a_valid_earlier_one() {
+        let c = classified(&[
+            line(1, "K").set(AMOUNT, Some("1")),
+            line(2, "K").set(AMOUNT, Some("1e3")),
+            line(3, "K").set(ORDERED_AT, Some("2026-02-30")),
+            line(4, "M"),
+            line(5, "M").set(CUSTOMER, None),
+        ]);
+        let (w, superseded) = winners(&c, &no_keys().unwrap()).unwrap();
+        assert_eq!(winner_lines(&w), vec![1, 4]);
+        assert_eq!(superseded, 0);
+        assert_eq!(rejects(&c).unwrap().height(), 3);
+    }
+
+    #[test]
+    fn claimed_keys_supersede_every_line_of_the_key() {
+        let c = classified(&[line(1, "K"), line(2, "K"), line(3, "K").set(SHOP, Some("店铺")), line(4, "L")]);
+        let claimed = df!("shop_id" => [1i64, 9], "order_id" => ["K", "L"]).unwrap();
+        let (w, superseded) = winners(&c, &claimed).unwrap();
+        // (1, K) is claimed: lines 1 and 2 superseded; (3, K) and (1, L) are other keys.
+        assert_eq!(winner_lines(&w), vec![3, 4]);
+        assert_eq!(superseded, 2);
+    }
+
+    #[test]
+    fn keys_of_winners_can_be_claimed() {
+        let c = classified(&[line(1, "K"), line(2, "Z")]);
+        let (w, _) = winners(&c, &no_keys().unwrap()).unwrap();
+        let claimed = keys(&w).unwrap();
+        assert_eq!(claimed.height(), 2);
+        let (again, superseded) = winners(&c, &claimed).unwrap();
+        assert_eq!(again.height(), 0);
+        assert_eq!(superseded, 2);
+    }
+
+    #[test]
+    fn winners_carry_every_column_the_load_needs() {
+        let c = classified(&[line(1, "K")
+            .set(CUSTOMER, Some(" bob "))
+            .set(STATUS, Some("shipped"))
+            .set(TYPE, Some("样品"))
+            .set(AMOUNT, Some("￥1,000.005"))
+            .set(ORDERED_AT, Some("2026-03-08T02:30:00-05:00"))]);
+        let (w, superseded) = winners(&c, &no_keys().unwrap()).unwrap();
+        assert_eq!(superseded, 0);
+        assert_eq!(w.height(), 1);
+        assert_eq!(int64(&w, "shop_id", 1), Some(1));
+        assert_eq!(text(&w, "order_id", 1).as_deref(), Some("K"));
+        assert_eq!(text(&w, "customer_nickname", 1).as_deref(), Some("bob"));
+        assert_eq!(text(&w, "latest_status", 1).as_deref(), Some("SHIPPED"));
+        assert_eq!(text(&w, "order_type", 1).as_deref(), Some("样品"));
+        assert_eq!(text(&w, "system_order_type", 1).as_deref(), Some("SAMPLE"));
+        assert_eq!(int64(&w, "amount_cents", 1), Some(100_001));
+        assert_eq!(text(&w, "ts_local", 1).as_deref(), Some("2026-03-08 02:30:00"));
+        assert_eq!(text(&w, "ts_offset", 1).as_deref(), Some("-05:00"));
+    }
+
+    #[test]
+    fn an_empty_batch_has_no_winners_and_no_rejects() {
+        let c = classified(&[]);
+        let (w, superseded) = winners(&c, &no_keys().unwrap()).unwrap();
+        assert_eq!((w.height(), superseded), (0, 0));
+        assert_eq!(rejects(&c).unwrap().height(), 0);
+    }
+}
