@@ -1,0 +1,262 @@
+//! The customers and leads stages (contract 3.2 and 3.3), upserts across
+//! imports and re-runs, on hand-made data.
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::tests::*;
+    use pgrx::prelude::*;
+
+    const A: &str = "b0000000-0000-7000-8000-00000000000a";
+    const B: &str = "b0000000-0000-7000-8000-00000000000b";
+    const C: &str = "b0000000-0000-7000-8000-00000000000c";
+
+    fn utc(column: &str) -> String {
+        format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')")
+    }
+
+    /// `first|last` order times (UTC) of a customer, with its key.
+    fn customer(shop: i64, nick: &str) -> String {
+        value(&format!(
+            "SELECT format('%s|%s|%s', customer_key, {}, {})
+               FROM etl.customers WHERE shop_id = {shop} AND customer_nickname = $n${nick}$n$",
+            utc("first_order_at"),
+            utc("last_order_at")
+        ))
+    }
+
+    /// Every lead of a customer (shop 101), oldest first:
+    /// `stage|count|total|samples|sample amount|bulks|bulk amount|first|last|orders`.
+    fn leads_of(nick: &str) -> String {
+        value(&format!(
+            "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', l.current_stage, l.order_count, l.total_amount,
+                        l.sample_count, l.sample_amount, l.bulk_count, l.bulk_amount, {}, {},
+                        (SELECT string_agg(o.order_id, '+' ORDER BY o.order_id) FROM etl.orders o WHERE o.lead_id = l.lead_id)),
+                        ' / ' ORDER BY l.lead_no)
+               FROM etl.business_leads l JOIN etl.customers c USING (customer_global_id)
+              WHERE c.shop_id = 101 AND c.customer_nickname = $n${nick}$n$",
+            utc("l.first_order_at"),
+            utc("l.last_order_at")
+        ))
+    }
+
+    fn run_all(id: &str) -> String {
+        stage("etl_run_all", id)
+    }
+
+    #[pg_test]
+    fn customers_are_created_once_with_md5_keys_and_order_times() {
+        fixtures();
+        import(
+            A,
+            r#"(1, 'O1', 'S1', 'alice', 'paid', 'sample', '10', '2026-01-05 00:00:00'),
+               (2, 'O2', 'S1', 'alice', 'paid', NULL, '20', '2026-01-03 00:00:00'),
+               (3, 'O3', 'Shop "Two"', 'alice', 'paid', NULL, '30', '2026-01-04'),
+               (4, 'O4', 'S1', E'O''Brien \\ --', 'paid', NULL, '1', '2026-01-01T00:00:00Z')"#,
+        );
+        stage("etl_orders", A);
+        assert_eq!(value(&format!("SELECT status FROM etl_customers('{A}')")), "success");
+        assert_eq!(int("SELECT count(*) FROM etl.customers"), 3);
+        assert_eq!(customer(101, "alice"), "a79dc4b87a42d35af69583a82c082101|2026-01-02 16:00:00|2026-01-04 16:00:00");
+        assert_eq!(customer(102, "alice"), "d051e647b6347131abbf941a63328995|2026-01-03 16:00:00|2026-01-03 16:00:00");
+        assert_eq!(
+            customer(101, "O'Brien \\ --"),
+            "8f12e8fd4e429fdabdef63832cc7905f|2026-01-01 00:00:00|2026-01-01 00:00:00"
+        );
+        assert_eq!(int(&format!("SELECT count(*) FROM etl.customers WHERE NOT {}", v7("customer_global_id"))), 0);
+        // Every order of the import points at its own customer.
+        assert_eq!(
+            int("SELECT count(*) FROM etl.orders o JOIN etl.customers c
+                   ON c.customer_global_id = o.customer_global_id
+                  AND c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname"),
+            4
+        );
+        let alice = value("SELECT customer_global_id::text FROM etl.customers WHERE shop_id = 101 AND customer_nickname = 'alice'");
+
+        // A later import: an earlier order and a later time for an existing order.
+        import(
+            B,
+            "(1, 'O5', 'S1', 'alice', 'paid', NULL, '1', '2025-12-31 00:00:00'),
+             (2, 'O1', 'S1', 'alice', 'paid', NULL, '1', '2026-02-01 00:00:00')",
+        );
+        stage("etl_orders", B);
+        stage("etl_customers", B);
+        assert_eq!(int("SELECT count(*) FROM etl.customers"), 3, "no customer is created twice");
+        assert_eq!(customer(101, "alice"), "a79dc4b87a42d35af69583a82c082101|2025-12-30 16:00:00|2026-01-31 16:00:00");
+        assert_eq!(
+            value("SELECT string_agg(DISTINCT customer_global_id::text, ',') FROM etl.orders WHERE shop_id = 101 AND customer_nickname = 'alice'"),
+            alice
+        );
+    }
+
+    #[pg_test]
+    fn upsert_replaces_every_value_column_and_import_id() {
+        fixtures();
+        import(A, "(1, 'O1', 'S1', 'alice', 'paid', 'sample', '10', '2026-01-01 10:00:00')");
+        run_all(A);
+        let before = value("SELECT customer_global_id || ' ' || lead_id FROM etl.orders WHERE order_id = 'O1'");
+        import(B, "(1, 'O1', 'S1', E'\\u3000alice', ' cancelled ', NULL, '20.004', '2026-02-01T00:00:00Z')");
+        assert_eq!(stage("etl_orders", B), "orders success in=1 ok=1 sup=0 rej=0 fail=0");
+        let row = value(&format!(
+            "SELECT format('%s|%s|%s|%s|%s|%s|%s|%s', customer_nickname, latest_status, order_type, system_order_type,
+                           amount, {}, import_id = '{B}', customer_global_id || ' ' || lead_id)
+               FROM etl.orders WHERE order_id = 'O1'",
+            utc("ordered_at")
+        ));
+        assert_eq!(row, format!("alice|CANCELLED||BULK|20.00|2026-02-01 00:00:00|t|{before}"));
+        stage("etl_customers", B);
+        stage("etl_leads", B);
+        // The only order is cancelled now: the lead has nothing left.
+        assert_eq!(leads_of("alice"), "OPEN|0|0.00|0|0.00|0|0.00|||O1");
+        // Customers' times cover every order, cancelled or not.
+        assert_eq!(customer(101, "alice"), "a79dc4b87a42d35af69583a82c082101|2026-02-01 00:00:00|2026-02-01 00:00:00");
+    }
+
+    #[pg_test]
+    fn nickname_change_moves_the_order_and_recomputes_what_it_left() {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'sample', '10', '2026-01-01 10:00:00'),
+             (2, 'O2', 'S1', 'alice', 'paid', NULL, '20', '2026-01-02 10:00:00'),
+             (3, 'O3', 'S1', 'carol', 'paid', 'gift', '5', '2026-01-03 10:00:00')",
+        );
+        run_all(A);
+        assert_eq!(
+            leads_of("alice"),
+            "OPEN|2|30.00|1|10.00|1|20.00|2026-01-01 02:00:00|2026-01-02 02:00:00|O1+O2"
+        );
+        assert_eq!(leads_of("carol"), "OPEN|1|5.00|0|0.00|0|0.00|2026-01-03 02:00:00|2026-01-03 02:00:00|O3");
+
+        import(
+            B,
+            "(1, 'O1', 'S1', 'bob', 'paid', 'sample', '10', '2026-01-01 10:00:00'),
+             (2, 'O3', 'S1', 'bob', 'paid', 'gift', '5', '2026-01-03 10:00:00')",
+        );
+        stage("etl_orders", B);
+        assert_eq!(
+            value("SELECT string_agg(format('%s %s %s %s', order_id, customer_nickname, customer_global_id IS NULL, lead_id IS NULL), ',' ORDER BY order_id) FROM etl.orders"),
+            "O1 bob t t,O2 alice f f,O3 bob t t"
+        );
+        stage("etl_customers", B);
+        assert_eq!(customer(101, "alice"), "a79dc4b87a42d35af69583a82c082101|2026-01-02 02:00:00|2026-01-02 02:00:00");
+        assert_eq!(customer(101, "bob"), "8ed977185402e4857363fe4e428f59ba|2026-01-01 02:00:00|2026-01-03 02:00:00");
+        // carol has no order left.
+        assert_eq!(
+            value("SELECT format('%s|%s', first_order_at, last_order_at) FROM etl.customers WHERE customer_nickname = 'carol'"),
+            "|"
+        );
+        stage("etl_leads", B);
+        assert_eq!(leads_of("alice"), "OPEN|1|20.00|0|0.00|1|20.00|2026-01-02 02:00:00|2026-01-02 02:00:00|O2");
+        assert_eq!(leads_of("carol"), "OPEN|0|0.00|0|0.00|0|0.00|||");
+        assert_eq!(leads_of("bob"), "OPEN|2|15.00|1|10.00|0|0.00|2026-01-01 02:00:00|2026-01-03 02:00:00|O1+O3");
+        assert_eq!(int("SELECT count(*) FROM etl.orders WHERE customer_global_id IS NULL OR lead_id IS NULL"), 0);
+    }
+
+    #[pg_test]
+    fn leads_strategy_new_reuse_reopen() {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'sample', '1', '2026-01-01'),
+             (2, 'O2', 'S1', 'bob', 'paid', 'sample', '1', '2026-01-01'),
+             (3, 'O3', 'S1', 'carl', 'paid', 'sample', '1', '2026-01-01'),
+             (4, 'O4', 'S1', 'dave', 'paid', 'sample', '1', '2026-01-01')",
+        );
+        run_all(A);
+        assert_eq!(value("SELECT string_agg(DISTINCT current_stage, ',') FROM etl.business_leads"), "OPEN");
+        assert_eq!(int("SELECT count(*) FROM etl.business_leads"), 4);
+        exec(
+            "UPDATE etl.business_leads l SET current_stage = v.stage
+               FROM etl.customers c, (VALUES ('alice', 'COLD'), ('bob', 'WON'), ('carl', 'LOST')) v(nick, stage)
+              WHERE c.customer_global_id = l.customer_global_id AND c.customer_nickname = v.nick",
+        );
+        import(
+            B,
+            "(1, 'O5', 'S1', 'alice', 'paid', NULL, '2', '2026-01-02'),
+             (2, 'O6', 'S1', 'bob', 'paid', NULL, '2', '2026-01-02'),
+             (3, 'O7', 'S1', 'carl', 'paid', NULL, '2', '2026-01-02'),
+             (4, 'O8', 'S1', 'dave', 'paid', NULL, '2', '2026-01-02'),
+             (5, 'O9', 'S1', 'erin', 'paid', NULL, '2', '2026-01-02')",
+        );
+        run_all(B);
+        let d1 = "2025-12-31 16:00:00";
+        let d2 = "2026-01-01 16:00:00";
+        assert_eq!(leads_of("alice"), format!("OPEN|2|3.00|1|1.00|1|2.00|{d1}|{d2}|O1+O5"));
+        assert_eq!(
+            leads_of("bob"),
+            format!("WON|1|1.00|1|1.00|0|0.00|{d1}|{d1}|O2 / OPEN|1|2.00|0|0.00|1|2.00|{d2}|{d2}|O6")
+        );
+        assert_eq!(
+            leads_of("carl"),
+            format!("LOST|1|1.00|1|1.00|0|0.00|{d1}|{d1}|O3 / OPEN|1|2.00|0|0.00|1|2.00|{d2}|{d2}|O7")
+        );
+        assert_eq!(leads_of("dave"), format!("OPEN|2|3.00|1|1.00|1|2.00|{d1}|{d2}|O4+O8"));
+        assert_eq!(leads_of("erin"), format!("OPEN|1|2.00|0|0.00|1|2.00|{d2}|{d2}|O9"));
+        assert_eq!(int(&format!("SELECT count(*) FROM etl.business_leads WHERE NOT {}", v7("lead_id"))), 0);
+
+        // The current lead is the one with the highest lead_no: bob's new OPEN lead is reused.
+        import(C, "(1, 'O10', 'S1', 'bob', 'paid', NULL, '3', '2026-01-03')");
+        run_all(C);
+        assert_eq!(
+            leads_of("bob"),
+            format!(
+                "WON|1|1.00|1|1.00|0|0.00|{d1}|{d1}|O2 / OPEN|2|5.00|0|0.00|2|5.00|{d2}|2026-01-02 16:00:00|O10+O6"
+            )
+        );
+    }
+
+    #[pg_test]
+    fn leads_aggregates_follow_the_contract() {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'sample', '10.005', '2026-01-03'),
+             (2, 'O2', 'S1', 'alice', 'cancelled', 'wholesale', '100', '2025-01-01'),
+             (3, 'O3', 'S1', 'alice', 'Refunded', 'sample', '200', '2027-01-01'),
+             (4, 'O4', 'S1', 'alice', 'paid', 'wholesale', '1,000.5', '2026-01-02 12:00:00'),
+             (5, 'O5', 'S1', 'alice', 'paid', 'gift', '3', '2026-01-04'),
+             (6, 'O6', 'S1', 'alice', NULL, 'retail', '7', '2026-01-01T00:00:00Z'),
+             (7, 'O7', 'S1', 'alice', 'CANCELLED ', NULL, '1', '2026-01-05')",
+        );
+        assert_eq!(
+            value(&format!("SELECT string_agg(stage || ' ' || status || ' ' || rows_in, ',') FROM etl_run_all('{A}')")),
+            "orders success 7,customers success 1,leads success 1"
+        );
+        assert_eq!(
+            leads_of("alice"),
+            "OPEN|4|1020.51|1|10.01|2|1007.50|2026-01-01 00:00:00|2026-01-03 16:00:00|O1+O2+O3+O4+O5+O6+O7"
+        );
+    }
+
+    #[pg_test]
+    fn rerunning_any_stage_changes_no_business_row() {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'sample', '10', '2026-01-01 10:00:00'),
+             (2, 'O2', 'S1', 'alice', 'cancelled', NULL, '20', '2026-01-02 10:00:00'),
+             (3, 'O3', 'S1', 'carol', 'paid', 'gift', '5', '2026-01-03 10:00:00'),
+             (4, 'O3', 'S1', 'carol', 'paid', 'gift', '6', '2026-01-03 10:00:00'),
+             (5, 'O4', 'Old', 'dan', 'paid', NULL, '1', '2026-01-01')",
+        );
+        exec("SET LOCAL etl.batch_size = 2");
+        run_all(A);
+        for import_id in [A, B] {
+            if import_id == B {
+                import(
+                    B,
+                    "(1, 'O1', 'S1', 'bob', 'paid', 'sample', '10', '2026-01-01 10:00:00'),
+                     (2, 'O5', 'S1', 'carol', 'x', NULL, 'bad', '2026-01-01')",
+                );
+                run_all(B);
+            }
+            let before = business_rows();
+            for function in ["etl_orders", "etl_customers", "etl_leads", "etl_run_all"] {
+                stage(function, import_id);
+                assert_eq!(business_rows(), before, "{function}({import_id}) changed a business row");
+            }
+        }
+        assert_eq!(int("SELECT count(*) FROM etl.business_leads"), 3);
+    }
+}

@@ -1,0 +1,223 @@
+//! The SQL functions (contract section 4) and settings (section 7): bad
+//! calls, the run log, statement counts, search_path safety, Polars threads.
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::tests::*;
+    use pgrx::prelude::*;
+
+    const A: &str = "c0000000-0000-7000-8000-00000000000a";
+    const PENDING: &str = "c0000000-0000-7000-8000-0000000000aa";
+    const UNKNOWN: &str = "c0000000-0000-7000-8000-0000000000ee";
+
+    const FUNCTIONS: [&str; 4] = ["etl_orders", "etl_customers", "etl_leads", "etl_run_all"];
+
+    #[pg_test]
+    fn api_bad_calls_get_sqlstates() {
+        fixtures();
+        exec(&format!(
+            "INSERT INTO etl.imports (import_id, status) VALUES ('{PENDING}', 'pending');
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, amount, ordered_at)
+             VALUES ('{PENDING}', 1, 'O1', 'S1', 'a', '1', '2026-01-01')"
+        ));
+        for f in FUNCTIONS {
+            let e = error_of(&format!("SELECT * FROM {f}(NULL)")).unwrap_or_else(|| panic!("{f}(NULL) raised nothing"));
+            assert!(e.starts_with("22004: "), "{f}(NULL): {e}");
+            let e = error_of(&format!("SELECT * FROM {f}('{UNKNOWN}')")).unwrap_or_else(|| panic!("{f}(unknown) raised nothing"));
+            assert!(e.starts_with("42704: ") && e.contains(UNKNOWN), "{f}(unknown): {e}");
+            let e = error_of(&format!("SELECT * FROM {f}('{PENDING}')")).unwrap_or_else(|| panic!("{f}(pending) raised nothing"));
+            assert!(e.starts_with("55000: ") && e.contains("pending"), "{f}(pending): {e}");
+        }
+        exec(&format!("UPDATE etl.imports SET status = 'failed' WHERE import_id = '{PENDING}'"));
+        let e = error_of(&format!("SELECT * FROM etl_run_all('{PENDING}')")).unwrap_or_default();
+        assert!(e.starts_with("55000: "), "failed import: {e}");
+    }
+
+    #[pg_test(error = "etl_ext: import_id must not be NULL")]
+    fn api_null_import_is_an_error() {
+        Spi::run("SELECT * FROM etl_orders(NULL)").unwrap();
+    }
+
+    #[pg_test]
+    fn api_empty_import_runs_every_stage() {
+        import(A, "");
+        assert_eq!(
+            stage("etl_run_all", A),
+            "orders success in=0 ok=0 sup=0 rej=0 fail=0\n\
+             customers success in=0 ok=0 sup=0 rej=0 fail=0\n\
+             leads success in=0 ok=0 sup=0 rej=0 fail=0"
+        );
+        assert_eq!(
+            value(&format!("SELECT string_agg(stage || ' ' || status, ',' ORDER BY run_id) FROM etl.runs WHERE import_id = '{A}'")),
+            "orders success,customers success,leads success"
+        );
+    }
+
+    #[pg_test]
+    fn api_settings_are_shown_and_settable() {
+        assert_eq!(text("SHOW etl.batch_size").as_deref(), Some("10000"));
+        assert_eq!(text("SHOW etl.source_timezone").as_deref(), Some("Asia/Shanghai"));
+        assert_eq!(text("SHOW etl.polars_threads").as_deref(), Some("2"));
+        assert_eq!(text("SHOW etl.max_attempts").as_deref(), Some("5"));
+        assert!(text("SHOW etl.database").is_some());
+        exec("SET LOCAL etl.batch_size = 7");
+        exec("SET LOCAL etl.source_timezone = 'America/New_York'");
+        exec("SET LOCAL etl.polars_threads = 3");
+        assert_eq!(text("SHOW etl.batch_size").as_deref(), Some("7"));
+        assert_eq!(text("SHOW etl.source_timezone").as_deref(), Some("America/New_York"));
+        assert_eq!(text("SHOW etl.polars_threads").as_deref(), Some("3"));
+        assert_eq!(text("SELECT current_setting('etl.batch_size')").as_deref(), Some("7"));
+        let e = error_of("SET LOCAL etl.batch_size = 0").unwrap_or_default();
+        assert!(e.starts_with("22023: "), "batch_size 0: {e}");
+    }
+
+    #[pg_test]
+    fn api_bad_source_timezone_is_a_clear_error() {
+        fixtures();
+        import(A, "(1, 'O1', 'S1', 'a', 'paid', NULL, '1', '2026-01-01')");
+        exec("SET LOCAL etl.source_timezone = 'Mars/Olympus'");
+        for f in ["etl_orders", "etl_run_all"] {
+            let e = error_of(&format!("SELECT * FROM {f}('{A}')")).unwrap_or_else(|| panic!("{f} raised nothing"));
+            assert!(e.starts_with("22023: ") && e.contains("Mars/Olympus"), "{f}: {e}");
+        }
+        assert_eq!(int("SELECT count(*) FROM etl.orders"), 0);
+        exec("SET LOCAL etl.source_timezone = 'UTC'");
+        assert_eq!(stage("etl_orders", A), "orders success in=1 ok=1 sup=0 rej=0 fail=0");
+        assert!(boolean("SELECT ordered_at = '2026-01-01 00:00:00+00' FROM etl.orders"));
+    }
+
+    #[pg_test]
+    fn api_is_safe_from_a_users_objects_in_public() {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'sample', '1', '2026-01-01'),
+             (2, 'O2', 'S1', 'alice', 'paid', NULL, '2', '2026-01-02')",
+        );
+        exec(
+            "CREATE FUNCTION public.md5(text) RETURNS text LANGUAGE sql AS $$ SELECT 'not md5' $$;
+             CREATE FUNCTION public.etl_test_never(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$;
+             CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.etl_test_never);
+             CREATE FUNCTION public.etl_test_never_uuid(uuid, uuid) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$;
+             CREATE OPERATOR public.= (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = public.etl_test_never_uuid);
+             CREATE FUNCTION public.etl_test_never_bigint(bigint, bigint) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$;
+             CREATE OPERATOR public.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = public.etl_test_never_bigint);
+             SET LOCAL search_path = public, pg_catalog;",
+        );
+        // The user's objects do win in the user's own queries...
+        assert_eq!(text("SELECT md5('x')").as_deref(), Some("not md5"));
+        let report = stage("etl_run_all", A);
+        exec("SET LOCAL search_path = pg_catalog, public");
+        // ... but not inside the pipeline.
+        assert_eq!(
+            report,
+            "orders success in=2 ok=2 sup=0 rej=0 fail=0\n\
+             customers success in=1 ok=1 sup=0 rej=0 fail=0\n\
+             leads success in=1 ok=1 sup=0 rej=0 fail=0"
+        );
+        assert_eq!(value("SELECT string_agg(customer_key, ',') FROM etl.customers"), "a79dc4b87a42d35af69583a82c082101");
+        assert_eq!(int("SELECT count(*) FROM etl.orders WHERE customer_global_id IS NOT NULL AND lead_id IS NOT NULL"), 2);
+        assert_eq!(value("SELECT order_count || ' ' || total_amount FROM etl.business_leads"), "2 3.00");
+    }
+
+    #[pg_test]
+    fn api_runs_log_every_stage_with_batches_and_queries() {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'a', 'paid', NULL, '1', '2026-01-01'),
+             (2, 'O2', 'S1', 'b', 'paid', NULL, '1', '2026-01-01'),
+             (3, 'O3', 'S1', 'c', 'paid', NULL, 'x', '2026-01-01'),
+             (4, 'O1', 'S1', 'a', 'paid', NULL, '2', '2026-01-01'),
+             (5, 'O5', 'S1', 'd', 'paid', NULL, '1', '2026-01-01')",
+        );
+        exec("SET LOCAL etl.batch_size = 2");
+        // The run log is read by the next statement (one statement sees its own start's snapshot).
+        exec(&format!("CREATE TEMP TABLE r ON COMMIT DROP AS SELECT * FROM etl_run_all('{A}')"));
+        let got = value(&format!(
+            "SELECT string_agg(format('%s %s %s %s %s %s %s %s', r.stage, r.status,
+                        (r.details ->> 'batches') = runs.batches::text,
+                        (r.details ->> 'queries') = runs.queries::text,
+                        (runs.status, runs.rows_in, runs.rows_ok, runs.rows_superseded, runs.rows_rejected, runs.rows_failed)
+                          = (r.status, r.rows_in, r.rows_ok, r.rows_superseded, r.rows_rejected, r.rows_failed),
+                        runs.queries > runs.batches AND runs.finished_at >= runs.started_at AND runs.duration_ms >= 0,
+                        r.details ? 'batches' AND r.details ? 'queries',
+                        runs.error IS NULL), ',' ORDER BY runs.run_id)
+               FROM r JOIN etl.runs runs ON runs.import_id = '{A}' AND runs.stage = r.stage"
+        ));
+        assert_eq!(
+            got,
+            "orders partial_success t t t t t t,customers success t t t t t t,leads success t t t t t t"
+        );
+        assert_eq!(
+            value(&format!("SELECT format('%s %s %s %s %s %s', rows_in, rows_ok, rows_superseded, rows_rejected, rows_failed, batches) FROM etl.runs WHERE import_id = '{A}' AND stage = 'orders'")),
+            "5 3 1 1 0 3"
+        );
+    }
+
+    /// Makes an import of `rows` lines, one customer each.
+    fn generated_import(id: &str, rows: i32) {
+        exec(&format!(
+            "INSERT INTO etl.imports (import_id, status) VALUES ('{id}', 'pending');
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+             SELECT '{id}', n, '{id}-' || n, 'S1', 'customer ' || '{id}' || n, 'paid', 'sample', n || '.5', '2026-01-01 10:00:00'
+               FROM generate_series(1, {rows}) n;
+             UPDATE etl.imports SET status = 'completed' WHERE import_id = '{id}';"
+        ));
+    }
+
+    fn batches_and_queries(id: &str) -> String {
+        value(&format!(
+            "SELECT string_agg(format('%s %s b=%s q=%s', stage, status, details ->> 'batches', details ->> 'queries'), ',')
+               FROM etl_run_all('{id}')"
+        ))
+    }
+
+    #[pg_test]
+    fn api_statements_depend_on_batches_not_rows() {
+        fixtures();
+        let small = "c0000000-0000-7000-8000-000000000010";
+        let large = "c0000000-0000-7000-8000-000000001000";
+        generated_import(small, 10);
+        generated_import(large, 1000);
+        exec("SET LOCAL etl.batch_size = 5");
+        let s = batches_and_queries(small);
+        exec("SET LOCAL etl.batch_size = 500");
+        let l = batches_and_queries(large);
+        assert_eq!(s, l, "same batches, same statements");
+        assert!(s.starts_with("orders success b=2 q="), "{s}");
+        assert_eq!(int("SELECT count(*) FROM etl.orders"), 1010);
+        assert_eq!(int("SELECT count(*) FROM etl.business_leads WHERE order_count = 1"), 1010);
+    }
+
+    fn backend_threads() -> usize {
+        std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    }
+
+    #[pg_test]
+    fn api_polars_threads_setting_sizes_the_pool() {
+        fixtures();
+        let first = "c0000000-0000-7000-8000-000000000001";
+        let second = "c0000000-0000-7000-8000-000000000002";
+        import(first, "(1, 'P1', 'S1', 'a', 'paid', NULL, '1', '2026-01-01')");
+        import(second, "(1, 'P2', 'S1', 'b', 'paid', NULL, '2', '2026-01-01')");
+        let at_start = backend_threads();
+        let names = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap_or_default().trim().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(at_start, 1, "threads before any stage: {}", names());
+        exec("SET LOCAL etl.polars_threads = 1");
+        assert_eq!(stage("etl_run_all", first).lines().next(), Some("orders success in=1 ok=1 sup=0 rej=0 fail=0"));
+        assert_eq!(int("SELECT etl_polars_pool_threads()::bigint"), 0);
+        assert_eq!(backend_threads(), 1, "no thread is started with etl.polars_threads = 1: {}", names());
+        exec("SET LOCAL etl.polars_threads = 2");
+        assert_eq!(stage("etl_run_all", second).lines().next(), Some("orders success in=1 ok=1 sup=0 rej=0 fail=0"));
+        assert_eq!(int("SELECT etl_polars_pool_threads()::bigint"), 2);
+        assert_eq!(value("SELECT string_agg(order_id || ':' || amount, ',' ORDER BY order_id) FROM etl.orders"), "P1:1.00,P2:2.00");
+    }
+}
