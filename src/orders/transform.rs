@@ -75,8 +75,8 @@ fn ascii_upper(e: Expr) -> Expr {
     let lower: Vec<String> = ('a'..='z').map(String::from).collect();
     let upper: Vec<String> = ('A'..='Z').map(String::from).collect();
     e.str().replace_many(
-        lit(Series::new("lower".into(), lower)),
-        lit(Series::new("upper".into(), upper)),
+        lit(Series::new("lower".into(), lower)).implode(),
+        lit(Series::new("upper".into(), upper)).implode(),
         false,
         false,
     )
