@@ -4,9 +4,12 @@
 //!
 //! So the pool is started lazily, inside a backend, the first time a stage
 //! transforms a batch, with every signal blocked while its threads start
-//! (threads inherit the mask), and its size comes from `etl.polars_threads`.
-//! With `etl.polars_threads = 1` no thread is started at all: Polars runs on
-//! the backend's own thread.
+//! (threads inherit the mask), and its size comes from `etl.polars_threads`
+//! at that moment; it keeps that size for the life of the backend. With
+//! `etl.polars_threads = 1` Polars runs on the backend's own thread, but
+//! Polars still creates its pool (its no-thread path touches it) and an
+//! async runtime on first use, so those are created here too, masked, with
+//! one thread.
 
 use std::sync::Once;
 
@@ -17,11 +20,7 @@ static POOL_STARTED: Once = Once::new();
 /// Call before any Polars work in a backend.
 pub fn prepare() {
     let threads = gucs::polars_threads();
-    if threads <= 1 {
-        polars_core::ALLOW_RAYON_THREADS.set(false);
-        return;
-    }
-    polars_core::ALLOW_RAYON_THREADS.set(true);
+    polars_core::ALLOW_RAYON_THREADS.set(threads > 1);
     POOL_STARTED.call_once(|| start_pool(threads));
 }
 
@@ -37,9 +36,25 @@ fn start_pool(threads: usize) {
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
         // Forces the lazily built pool (and its threads) into existence now,
         // while every signal is blocked.
-        let _ = polars_core::POOL.current_num_threads();
+        let _ = polars_core::THREAD_POOL.current_num_threads();
+        warm_up();
         libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
     }
+}
+
+/// Runs a query like the stages' so that whatever else Polars starts lazily
+/// on first use (its async runtime) starts now, with signals blocked.
+fn warm_up() {
+    use polars::prelude::*;
+    let run = || -> PolarsResult<DataFrame> {
+        let left = df!("k" => [1i64, 2], "v" => ["a", "b"])?;
+        let right = df!("k" => [1i64], "w" => ["x"])?;
+        left.lazy()
+            .join(right.lazy(), [col("k")], [col("k")], JoinArgs::new(JoinType::Left))
+            .sort(["k"], SortMultipleOptions::default())
+            .collect()
+    };
+    let _ = run();
 }
 
 /// Threads in the pool, for tests and diagnostics (0 when not started).
