@@ -67,7 +67,8 @@ pub fn import(id: &str, values: &str) {
 pub fn stage(function: &str, id: &str) -> String {
     value(&format!(
         "SELECT string_agg(format('%s %s in=%s ok=%s sup=%s rej=%s fail=%s', stage, status, rows_in,
-                                  rows_ok, rows_superseded, rows_rejected, rows_failed), E'\n')
+                                  rows_ok, rows_superseded, rows_rejected, rows_failed)
+                           || coalesce(' error: ' || (details ->> 'error'), ''), E'\n')
            FROM {function}('{id}')"
     ))
 }

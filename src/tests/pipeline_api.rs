@@ -191,33 +191,68 @@ mod tests {
         assert_eq!(int("SELECT count(*) FROM etl.business_leads WHERE order_count = 1"), 1010);
     }
 
-    fn backend_threads() -> usize {
-        std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    /// Threads of this backend other than its main one, as (name, whether it
+    /// blocks every signal PostgreSQL handles).
+    fn other_threads() -> Vec<(String, bool)> {
+        let main = std::process::id().to_string();
+        // SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGCHLD, SIGURG.
+        let handled: u64 = [1u32, 2, 3, 10, 12, 14, 15, 17, 23].iter().map(|s| 1u64 << (s - 1)).sum();
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .map(|t| t.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_str() != Some(main.as_str()))
+            .map(|p| {
+                let name = std::fs::read_to_string(p.join("comm")).unwrap_or_default().trim().to_string();
+                let status = std::fs::read_to_string(p.join("status")).unwrap_or_default();
+                let blocked = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("SigBlk:"))
+                    .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                    .unwrap_or(0);
+                (name, blocked & handled == handled)
+            })
+            .collect()
     }
 
-    #[pg_test]
-    fn api_polars_threads_setting_sizes_the_pool() {
+    fn polars_threads_and_unmasked() -> (usize, Vec<String>) {
+        let threads = other_threads();
+        let pool = threads.iter().filter(|(n, _)| n.starts_with("polars-")).count();
+        let unmasked = threads.into_iter().filter(|(_, masked)| !masked).map(|(n, _)| n).collect();
+        (pool, unmasked)
+    }
+
+    fn two_imports() -> (&'static str, &'static str) {
         fixtures();
         let first = "c0000000-0000-7000-8000-000000000001";
         let second = "c0000000-0000-7000-8000-000000000002";
         import(first, "(1, 'P1', 'S1', 'a', 'paid', NULL, '1', '2026-01-01')");
         import(second, "(1, 'P2', 'S1', 'b', 'paid', NULL, '2', '2026-01-01')");
-        let at_start = backend_threads();
-        let names = || {
-            std::fs::read_dir("/proc/self/task")
-                .unwrap()
-                .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap_or_default().trim().to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        assert_eq!(at_start, 1, "threads before any stage: {}", names());
+        (first, second)
+    }
+
+    #[pg_test]
+    fn api_polars_threads_1_runs_on_one_masked_thread() {
+        let (first, second) = two_imports();
+        assert_eq!(other_threads().len(), 0, "a fresh backend has one thread");
         exec("SET LOCAL etl.polars_threads = 1");
         assert_eq!(stage("etl_run_all", first).lines().next(), Some("orders success in=1 ok=1 sup=0 rej=0 fail=0"));
-        assert_eq!(int("SELECT etl_polars_pool_threads()::bigint"), 0);
-        assert_eq!(backend_threads(), 1, "no thread is started with etl.polars_threads = 1: {}", names());
+        assert_eq!(int("SELECT etl_polars_pool_threads()::bigint"), 1);
+        assert_eq!(polars_threads_and_unmasked(), (1, vec![]), "{:?}", other_threads());
+        // The pool keeps its size for the life of the backend.
         exec("SET LOCAL etl.polars_threads = 2");
         assert_eq!(stage("etl_run_all", second).lines().next(), Some("orders success in=1 ok=1 sup=0 rej=0 fail=0"));
-        assert_eq!(int("SELECT etl_polars_pool_threads()::bigint"), 2);
+        assert_eq!(int("SELECT etl_polars_pool_threads()::bigint"), 1);
+        assert_eq!(polars_threads_and_unmasked(), (1, vec![]), "{:?}", other_threads());
         assert_eq!(value("SELECT string_agg(order_id || ':' || amount, ',' ORDER BY order_id) FROM etl.orders"), "P1:1.00,P2:2.00");
+    }
+
+    #[pg_test]
+    fn api_polars_threads_2_starts_a_masked_pool_of_2() {
+        let (first, second) = two_imports();
+        exec("SET LOCAL etl.polars_threads = 2");
+        assert_eq!(stage("etl_run_all", first).lines().next(), Some("orders success in=1 ok=1 sup=0 rej=0 fail=0"));
+        assert_eq!(int("SELECT etl_polars_pool_threads()::bigint"), 2);
+        assert_eq!(stage("etl_run_all", second).lines().next(), Some("orders success in=1 ok=1 sup=0 rej=0 fail=0"));
+        assert_eq!(polars_threads_and_unmasked(), (2, vec![]), "{:?}", other_threads());
     }
 }
