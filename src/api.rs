@@ -106,8 +106,8 @@ fn etl_uuid_v7() -> Uuid {
     Uuid::from_bytes(*uuid::Uuid::now_v7().as_bytes())
 }
 
-/// Threads in this backend's Polars pool (0 until a stage has run with
-/// `etl.polars_threads` > 1).
+/// Threads in this backend's Polars pool: 0 until a stage has transformed a
+/// batch, then the `etl.polars_threads` value of that first use.
 #[pg_extern(volatile, parallel_safe)]
 fn etl_polars_pool_threads() -> i32 {
     crate::services::polars_runtime::pool_threads() as i32
