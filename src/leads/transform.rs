@@ -68,6 +68,10 @@ pub fn aggregate(leads: DataFrame, orders: DataFrame) -> PolarsResult<DataFrame>
     let counted = col("latest_status").is_in(lit(str_series("x", &EXCLUDED_STATUSES)).implode(), false).not();
     let is_sample = col("system_order_type").eq(lit("SAMPLE"));
     let is_bulk = col("system_order_type").eq(lit("BULK"));
+    // Filtered aggregations keep this group_by on Polars' in-memory engine:
+    // a plain one (only sums, counts, min/max) is "partitionable" and needs
+    // the streaming engine, which this build leaves out on purpose (it
+    // starts threads of its own). The unit tests run this exact plan.
     let per_lead = orders
         .lazy()
         .filter(counted)

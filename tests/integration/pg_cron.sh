@@ -8,7 +8,7 @@ DIR=/tmp/etl_it_cron
 PORT=55474
 export DB=crondb
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'pg_cron,etl_ext'" "cron.database_name = 'crondb'" \
-    "etl.database = 'postgres'"
+    "etl.database = 'postgres'" "cron.host = '/tmp'"
 trap 'cluster_stop $DIR' EXIT
 
 q $PORT -c "CREATE DATABASE crondb" >/dev/null
