@@ -156,7 +156,8 @@ impl OrderRows {
 /// Upserts rows `range` of `rows`; returns how many were written.
 ///
 /// A key that this run already wrote (from a greater `line_no` in an
-/// earlier batch) is left alone: that line is superseded. When an order
+/// earlier batch), or that a later import wrote, is left alone: that line
+/// is superseded. When an order
 /// changes nickname, it leaves its customer and lead, which are queued for
 /// a refresh of their aggregates.
 pub fn upsert_orders(
@@ -189,12 +190,23 @@ WITH input AS (
            AS u(line_no, shop_id, order_id, nickname, status, order_type,
                 system_order_type, cents, local_time, utc_offset)
 ),
+-- An order last written by a later import (by completion time) is not
+-- overwritten by an earlier import run again: the later import wins whatever
+-- order the runs came in, and re-running an old import changes nothing.
+newer_imports AS (
+    SELECT later.import_id
+      FROM etl.imports later, etl.imports this
+     WHERE this.import_id = $1
+       AND (coalesce(later.completed_at, later.created_at), later.import_id)
+         > (coalesce(this.completed_at, this.created_at), this.import_id)
+),
 moved AS (
     SELECT o.shop_id, o.customer_nickname, o.lead_id
       FROM etl.orders o
       JOIN input i ON i.shop_id = o.shop_id AND i.order_id = o.order_id
      WHERE o.customer_nickname <> i.nickname
        AND o.loaded_by_run IS DISTINCT FROM $2
+       AND o.import_id NOT IN (SELECT n.import_id FROM newer_imports n)
 ),
 stale_customers AS (
     INSERT INTO etl.pending_customer_refresh (shop_id, customer_nickname)
@@ -230,6 +242,7 @@ written AS (
                           THEN o.lead_id END,
            updated_at = now()
      WHERE o.loaded_by_run IS DISTINCT FROM EXCLUDED.loaded_by_run
+       AND o.import_id NOT IN (SELECT n.import_id FROM newer_imports n)
     RETURNING 1
 )
 SELECT count(*) FROM written";

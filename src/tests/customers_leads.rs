@@ -5,7 +5,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     const A: &str = "b0000000-0000-7000-8000-00000000000a";
     const B: &str = "b0000000-0000-7000-8000-00000000000b";
@@ -258,5 +257,38 @@ mod tests {
             }
         }
         assert_eq!(int("SELECT count(*) FROM etl.business_leads"), 3);
+    }
+
+    /// An order written by a later import (by completion time) is not undone
+    /// by an earlier import, whether that one runs again or runs late.
+    #[pg_test]
+    fn a_later_import_wins_whatever_the_run_order() {
+        fixtures();
+        import(A, "(1, 'O1', 'S1', 'alice', 'paid', NULL, '10', '2026-01-05 00:00:00')");
+        import(B, "(1, 'O1', 'S1', 'alice', 'shipped', NULL, '20', '2026-01-06 00:00:00')");
+        exec(&format!(
+            "UPDATE etl.imports SET completed_at = '2026-02-01 10:00+00' WHERE import_id = '{A}';
+             UPDATE etl.imports SET completed_at = '2026-02-01 11:00+00' WHERE import_id = '{B}';"
+        ));
+        run_all(A);
+        run_all(B);
+        let order = "SELECT amount::text || '|' || latest_status || '|' || import_id FROM etl.orders WHERE order_id = 'O1'";
+        assert_eq!(value(order), format!("20.00|SHIPPED|{B}"));
+        let after_b = business_rows();
+        // The earlier import again: its line is superseded by the later import.
+        assert_eq!(
+            run_all(A),
+            "orders success in=1 ok=0 sup=1 rej=0 fail=0\n\
+             customers success in=0 ok=0 sup=0 rej=0 fail=0\n\
+             leads success in=0 ok=0 sup=0 rej=0 fail=0"
+        );
+        assert_eq!(business_rows(), after_b);
+
+        // Run order reversed (the later import first): the same orders.
+        import(C, "(1, 'O9', 'S1', 'bob', 'paid', NULL, '1', '2026-01-05'), (2, 'O1', 'S1', 'alice', 'lost', NULL, '5', '2026-01-01')");
+        exec(&format!("UPDATE etl.imports SET completed_at = '2026-02-01 09:00+00' WHERE import_id = '{C}'"));
+        run_all(C);
+        assert_eq!(value(order), format!("20.00|SHIPPED|{B}"));
+        assert_eq!(int("SELECT count(*) FROM etl.orders WHERE order_id = 'O9'"), 1);
     }
 }

@@ -4,7 +4,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     const IMPORT: &str = "a0000000-0000-7000-8000-000000000001";
 

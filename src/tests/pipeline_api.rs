@@ -5,7 +5,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     const A: &str = "c0000000-0000-7000-8000-00000000000a";
     const PENDING: &str = "c0000000-0000-7000-8000-0000000000aa";
