@@ -16,16 +16,18 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let cursor = load::open_customer_keys(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
-        let keys = load::fetch_customer_keys(&mut ctx.sql, &cursor, ctx.batch_size)?;
+        let keys = counts.timed("read", || load::fetch_customer_keys(&mut ctx.sql, &cursor, ctx.batch_size))?;
         if keys.is_empty() {
             break;
         }
         counts.batches += 1;
         counts.rows_in += keys.len() as i64;
-        let candidates = transform::candidates(keys)?;
-        counts.add_extra("customers_created", load::create_missing(&mut ctx.sql, &candidates)? as i64);
-        counts.add_extra("orders_linked", load::link_orders(&mut ctx.sql, ctx.import_id, &candidates)? as i64);
-        load::refresh_order_times(&mut ctx.sql, &candidates)?;
+        let candidates = counts.timed("transform", || transform::candidates(keys))?;
+        let created = counts.timed("create_customers", || load::create_missing(&mut ctx.sql, &candidates))?;
+        counts.add_extra("customers_created", created as i64);
+        let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id, &candidates))?;
+        counts.add_extra("orders_linked", linked as i64);
+        counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, &candidates))?;
         counts.rows_ok += candidates.height() as i64;
     }
     ctx.sql.close(cursor)?;

@@ -19,19 +19,23 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let cursor = load::open_customers_to_attribute(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
-        let customers = load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "customer_global_id")?;
+        let customers =
+            counts.timed("read", || load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "customer_global_id"))?;
         if customers.height() == 0 {
             break;
         }
         counts.batches += 1;
         counts.rows_in += customers.height() as i64;
         let ids = load::text_column(&customers, "customer_global_id")?;
-        let current = lookups::current_leads(&mut ctx.sql, ids)?;
-        let plan = transform::plan(customers, current)?;
+        let current = counts.timed("lookup", || lookups::current_leads(&mut ctx.sql, ids))?;
+        let plan = counts.timed("transform", || transform::plan(customers, current))?;
         counts.add_extra("leads_reused", transform::reused(&plan)? as i64);
-        counts.add_extra("leads_created", load::create_leads(&mut ctx.sql, &plan)? as i64);
-        counts.add_extra("leads_reopened", load::reopen_leads(&mut ctx.sql, &plan)? as i64);
-        counts.add_extra("orders_attributed", load::attribute_orders(&mut ctx.sql, ctx.import_id, &plan)? as i64);
+        let created = counts.timed("write_leads", || load::create_leads(&mut ctx.sql, &plan))?;
+        counts.add_extra("leads_created", created as i64);
+        let reopened = counts.timed("write_leads", || load::reopen_leads(&mut ctx.sql, &plan))?;
+        counts.add_extra("leads_reopened", reopened as i64);
+        let attributed = counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id, &plan))?;
+        counts.add_extra("orders_attributed", attributed as i64);
         counts.rows_ok += plan.height() as i64;
     }
     ctx.sql.close(cursor)?;
@@ -39,15 +43,15 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let cursor = load::open_leads_to_recompute(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
-        let leads = load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "lead_id")?;
+        let leads = counts.timed("read", || load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "lead_id"))?;
         if leads.height() == 0 {
             break;
         }
         counts.batches += 1;
         counts.add_extra("leads_recomputed", leads.height() as i64);
-        let orders = load::orders_of_leads(&mut ctx.sql, &leads)?;
-        let aggregates = transform::aggregate(leads, orders)?;
-        load::write_aggregates(&mut ctx.sql, &aggregates)?;
+        let orders = counts.timed("read_lead_orders", || load::orders_of_leads(&mut ctx.sql, &leads))?;
+        let aggregates = counts.timed("transform", || transform::aggregate(leads, orders))?;
+        counts.timed("write_aggregates", || load::write_aggregates(&mut ctx.sql, &aggregates))?;
     }
     ctx.sql.close(cursor)?;
     load::clear_pending_refresh(&mut ctx.sql)?;

@@ -78,7 +78,10 @@ pub fn write_rejects(
                     'order_status', r.order_status, 'order_type', r.order_type,
                     'amount', r.amount, 'ordered_at', r.ordered_at)
            FROM unnest($2::int[], $3::text[], $4::text[]) AS u(line_no, reason, detail)
-           JOIN etl.raw_orders r ON r.import_id = $1 AND r.line_no = u.line_no
+          CROSS JOIN LATERAL (
+                SELECT r.* FROM etl.raw_orders r
+                 WHERE r.import_id = $1 AND r.line_no = u.line_no
+                 LIMIT 1) r
          ON CONFLICT (import_id, line_no) DO UPDATE
             SET stage = EXCLUDED.stage, reason = EXCLUDED.reason,
                 detail = EXCLUDED.detail, raw = EXCLUDED.raw, created_at = now()",
@@ -200,13 +203,19 @@ newer_imports AS (
        AND (coalesce(later.completed_at, later.created_at), later.import_id)
          > (coalesce(this.completed_at, this.created_at), this.import_id)
 ),
+-- Index lookups of the batch's keys, never a scan of etl.orders (LIMIT 1
+-- keeps the planner from turning the LATERAL into a hash join).
 moved AS (
     SELECT o.shop_id, o.customer_nickname, o.lead_id
-      FROM etl.orders o
-      JOIN input i ON i.shop_id = o.shop_id AND i.order_id = o.order_id
-     WHERE o.customer_nickname <> i.nickname
-       AND o.loaded_by_run IS DISTINCT FROM $2
-       AND o.import_id NOT IN (SELECT n.import_id FROM newer_imports n)
+      FROM input i
+     CROSS JOIN LATERAL (
+           SELECT o.shop_id, o.customer_nickname, o.lead_id, o.import_id
+             FROM etl.orders o
+            WHERE o.shop_id = i.shop_id AND o.order_id = i.order_id
+              AND o.customer_nickname <> i.nickname
+              AND o.loaded_by_run IS DISTINCT FROM $2
+            LIMIT 1) o
+     WHERE o.import_id NOT IN (SELECT n.import_id FROM newer_imports n)
 ),
 stale_customers AS (
     INSERT INTO etl.pending_customer_refresh (shop_id, customer_nickname)

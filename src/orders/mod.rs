@@ -25,29 +25,38 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
-        let raw = load::fetch_raw_lines(&mut ctx.sql, &cursor, ctx.batch_size)?;
+        let raw = counts.timed("read", || load::fetch_raw_lines(&mut ctx.sql, &cursor, ctx.batch_size))?;
         if raw.is_empty() {
             break;
         }
         counts.batches += 1;
         counts.rows_in += raw.len() as i64;
 
-        let cleaned = transform::clean(raw.into_frame()?)?;
-        let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
-        let mappings =
-            lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
-        let classified = transform::classify(cleaned, shops, mappings)?;
-
-        let rejected = transform::rejects(&classified)?;
+        let cleaned = counts.timed("transform", || transform::clean(raw.into_frame()?))?;
+        let (shops, mappings) = counts.timed("lookup", || -> Result<_, StageError> {
+            let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
+            let mappings =
+                lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
+            Ok((shops, mappings))
+        })?;
+        let (classified, rejected, (winners, superseded_here)) =
+            counts.timed("transform", || -> Result<_, StageError> {
+                let classified = transform::classify(cleaned, shops, mappings)?;
+                let rejected = transform::rejects(&classified)?;
+                let winners = transform::winners(&classified, &failed_keys)?;
+                Ok((classified, rejected, winners))
+            })?;
+        drop(classified);
         counts.rows_rejected += rejected.height() as i64;
-        write_rejects(ctx, &rejected)?;
+        counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
 
-        let (winners, superseded_here) = transform::winners(&classified, &failed_keys)?;
         counts.rows_superseded += superseded_here as i64;
         let rows = load::OrderRows::from_frame(&winners)?;
         let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
-        let outcome = batch::write_isolated(rows.len(), |range| {
-            load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)
+        let outcome = counts.timed("write_orders", || {
+            batch::write_isolated(rows.len(), |range| {
+                load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)
+            })
         })?;
         counts.add_extra("write_attempts", outcome.attempts as i64);
         counts.rows_ok += outcome.written as i64;

@@ -62,6 +62,23 @@ pub struct StageCounts {
 }
 
 impl StageCounts {
+    /// Runs `work` and adds its wall time to `details.phase_ms.<phase>`, so a
+    /// run shows where its time went (reading, transforming, writing...).
+    pub fn timed<R>(&mut self, phase: &str, work: impl FnOnce() -> R) -> R {
+        let started = std::time::Instant::now();
+        let result = work();
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let phases = self
+            .extra
+            .entry("phase_ms".to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let serde_json::Value::Object(map) = phases {
+            let total = map.get(phase).and_then(serde_json::Value::as_f64).unwrap_or(0.0) + ms;
+            map.insert(phase.to_string(), serde_json::Value::from((total * 10.0).round() / 10.0));
+        }
+        result
+    }
+
     pub fn add_extra(&mut self, key: &str, value: i64) {
         let entry = self.extra.entry(key.to_string()).or_insert(serde_json::Value::from(0i64));
         let current = entry.as_i64().unwrap_or(0);
