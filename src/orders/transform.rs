@@ -64,11 +64,9 @@ fn null_str() -> Expr {
     lit(NULL).cast(DataType::String)
 }
 
-/// Trims a text field; an empty result is NULL.
-pub fn clean_text(name: &str) -> Expr {
-    let trimmed = col(name).str().strip_chars(lit(TRIM_CHARS));
-    when(trimmed.clone().eq(lit(""))).then(null_str()).otherwise(trimmed)
-}
+/// The raw text columns, all cleaned the same way.
+const TEXT_COLUMNS: [&str; 7] =
+    ["order_id", "shop", "customer_name", "order_status", "order_type", "amount", "ordered_at"];
 
 /// Upper-cases ASCII letters only; every other character is kept as it is.
 fn ascii_upper(e: Expr) -> Expr {
@@ -82,106 +80,111 @@ fn ascii_upper(e: Expr) -> Expr {
     )
 }
 
-fn int_slice(e: &Expr, offset: i64, length: u64) -> Expr {
-    e.clone().str().slice(lit(offset), lit(length)).cast(DataType::Int32)
-}
-
-/// Amount in cents, rounded half away from zero, or NULL when the cleaned
-/// text is not an amount the contract accepts.
-fn amount_cents(cleaned: Expr) -> Expr {
-    let digits = cleaned.str().replace_all(lit("[¥￥,]"), lit(""), false);
-    let shape_ok = digits.clone().str().contains(lit(AMOUNT_SHAPE), true).fill_null(lit(false));
-    let whole = digits.clone().str().extract(lit(r"^([0-9]+)"), 1).cast(DataType::Int64);
-    let fraction = digits.str().extract(lit(r"\.([0-9]+)$"), 1).fill_null(lit(""));
-    let fraction3 = concat_str([fraction, lit("000")], "", false).str().slice(lit(0), lit(3));
-    let first_two = fraction3.clone().str().slice(lit(0), lit(2)).cast(DataType::Int64);
-    let third = fraction3.str().slice(lit(2), lit(1)).cast(DataType::Int64);
-    let cents = whole * lit(100i64)
-        + first_two
-        + when(third.gt_eq(lit(5i64))).then(lit(1i64)).otherwise(lit(0i64));
-    when(shape_ok.and(cents.clone().lt(lit(MAX_CENTS_EXCLUSIVE))))
-        .then(cents)
-        .otherwise(lit(NULL).cast(DataType::Int64))
-}
-
-/// Columns describing `ordered_at`: `ts_ok` (a valid time), `ts_local`
-/// (`YYYY-MM-DD HH:MI:SS`, the wall-clock time) and `ts_offset` (`±HH:MM`,
-/// NULL when the text had none and the source time zone applies).
-fn timestamp_columns(cleaned: Expr) -> [Expr; 3] {
-    let t = cleaned;
-    let shape_ok = t.clone().str().contains(lit(TIMESTAMP_SHAPE), true).fill_null(lit(false));
-    let year = int_slice(&t, 0, 4);
-    let month = int_slice(&t, 5, 2);
-    let day = int_slice(&t, 8, 2);
-    let has_time = t.clone().str().len_chars().gt(lit(10u32));
-    let hour = int_slice(&t, 11, 2);
-    let minute = int_slice(&t, 14, 2);
-    let second = int_slice(&t, 17, 2);
-    let zone = t.clone().str().slice(lit(19i64), lit(6u64));
-    let zone_hour = int_slice(&zone, 1, 2);
-    let zone_minute = int_slice(&zone, 4, 2);
-
-    let leap = (year.clone() % lit(4))
-        .eq(lit(0))
-        .and((year.clone() % lit(100)).neq(lit(0)))
-        .or((year.clone() % lit(400)).eq(lit(0)));
-    let days_in_month = when(month.clone().eq(lit(2)))
-        .then(when(leap).then(lit(29)).otherwise(lit(28)))
-        .when(month.clone().is_in(lit(Series::new("m".into(), [4i32, 6, 9, 11])).implode(), false))
-        .then(lit(30))
-        .otherwise(lit(31));
-    let date_ok = year
-        .gt_eq(lit(1))
-        .and(month.clone().gt_eq(lit(1)))
-        .and(month.lt_eq(lit(12)))
-        .and(day.clone().gt_eq(lit(1)))
-        .and(day.lt_eq(days_in_month));
-    let time_ok = has_time
-        .clone()
-        .not()
-        .or(hour.lt_eq(lit(23)).and(minute.lt_eq(lit(59))).and(second.lt_eq(lit(59))));
-    let zone_ok = zone
-        .clone()
-        .eq(lit(""))
-        .or(zone.clone().eq(lit("Z")))
-        .or(zone_hour.lt_eq(lit(15)).and(zone_minute.lt_eq(lit(59))));
-    let ok = shape_ok.and(date_ok).and(time_ok).and(zone_ok).fill_null(lit(false));
-
-    let wall_time = when(has_time).then(t.clone().str().slice(lit(11i64), lit(8u64))).otherwise(lit("00:00:00"));
-    let local = concat_str([t.clone().str().slice(lit(0i64), lit(10u64)), wall_time], " ", false);
-    let offset = when(zone.clone().eq(lit("Z")))
-        .then(lit("+00:00"))
-        .when(zone.clone().eq(lit("")))
-        .then(null_str())
-        .otherwise(zone);
-    [
-        ok.clone().alias("ts_ok"),
-        when(ok.clone()).then(local).otherwise(null_str()).alias("ts_local"),
-        when(ok).then(offset).otherwise(null_str()).alias("ts_offset"),
-    ]
+fn int_slice(name: &str, offset: i64, length: u64) -> Expr {
+    col(name).str().slice(lit(offset), lit(length)).cast(DataType::Int32)
 }
 
 /// Cleans every field of a raw batch. Output columns: `line_no`,
 /// `order_id`, `shop`, `customer_nickname`, `latest_status`, `order_type`,
-/// `amount_cents` (NULL when bad), `ts_missing`, `ts_ok`, `ts_local`,
-/// `ts_offset`.
+/// `amount_cents` (NULL when bad), `ts_missing`, `ts_ok`, `ts_local`
+/// (`YYYY-MM-DD HH:MI:SS`, the wall-clock time) and `ts_offset` (`±HH:MM`,
+/// NULL when the text had none and the source time zone applies).
+///
+/// The work is a chain of projections, each computing its columns once
+/// from the previous ones (this build has no common-subexpression pass).
 pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
-    let status = clean_text("order_status");
-    let ordered_at = clean_text("ordered_at");
-    let [ts_ok, ts_local, ts_offset] = timestamp_columns(ordered_at.clone());
+    let trimmed: Vec<Expr> = std::iter::once(col("line_no"))
+        .chain(TEXT_COLUMNS.iter().map(|c| col(*c).str().strip_chars(lit(TRIM_CHARS))))
+        .collect();
+    // An empty result is NULL.
+    let nulled: Vec<Expr> = TEXT_COLUMNS
+        .iter()
+        .map(|c| when(col(*c).eq(lit(""))).then(null_str()).otherwise(col(*c)).alias(*c))
+        .collect();
+    let amount_digits = col("amount").str().replace_all(lit("[¥￥,]"), lit(""), false);
+    let parts = [
+        amount_digits.alias("amount_digits"),
+        col("ordered_at").str().contains(lit(TIMESTAMP_SHAPE), true).fill_null(lit(false)).alias("ts_shape"),
+        int_slice("ordered_at", 0, 4).alias("year"),
+        int_slice("ordered_at", 5, 2).alias("month"),
+        int_slice("ordered_at", 8, 2).alias("day"),
+        col("ordered_at").str().len_chars().gt(lit(10u32)).alias("has_time"),
+        int_slice("ordered_at", 11, 2).alias("hour"),
+        int_slice("ordered_at", 14, 2).alias("minute"),
+        int_slice("ordered_at", 17, 2).alias("second"),
+        col("ordered_at").str().slice(lit(19i64), lit(6u64)).alias("zone"),
+    ];
+    let amount_parts = [
+        col("amount_digits").str().contains(lit(AMOUNT_SHAPE), true).fill_null(lit(false)).alias("amount_shape"),
+        col("amount_digits").str().extract(lit(r"^([0-9]+)"), 1).cast(DataType::Int64).alias("whole"),
+        concat_str([col("amount_digits").str().extract(lit(r"\.([0-9]+)$"), 1).fill_null(lit("")), lit("000")], "", false)
+            .str()
+            .slice(lit(0), lit(3))
+            .alias("fraction3"),
+        int_slice("zone", 1, 2).alias("zone_hour"),
+        int_slice("zone", 4, 2).alias("zone_minute"),
+        ((col("year") % lit(4)).eq(lit(0)).and((col("year") % lit(100)).neq(lit(0))))
+            .or((col("year") % lit(400)).eq(lit(0)))
+            .alias("leap"),
+    ];
+    // Cents rounded half away from zero: the third decimal decides.
+    let cents = col("whole") * lit(100i64)
+        + col("fraction3").str().slice(lit(0), lit(2)).cast(DataType::Int64)
+        + when(col("fraction3").str().slice(lit(2), lit(1)).cast(DataType::Int64).gt_eq(lit(5i64)))
+            .then(lit(1i64))
+            .otherwise(lit(0i64));
+    let days_in_month = when(col("month").eq(lit(2)))
+        .then(when(col("leap")).then(lit(29)).otherwise(lit(28)))
+        .when(col("month").is_in(lit(Series::new("m".into(), [4i32, 6, 9, 11])).implode(), false))
+        .then(lit(30))
+        .otherwise(lit(31));
+    let date_ok = col("year")
+        .gt_eq(lit(1))
+        .and(col("month").gt_eq(lit(1)))
+        .and(col("month").lt_eq(lit(12)))
+        .and(col("day").gt_eq(lit(1)))
+        .and(col("day").lt_eq(days_in_month));
+    let time_ok = col("has_time")
+        .not()
+        .or(col("hour").lt_eq(lit(23)).and(col("minute").lt_eq(lit(59))).and(col("second").lt_eq(lit(59))));
+    let zone_ok = col("zone")
+        .eq(lit(""))
+        .or(col("zone").eq(lit("Z")))
+        .or(col("zone_hour").lt_eq(lit(15)).and(col("zone_minute").lt_eq(lit(59))));
+    let checks = [
+        when(col("amount_shape").and(cents.clone().lt(lit(MAX_CENTS_EXCLUSIVE))))
+            .then(cents)
+            .otherwise(lit(NULL).cast(DataType::Int64))
+            .alias("amount_cents"),
+        col("ts_shape").and(date_ok).and(time_ok).and(zone_ok).fill_null(lit(false)).alias("ts_ok"),
+    ];
+    let wall_time = when(col("has_time"))
+        .then(col("ordered_at").str().slice(lit(11i64), lit(8u64)))
+        .otherwise(lit("00:00:00"));
+    let local = concat_str([col("ordered_at").str().slice(lit(0i64), lit(10u64)), wall_time], " ", false);
+    let offset = when(col("zone").eq(lit("Z")))
+        .then(lit("+00:00"))
+        .when(col("zone").eq(lit("")))
+        .then(null_str())
+        .otherwise(col("zone"));
     raw.lazy()
+        .select(trimmed)
+        .with_columns(nulled)
+        .with_columns(parts)
+        .with_columns(amount_parts)
+        .with_columns(checks)
         .select([
             col("line_no"),
-            clean_text("order_id").alias("order_id"),
-            clean_text("shop").alias("shop"),
-            clean_text("customer_name").alias("customer_nickname"),
-            ascii_upper(status).fill_null(lit("UNKNOWN")).alias("latest_status"),
-            clean_text("order_type").alias("order_type"),
-            amount_cents(clean_text("amount")).alias("amount_cents"),
-            ordered_at.is_null().alias("ts_missing"),
-            ts_ok,
-            ts_local,
-            ts_offset,
+            col("order_id"),
+            col("shop"),
+            col("customer_name").alias("customer_nickname"),
+            ascii_upper(col("order_status")).fill_null(lit("UNKNOWN")).alias("latest_status"),
+            col("order_type"),
+            col("amount_cents"),
+            col("ordered_at").is_null().alias("ts_missing"),
+            col("ts_ok"),
+            when(col("ts_ok")).then(local).otherwise(null_str()).alias("ts_local"),
+            when(col("ts_ok")).then(offset).otherwise(null_str()).alias("ts_offset"),
         ])
         .collect()
 }
