@@ -1,55 +1,55 @@
 //! Set-based lookups: one statement per batch, the batch's keys passed as an
 //! array parameter, the answer returned as a Polars frame to join against.
 
+use pgrx::{FromDatum, IntoDatum};
 use polars::prelude::*;
 
 use crate::error::StageError;
 use crate::services::spi::Sql;
 
+/// Runs `query` with the keys as `$1` and collects its first two columns,
+/// skipping rows with a NULL in either.
+fn pairs<A, B>(sql: &mut Sql, query: &str, keys: Vec<String>) -> Result<(Vec<A>, Vec<B>), StageError>
+where
+    A: FromDatum + IntoDatum,
+    B: FromDatum + IntoDatum,
+{
+    sql.query(query, &[keys.into()], |rows| {
+        let mut first: Vec<A> = Vec::with_capacity(rows.len());
+        let mut second: Vec<B> = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let (Some(a), Some(b)) = (row.get::<A>(1)?, row.get::<B>(2)?) {
+                first.push(a);
+                second.push(b);
+            }
+        }
+        Ok((first, second))
+    })
+}
+
 /// Active shops among `names`: frame (`shop_name` str, `shop_id` i64).
 pub fn active_shops(sql: &mut Sql, names: Vec<String>) -> Result<DataFrame, StageError> {
-    let (names, ids) = sql.query(
+    let (names, ids) = pairs::<String, i64>(
+        sql,
         "SELECT s.shop_name, s.shop_id
            FROM etl.shops s
           WHERE s.active AND s.shop_name = ANY($1::text[])",
-        &[names.into()],
-        |rows| {
-            let mut names: Vec<String> = Vec::with_capacity(rows.len());
-            let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
-            for row in rows {
-                if let (Some(name), Some(id)) = (row.get::<String>(1)?, row.get::<i64>(2)?) {
-                    names.push(name);
-                    ids.push(id);
-                }
-            }
-            Ok((names, ids))
-        },
+        names,
     )?;
     Ok(df!("shop_name" => names, "shop_id" => ids)?)
 }
 
 /// Mappings of `raw_types`: frame (`raw_order_type` str, `mapped_type` str).
 pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<DataFrame, StageError> {
-    let (raw, mapped) = sql.query(
+    let (raw, mapped) = pairs::<String, String>(
+        sql,
         "SELECT m.raw_order_type, m.system_order_type
            FROM etl.order_type_mappings m
           WHERE m.raw_order_type = ANY($1::text[])",
-        &[raw_types.into()],
-        |rows| {
-            let mut raw: Vec<String> = Vec::with_capacity(rows.len());
-            let mut mapped: Vec<String> = Vec::with_capacity(rows.len());
-            for row in rows {
-                if let (Some(r), Some(m)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
-                    raw.push(r);
-                    mapped.push(m);
-                }
-            }
-            Ok((raw, mapped))
-        },
+        raw_types,
     )?;
     Ok(df!("raw_order_type" => raw, "mapped_type" => mapped)?)
 }
-
 /// The current lead (highest `lead_no`) of each customer in `customers`:
 /// (ids as text) frame (`customer_global_id` str, `current_lead_id` str, `current_stage` str).
 pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame, StageError> {
