@@ -1,68 +1,127 @@
--- Benchmark data: shops, mappings, and two imports of :rows raw lines each.
--- The first (:'warm_id') is loaded and run before the clock starts, so the
--- timed import (:'import_id') meets a table of earlier orders:
---   about 20% of its order ids update orders of the warm-up import (some of
---   them with another nickname), about 5% of its lines are dirty (every
---   reject reason), about 3% repeat an order id inside the import, and its
---   customers spread over a few thousand shops.
--- psql variables: rows, seed, warm_id, import_id.
-SELECT setseed(:seed);
+-- bench/generate.sql: set-based, reproducible benchmark data for etl_ext.
+--
+--   psql -v rows=100000 -v seed=0.42 -f bench/generate.sql   (in a database
+--   where CREATE EXTENSION etl_ext has been run)
+--
+-- Creates 3000 active shops (plus 40 inactive ones), the order-type mappings
+-- and two completed imports of :rows raw lines each:
+--   'bench warm-up'  order numbers 1..rows (about 5% repeat an earlier line
+--                    of the same import: superseded lines)
+--   'bench timed'    about 20% of the lines update an order of the warm-up
+--                    import (same shop and order id; one in ten of them with
+--                    another customer nickname), about 5% repeat an earlier
+--                    line of the same import, the rest are new orders.
+-- In both, about 5% of the lines are dirty, spread over the contract's
+-- reject reasons. Customers: shop s(k) and customer j(k) of order number k
+-- are hashes of k, so an order keeps its customer across imports; there are
+-- about rows*0.4 customer slots, shops have a skewed size distribution.
+-- Everything is deterministic for a given :rows and :seed.
+
+\set ON_ERROR_STOP 1
+SET max_parallel_workers_per_gather = 0;   -- random() must stay in one process to be seeded
+SET client_min_messages = warning;
+
+BEGIN;
 
 INSERT INTO etl.shops (shop_name, platform, active)
-SELECT 'shop ' || s, (ARRAY['tmall', 'jd', 'douyin', 'pdd'])[1 + s % 4], s % 500 <> 0
+SELECT CASE WHEN s % 7 = 0 THEN '旗舰店 ' || lpad(s::text, 4, '0')
+            WHEN s % 11 = 0 THEN 'Shop "' || lpad(s::text, 4, '0') || '"'
+            ELSE 'Shop ' || lpad(s::text, 4, '0') END,
+       (ARRAY['tmall', 'jd', 'douyin', 'pdd', 'taobao'])[1 + s % 5],
+       true
   FROM generate_series(1, 3000) AS s
 ON CONFLICT (shop_name) DO NOTHING;
+INSERT INTO etl.shops (shop_name, platform, active)
+SELECT 'Closed shop ' || s, 'taobao', false FROM generate_series(1, 40) AS s
+ON CONFLICT (shop_name) DO NOTHING;
+
 INSERT INTO etl.order_type_mappings (raw_order_type, system_order_type)
-VALUES ('样品', 'SAMPLE'), ('sample', 'SAMPLE'), ('批发', 'BULK'), ('wholesale', 'BULK'), ('gift', 'GIFT')
+VALUES ('样品', 'SAMPLE'), ('sample', 'SAMPLE'), ('Sample', 'SAMPLE'),
+       ('批发', 'BULK'), ('wholesale', 'BULK'), ('gift', 'GIFT')
 ON CONFLICT (raw_order_type) DO NOTHING;
 
-INSERT INTO etl.imports (import_id, source, status, completed_at)
-VALUES (:'warm_id', 'bench warm-up', 'pending', now() - interval '1 hour'),
-       (:'import_id', 'bench', 'pending', now());
+-- Deterministic import ids (so every database made from this template
+-- agrees on them).
+-- The warm-up import is an hour older: the extension lets the later import
+-- (by completion time) win an order, so equal times would be a tie.
+INSERT INTO etl.imports (import_id, source, status, created_at)
+VALUES (md5('bench warm-up ' || :rows || ' ' || :seed)::uuid, 'bench warm-up', 'pending', now() - interval '1 hour'),
+       (md5('bench timed '   || :rows || ' ' || :seed)::uuid, 'bench timed',   'pending', now());
 
--- The warm-up import: clean lines, order ids W-<n>.
-INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
-SELECT :'warm_id', n,
-       'W-' || n,
-       'shop ' || (1 + (n * 7919) % 2999),
-       'customer ' || ((n * 104729) % greatest(:rows / 5, 1)),
-       (ARRAY['paid', 'shipped', 'completed', 'cancelled'])[1 + n % 4],
-       (ARRAY['样品', 'sample', '批发', 'wholesale', 'gift', NULL, 'retail'])[1 + n % 7],
-       ((n * 7) % 100000)::text || '.' || lpad(((n * 13) % 1000)::text, 3, '0'),
-       to_char(timestamp '2025-06-01' + (n % 200000) * interval '97 seconds', 'YYYY-MM-DD HH24:MI:SS')
-  FROM generate_series(1, :rows) AS n;
+SELECT setseed(:seed);
 
--- The timed import.
-INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
-SELECT :'import_id', g.n,
-       CASE WHEN g.dirt = 1 THEN ' '
-            WHEN g.r1 < 0.20 THEN 'W-' || (1 + floor(g.r2 * :rows)::int)           -- updates an earlier order
-            WHEN g.r1 < 0.23 THEN 'T-' || (1 + floor(g.r2 * greatest(g.n - 1, 1))::int) -- repeats an id of this import
-            ELSE 'T-' || g.n END,
-       CASE WHEN g.dirt = 2 THEN 'no such shop'
-            WHEN g.dirt = 3 THEN 'shop 500'                                      -- inactive
-            WHEN g.r1 < 0.20 THEN 'shop ' || (1 + ((1 + floor(g.r2 * :rows)::int) * 7919) % 2999)
-            ELSE 'shop ' || (1 + floor(g.r3 * 2999)::int) END,
-       CASE WHEN g.dirt = 4 THEN E'\u3000'
-            -- An update keeps its order's customer, except 1 in 10 (a nickname change).
-            WHEN g.r1 < 0.20 AND g.r4 > 0.1 THEN 'customer ' || (((1 + floor(g.r2 * :rows)::int) * 104729) % greatest(:rows / 5, 1))
-            WHEN g.r5 < 0.02 THEN E'O''Brien \\ ' || floor(g.r4 * 50)::int
-            ELSE 'customer ' || floor(g.r4 * greatest(:rows / 5, 1))::int END,
-       (ARRAY['paid', 'Shipped', ' completed ', 'cancelled', 'REFUNDED', NULL])[1 + floor(g.r5 * 6)::int],
-       (ARRAY['样品', 'sample', '批发', 'wholesale', 'gift', NULL, 'retail'])[1 + floor(g.r3 * 7)::int],
-       CASE WHEN g.dirt = 5 THEN '¥12,3x5'
-            WHEN g.dirt = 6 THEN '9999999999999'
-            WHEN g.r5 < 0.3 THEN '¥' || to_char(round((g.r3 * 20000)::numeric, 3), 'FM999,990.000')
-            ELSE round((g.r3 * 5000)::numeric, 3)::text END,
-       CASE WHEN g.dirt = 7 THEN '2026-02-30 10:00:00'
-            WHEN g.dirt = 8 THEN NULL
-            WHEN g.r2 < 0.6 THEN to_char(timestamp '2026-01-01' + g.r4 * interval '300 days', 'YYYY-MM-DD HH24:MI:SS')
-            WHEN g.r2 < 0.9 THEN to_char(timestamp '2026-01-01' + g.r4 * interval '300 days', 'YYYY-MM-DD"T"HH24:MI:SS') || '+08:00'
-            ELSE to_char(timestamp '2026-01-01' + g.r4 * interval '300 days', 'YYYY-MM-DD') END
-  FROM (SELECT n,
-               CASE WHEN random() < 0.05 THEN 1 + floor(random() * 8)::int ELSE 0 END AS dirt,
-               random() AS r1, random() AS r2, random() AS r3, random() AS r4, random() AS r5
-          FROM generate_series(1, :rows) AS n) AS g;
+-- One statement per import; `phase` 0 = warm-up, 1 = timed.
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name,
+                            order_status, order_type, amount, ordered_at)
+SELECT g.import_id, g.i,
+       -- order id
+       CASE WHEN g.dirt = 1 THEN '  ' ELSE 'SO-' || lpad(g.k::text, 8, '0') END,
+       -- shop
+       CASE WHEN g.dirt = 3 THEN 'No Such Shop'
+            WHEN g.dirt = 4 THEN 'Closed shop ' || (1 + g.i % 40)
+            ELSE CASE WHEN g.r5 < 0.02 THEN E'\u3000' ELSE '' END
+                 || CASE WHEN g.s % 7 = 0 THEN '旗舰店 ' || lpad(g.s::text, 4, '0')
+                         WHEN g.s % 11 = 0 THEN 'Shop "' || lpad(g.s::text, 4, '0') || '"'
+                         ELSE 'Shop ' || lpad(g.s::text, 4, '0') END
+                 || CASE WHEN g.r5 > 0.97 THEN ' ' ELSE '' END END,
+       -- customer
+       CASE WHEN g.dirt = 2 THEN E'\u3000\t '
+            ELSE CASE WHEN g.r6 < 0.03 THEN E'\u3000' ELSE '' END
+                 || CASE g.j % 10 WHEN 0 THEN '王小明' || g.j
+                                  WHEN 1 THEN 'Zoë O''Brien ' || g.j
+                                  WHEN 2 THEN E'back\\slash ' || g.j
+                                  ELSE 'cust-' || g.j END
+                 || CASE WHEN g.r6 > 0.98 THEN E'\t' ELSE '' END END,
+       -- status
+       (ARRAY['paid', 'Shipped', 'completed', 'completed', 'cancelled', 'REFUNDED', NULL,
+              ' délivré ', 'paid'])[1 + floor(g.r3 * 9)::int],
+       -- order type
+       (ARRAY['样品', 'sample', '批发', 'wholesale', NULL, 'gift', 'retail', ' Sample '])[1 + floor(g.r4 * 8)::int],
+       -- amount
+       CASE WHEN g.dirt = 5 THEN '¥1,2x4'
+            WHEN g.dirt = 6 THEN '1234567890123.00'
+            WHEN g.r4 < 0.3 THEN '¥' || to_char(round((g.r2 * 20000)::numeric, 3), 'FM999,990.000')
+            WHEN g.r4 < 0.35 THEN round((g.r2 * 100)::numeric, 1)::text || '05'
+            ELSE round((g.r2 * 5000)::numeric, 2)::text END,
+       -- ordered_at
+       CASE WHEN g.dirt = 7 THEN CASE WHEN g.i % 2 = 0 THEN NULL ELSE '   ' END
+            WHEN g.dirt = 8 THEN '2026-02-30 10:00:00'
+            WHEN g.dirt = 9 THEN '2026-01-15 24:00:00'
+            WHEN g.dirt = 10 THEN '2026-01-15T10:00:00+16:00'
+            WHEN g.r1 < 0.50 THEN to_char(g.at, 'YYYY-MM-DD HH24:MI:SS')
+            WHEN g.r1 < 0.75 THEN to_char(g.at, 'YYYY-MM-DD"T"HH24:MI:SS') || '+08:00'
+            WHEN g.r1 < 0.85 THEN to_char(g.at, 'YYYY-MM-DD"T"HH24:MI:SS') || 'Z'
+            ELSE to_char(g.at, 'YYYY-MM-DD') END
+  FROM (SELECT l.*,
+               1 + floor(3000 * power(((hashint8extended(l.k, 11) & 2147483647) / 2147483648.0)::float8, 1.6))::int AS s,
+               -- the customer slot of the order; a nickname change moves it to the next slot
+               (floor(((hashint8extended(l.k, 17) & 2147483647) / 2147483648.0)::float8
+                      * greatest(2, ceil(:rows * 0.4 / 3000)))::int + l.moved)
+                 % greatest(2, ceil(:rows * 0.4 / 3000))::int AS j,
+               timestamp '2025-01-01' + l.r2 * interval '400 days' AS at
+          FROM (SELECT p.import_id, p.phase, n.i, n.r0, n.r1, n.r2, n.r3, n.r4, n.r5, n.r6, n.dirt,
+                       CASE WHEN p.phase = 1 AND n.r0 < 0.20
+                                 THEN 1 + floor(n.r7 * :rows)::bigint               -- an order of the warm-up import
+                            WHEN p.phase = 1 AND n.r0 < 0.25 AND n.i > 1
+                                 THEN :rows + 1 + floor(n.r7 * (n.i - 1))::bigint   -- an earlier line of this import
+                            WHEN p.phase = 0 AND n.r0 < 0.05 AND n.i > 1
+                                 THEN 1 + floor(n.r7 * (n.i - 1))::bigint
+                            ELSE p.phase::bigint * :rows + n.i END AS k,
+                       CASE WHEN p.phase = 1 AND n.r0 < 0.02 THEN 1 ELSE 0 END AS moved
+                  FROM (VALUES (0, md5('bench warm-up ' || :rows || ' ' || :seed)::uuid),
+                               (1, md5('bench timed '   || :rows || ' ' || :seed)::uuid)) AS p(phase, import_id)
+                 CROSS JOIN LATERAL (
+                       SELECT i, random() AS r0, random() AS r1, random() AS r2, random() AS r3,
+                              random() AS r4, random() AS r5, random() AS r6, random() AS r7,
+                              -- one line in twenty is dirty, in one of ten ways
+                              CASE WHEN random() < 0.05 THEN 1 + floor(random() * 10)::int ELSE 0 END AS dirt
+                         FROM generate_series(1, :rows) AS i
+                         WHERE p.phase >= 0) AS n) AS l) AS g;
 
-UPDATE etl.imports SET status = 'completed' WHERE import_id IN (:'warm_id', :'import_id');
-ANALYZE etl.raw_orders;
+UPDATE etl.imports SET status = 'completed', completed_at = created_at + interval '1 minute' WHERE source LIKE 'bench %';
+COMMIT;
+
+VACUUM ANALYZE etl.raw_orders;
+VACUUM ANALYZE etl.shops;
+VACUUM ANALYZE etl.order_type_mappings;
+VACUUM ANALYZE etl.imports;

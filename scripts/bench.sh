@@ -15,7 +15,7 @@ cargo pgrx install --release --pg-config /usr/bin/pg_config >/tmp/etl_ext_bench_
 . scripts/cluster.sh
 DIR=/tmp/etl_ext_bench
 PORT=55460
-cluster_start "$DIR" $PORT "shared_buffers = '2GB'" "work_mem = '64MB'" "maintenance_work_mem = '256MB'" \
-    "max_wal_size = '8GB'" "checkpoint_timeout = '30min'" "synchronous_commit = off" "autovacuum = off"
+cluster_start "$DIR" $PORT "shared_buffers = '1GB'" "work_mem = '64MB'" "maintenance_work_mem = '256MB'" \
+    "max_wal_size = '4GB'" "checkpoint_timeout = '30min'" "synchronous_commit = off" "autovacuum = off"
 trap 'cluster_stop $DIR' EXIT
 python3 bench/run.py --port $PORT "$@"
