@@ -92,7 +92,9 @@ pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, plan: &DataFrame) -> Res
         "UPDATE etl.orders o
             SET lead_id = u.lead_id::uuid, updated_at = now()
            FROM unnest($2::text[], $3::text[]) AS u(customer_global_id, lead_id)
-          WHERE o.customer_global_id = u.customer_global_id::uuid
+           JOIN etl.customers c ON c.customer_global_id = u.customer_global_id::uuid
+          WHERE o.shop_id = c.shop_id AND o.customer_nickname = c.customer_nickname
+            AND o.customer_global_id = c.customer_global_id
             AND o.import_id = $1 AND o.lead_id IS NULL",
         &[
             import_id.into(),
@@ -107,11 +109,16 @@ pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, plan: &DataFrame) -> Res
 pub fn orders_of_leads(sql: &mut Sql, leads: &DataFrame) -> Result<DataFrame, StageError> {
     let ids = text_column(leads, "lead_id")?;
     let (lead, status, kind, cents, at) = sql.query(
+        // A lead's orders are among its customer's orders (a nickname change
+        // takes an order out of both), reached by the customer-key index.
         "SELECT o.lead_id::text, o.latest_status, o.system_order_type,
                 (o.amount * 100)::bigint,
                 (extract(epoch FROM o.ordered_at) * 1000000)::bigint
-           FROM etl.orders o
-          WHERE o.lead_id = ANY($1::uuid[])",
+           FROM etl.business_leads l
+           JOIN etl.customers c ON c.customer_global_id = l.customer_global_id
+           JOIN etl.orders o ON o.shop_id = c.shop_id AND o.customer_nickname = c.customer_nickname
+                            AND o.lead_id = l.lead_id
+          WHERE l.lead_id = ANY($1::uuid[])",
         &[ids.into()],
         |rows| {
             let n = rows.len();
