@@ -10,7 +10,7 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 /// Default zone for order times that carry no UTC offset.
 pub const DEFAULT_SOURCE_TIMEZONE: &std::ffi::CStr = c"Asia/Shanghai";
 
-pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(50_000);
 pub static SOURCE_TIMEZONE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_SOURCE_TIMEZONE));
 pub static DATABASE: GucSetting<Option<CString>> =

@@ -55,7 +55,7 @@ mod tests {
 
     #[pg_test]
     fn api_settings_are_shown_and_settable() {
-        assert_eq!(text("SHOW etl.batch_size").as_deref(), Some("10000"));
+        assert_eq!(text("SHOW etl.batch_size").as_deref(), Some("50000"));
         assert_eq!(text("SHOW etl.source_timezone").as_deref(), Some("Asia/Shanghai"));
         assert_eq!(text("SHOW etl.polars_threads").as_deref(), Some("2"));
         assert_eq!(text("SHOW etl.max_attempts").as_deref(), Some("5"));
