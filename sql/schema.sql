@@ -75,7 +75,7 @@ CREATE TABLE etl.customers (
     last_order_at      timestamptz,
     created_at         timestamptz NOT NULL DEFAULT now(),
     UNIQUE (shop_id, customer_nickname)
-);
+) WITH (fillfactor = 80);  -- room for HOT updates of first/last order times
 
 CREATE TABLE etl.business_leads (
     lead_id            uuid PRIMARY KEY,
@@ -93,7 +93,7 @@ CREATE TABLE etl.business_leads (
     last_order_at      timestamptz,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 80);  -- room for HOT updates of the aggregates
 CREATE INDEX business_leads_current_idx ON etl.business_leads (customer_global_id, lead_no DESC);
 
 CREATE TABLE etl.rejects (

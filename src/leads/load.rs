@@ -9,7 +9,7 @@ use crate::services::spi::{Cursor, Sql};
 /// Customers that have orders of this import without a lead, in id order.
 pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
     sql.open_cursor(
-        "SELECT DISTINCT o.customer_global_id::text
+        "SELECT DISTINCT o.customer_global_id::text, o.shop_id, o.customer_nickname
            FROM etl.orders o
           WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL
           ORDER BY 1",
@@ -28,6 +28,27 @@ pub fn open_leads_to_recompute(sql: &mut Sql, import_id: Uuid) -> Result<Cursor,
           ORDER BY 1",
         &[import_id.into()],
     )
+}
+
+/// Fetches a batch of customers to attribute: frame (`customer_global_id`,
+/// `shop_id`, `customer_nickname`).
+pub fn fetch_customers(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<DataFrame, StageError> {
+    let (ids, shops, nicks) = sql.fetch(cursor, count, |rows| {
+        let n = rows.len();
+        let (mut ids, mut shops, mut nicks) =
+            (Vec::<String>::with_capacity(n), Vec::<i64>::with_capacity(n), Vec::<String>::with_capacity(n));
+        for row in rows {
+            if let (Some(id), Some(shop), Some(nick)) =
+                (row.get::<String>(1)?, row.get::<i64>(2)?, row.get::<String>(3)?)
+            {
+                ids.push(id);
+                shops.push(shop);
+                nicks.push(nick);
+            }
+        }
+        Ok((ids, shops, nicks))
+    })?;
+    Ok(df!("customer_global_id" => ids, "shop_id" => shops, "customer_nickname" => nicks)?)
 }
 
 /// Fetches a batch of single text ids (as a one-column frame named `column`).
@@ -91,14 +112,16 @@ pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, plan: &DataFrame) -> Res
     sql.execute(
         "UPDATE etl.orders o
             SET lead_id = u.lead_id::uuid, updated_at = now()
-           FROM unnest($2::text[], $3::text[]) AS u(customer_global_id, lead_id)
-           JOIN etl.customers c ON c.customer_global_id = u.customer_global_id::uuid
-          WHERE o.shop_id = c.shop_id AND o.customer_nickname = c.customer_nickname
-            AND o.customer_global_id = c.customer_global_id
+           FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[])
+                AS u(customer_global_id, shop_id, nickname, lead_id)
+          WHERE o.shop_id = u.shop_id AND o.customer_nickname = u.nickname
+            AND o.customer_global_id = u.customer_global_id::uuid
             AND o.import_id = $1 AND o.lead_id IS NULL",
         &[
             import_id.into(),
             text_column(plan, "customer_global_id")?.into(),
+            plan.column("shop_id")?.i64()?.into_no_null_iter().collect::<Vec<i64>>().into(),
+            text_column(plan, "customer_nickname")?.into(),
             text_column(plan, "lead_id")?.into(),
         ],
     )

@@ -20,7 +20,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     loop {
         pgrx::check_for_interrupts!();
         let customers =
-            counts.timed("read", || load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "customer_global_id"))?;
+            counts.timed("read", || load::fetch_customers(&mut ctx.sql, &cursor, ctx.batch_size))?;
         if customers.height() == 0 {
             break;
         }

@@ -15,11 +15,14 @@ fn str_series(name: &str, values: &[&str]) -> Series {
 
 /// Decides, per customer, which lead its unattributed orders go to.
 ///
-/// `customers`: (`customer_global_id`); `current`: (`customer_global_id`,
+/// `customers`: (`customer_global_id`, any other columns); `current`: (`customer_global_id`,
 /// `current_lead_id`, `current_stage`), the customer's lead with the highest
 /// `lead_no`. Output per customer: `strategy` (`new` or `reuse`), `lead_id`
 /// (a fresh v7 id for `new`), `reopen` (a reused `COLD` lead).
 pub fn plan(customers: DataFrame, current: DataFrame) -> PolarsResult<DataFrame> {
+    // Columns of `customers` besides the id (its shop and nickname, say) are
+    // carried through.
+    let mut output: Vec<Expr> = customers.get_column_names().iter().map(|name| col(name.as_str())).collect();
     let fresh: Vec<String> = (0..customers.height()).map(|_| uuid::Uuid::now_v7().to_string()).collect();
     let mut customers = customers;
     customers.with_column(Column::new("fresh_id".into(), fresh))?;
@@ -38,19 +41,21 @@ pub fn plan(customers: DataFrame, current: DataFrame) -> PolarsResult<DataFrame>
             JoinArgs::new(JoinType::Left),
         )
         .with_column(strategy.alias("strategy"))
-        .select([
-            col("customer_global_id"),
-            col("strategy"),
-            when(col("strategy").eq(lit(STRATEGY_NEW)))
-                .then(col("fresh_id"))
-                .otherwise(col("current_lead_id"))
-                .alias("lead_id"),
-            col("strategy")
-                .eq(lit(STRATEGY_REUSE))
-                .and(col("current_stage").eq(lit("COLD")))
-                .fill_null(lit(false))
-                .alias("reopen"),
-        ])
+        .select({
+            output.extend([
+                col("strategy"),
+                when(col("strategy").eq(lit(STRATEGY_NEW)))
+                    .then(col("fresh_id"))
+                    .otherwise(col("current_lead_id"))
+                    .alias("lead_id"),
+                col("strategy")
+                    .eq(lit(STRATEGY_REUSE))
+                    .and(col("current_stage").eq(lit("COLD")))
+                    .fill_null(lit(false))
+                    .alias("reopen"),
+            ]);
+            output
+        })
         .sort(["customer_global_id"], SortMultipleOptions::default())
         .collect()
 }
