@@ -12,6 +12,10 @@ bash scripts/setup.sh
 echo "== building and installing etl_ext (release)"
 cargo pgrx install --release --pg-config /usr/bin/pg_config >/tmp/etl_ext_bench_install.log 2>&1 \
     || { tail -40 /tmp/etl_ext_bench_install.log; exit 1; }
+# Other work on this machine may install another build of etl_ext (a debug
+# build, say) while we measure: bench/run.py checks this checksum before and
+# after every size and stops if the library changed.
+export ETL_EXT_SO_MD5=$(md5sum "$(pg_config --pkglibdir)/etl_ext.so" | cut -d' ' -f1)
 . scripts/cluster.sh
 DIR=/tmp/etl_ext_bench
 PORT=55460
