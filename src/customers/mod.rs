@@ -8,7 +8,7 @@ pub mod transform;
 
 use crate::error::StageError;
 use crate::pipeline::stage::{RunContext, StageCounts};
-use crate::services::polars_runtime;
+use crate::services::{memory, polars_runtime};
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
@@ -16,19 +16,25 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let cursor = load::open_customer_keys(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
-        let keys = counts.timed("read", || load::fetch_customer_keys(&mut ctx.sql, &cursor, ctx.batch_size))?;
-        if keys.is_empty() {
+        let more = memory::in_batch_context(|| -> Result<bool, StageError> {
+            let keys = counts.timed("read", || load::fetch_customer_keys(&mut ctx.sql, &cursor, ctx.batch_size))?;
+            if keys.is_empty() {
+                return Ok(false);
+            }
+            counts.batches += 1;
+            counts.rows_in += keys.len() as i64;
+            let candidates = counts.timed("transform", || transform::candidates(keys))?;
+            let created = counts.timed("create_customers", || load::create_missing(&mut ctx.sql, &candidates))?;
+            counts.add_extra("customers_created", created as i64);
+            let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id, &candidates))?;
+            counts.add_extra("orders_linked", linked as i64);
+            counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, &candidates))?;
+            counts.rows_ok += candidates.height() as i64;
+            Ok(true)
+        })?;
+        if !more {
             break;
         }
-        counts.batches += 1;
-        counts.rows_in += keys.len() as i64;
-        let candidates = counts.timed("transform", || transform::candidates(keys))?;
-        let created = counts.timed("create_customers", || load::create_missing(&mut ctx.sql, &candidates))?;
-        counts.add_extra("customers_created", created as i64);
-        let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id, &candidates))?;
-        counts.add_extra("orders_linked", linked as i64);
-        counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, &candidates))?;
-        counts.rows_ok += candidates.height() as i64;
     }
     ctx.sql.close(cursor)?;
     counts.add_extra(

@@ -10,7 +10,7 @@ pub mod transform;
 
 use crate::error::StageError;
 use crate::pipeline::stage::{RunContext, StageCounts};
-use crate::services::{lookups, polars_runtime};
+use crate::services::{lookups, memory, polars_runtime};
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
@@ -19,39 +19,51 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let cursor = load::open_customers_to_attribute(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
-        let customers =
-            counts.timed("read", || load::fetch_customers(&mut ctx.sql, &cursor, ctx.batch_size))?;
-        if customers.height() == 0 {
+        let more = memory::in_batch_context(|| -> Result<bool, StageError> {
+            let customers =
+                counts.timed("read", || load::fetch_customers(&mut ctx.sql, &cursor, ctx.batch_size))?;
+            if customers.height() == 0 {
+                return Ok(false);
+            }
+            counts.batches += 1;
+            counts.rows_in += customers.height() as i64;
+            let ids = load::text_column(&customers, "customer_global_id")?;
+            let current = counts.timed("lookup", || lookups::current_leads(&mut ctx.sql, ids))?;
+            let plan = counts.timed("transform", || transform::plan(customers, current))?;
+            counts.add_extra("leads_reused", transform::reused(&plan)? as i64);
+            let created = counts.timed("write_leads", || load::create_leads(&mut ctx.sql, &plan))?;
+            counts.add_extra("leads_created", created as i64);
+            let reopened = counts.timed("write_leads", || load::reopen_leads(&mut ctx.sql, &plan))?;
+            counts.add_extra("leads_reopened", reopened as i64);
+            let attributed = counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id, &plan))?;
+            counts.add_extra("orders_attributed", attributed as i64);
+            counts.rows_ok += plan.height() as i64;
+            Ok(true)
+        })?;
+        if !more {
             break;
         }
-        counts.batches += 1;
-        counts.rows_in += customers.height() as i64;
-        let ids = load::text_column(&customers, "customer_global_id")?;
-        let current = counts.timed("lookup", || lookups::current_leads(&mut ctx.sql, ids))?;
-        let plan = counts.timed("transform", || transform::plan(customers, current))?;
-        counts.add_extra("leads_reused", transform::reused(&plan)? as i64);
-        let created = counts.timed("write_leads", || load::create_leads(&mut ctx.sql, &plan))?;
-        counts.add_extra("leads_created", created as i64);
-        let reopened = counts.timed("write_leads", || load::reopen_leads(&mut ctx.sql, &plan))?;
-        counts.add_extra("leads_reopened", reopened as i64);
-        let attributed = counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id, &plan))?;
-        counts.add_extra("orders_attributed", attributed as i64);
-        counts.rows_ok += plan.height() as i64;
     }
     ctx.sql.close(cursor)?;
 
     let cursor = load::open_leads_to_recompute(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
-        let leads = counts.timed("read", || load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "lead_id"))?;
-        if leads.height() == 0 {
+        let more = memory::in_batch_context(|| -> Result<bool, StageError> {
+            let leads = counts.timed("read", || load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "lead_id"))?;
+            if leads.height() == 0 {
+                return Ok(false);
+            }
+            counts.batches += 1;
+            counts.add_extra("leads_recomputed", leads.height() as i64);
+            let orders = counts.timed("read_lead_orders", || load::orders_of_leads(&mut ctx.sql, &leads))?;
+            let aggregates = counts.timed("transform", || transform::aggregate(leads, orders))?;
+            counts.timed("write_aggregates", || load::write_aggregates(&mut ctx.sql, &aggregates))?;
+            Ok(true)
+        })?;
+        if !more {
             break;
         }
-        counts.batches += 1;
-        counts.add_extra("leads_recomputed", leads.height() as i64);
-        let orders = counts.timed("read_lead_orders", || load::orders_of_leads(&mut ctx.sql, &leads))?;
-        let aggregates = counts.timed("transform", || transform::aggregate(leads, orders))?;
-        counts.timed("write_aggregates", || load::write_aggregates(&mut ctx.sql, &aggregates))?;
     }
     ctx.sql.close(cursor)?;
     load::clear_pending_refresh(&mut ctx.sql)?;

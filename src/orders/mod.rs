@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 use crate::error::StageError;
 use crate::pipeline::stage::{RunContext, StageCounts};
-use crate::services::{batch, lookups, polars_runtime};
+use crate::services::{batch, lookups, memory, polars_runtime};
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
@@ -25,57 +25,63 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
-        let raw = counts.timed("read", || load::fetch_raw_lines(&mut ctx.sql, &cursor, ctx.batch_size))?;
-        if raw.is_empty() {
-            break;
-        }
-        counts.batches += 1;
-        counts.rows_in += raw.len() as i64;
+        let more = memory::in_batch_context(|| -> Result<bool, StageError> {
+            let raw = counts.timed("read", || load::fetch_raw_lines(&mut ctx.sql, &cursor, ctx.batch_size))?;
+            if raw.is_empty() {
+                return Ok(false);
+            }
+            counts.batches += 1;
+            counts.rows_in += raw.len() as i64;
 
-        let cleaned = counts.timed("transform", || transform::clean(raw.into_frame()?))?;
-        let (shops, mappings) = counts.timed("lookup", || -> Result<_, StageError> {
-            let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
-            let mappings =
-                lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
-            Ok((shops, mappings))
-        })?;
-        let (classified, rejected, (winners, superseded_here)) =
-            counts.timed("transform", || -> Result<_, StageError> {
-                let classified = transform::classify(cleaned, shops, mappings)?;
-                let rejected = transform::rejects(&classified)?;
-                let winners = transform::winners(&classified, &failed_keys)?;
-                Ok((classified, rejected, winners))
+            let cleaned = counts.timed("transform", || transform::clean(raw.into_frame()?))?;
+            let (shops, mappings) = counts.timed("lookup", || -> Result<_, StageError> {
+                let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
+                let mappings =
+                    lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
+                Ok((shops, mappings))
             })?;
-        drop(classified);
-        counts.rows_rejected += rejected.height() as i64;
-        counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
+            let (classified, rejected, (winners, superseded_here)) =
+                counts.timed("transform", || -> Result<_, StageError> {
+                    let classified = transform::classify(cleaned, shops, mappings)?;
+                    let rejected = transform::rejects(&classified)?;
+                    let winners = transform::winners(&classified, &failed_keys)?;
+                    Ok((classified, rejected, winners))
+                })?;
+            drop(classified);
+            counts.rows_rejected += rejected.height() as i64;
+            counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
 
-        counts.rows_superseded += superseded_here as i64;
-        let rows = load::OrderRows::from_frame(&winners)?;
-        let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
-        let outcome = counts.timed("write_orders", || {
-            batch::write_isolated(rows.len(), |range| {
-                load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)
-            })
+            counts.rows_superseded += superseded_here as i64;
+            let rows = load::OrderRows::from_frame(&winners)?;
+            let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
+            let outcome = counts.timed("write_orders", || {
+                batch::write_isolated(rows.len(), |range| {
+                    load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)
+                })
+            })?;
+            counts.add_extra("write_attempts", outcome.attempts as i64);
+            counts.rows_ok += outcome.written as i64;
+            counts.rows_failed += outcome.failures.len() as i64;
+            // Sent but not written: an earlier batch of this run wrote the key.
+            let not_written = rows.len() - outcome.failures.len() - outcome.written as usize;
+            counts.rows_superseded += not_written as i64;
+
+            if !outcome.failures.is_empty() {
+                let idx: Vec<IdxSize> = outcome.failures.iter().map(|f| f.index as IdxSize).collect();
+                let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
+                failed_keys = failed_keys.vstack(&transform::keys(&failed)?)?;
+                load::write_rejects(
+                    &mut ctx.sql,
+                    ctx.import_id,
+                    outcome.failures.iter().map(|f| rows.line_no[f.index]).collect(),
+                    vec![transform::LOAD_ERROR.to_string(); outcome.failures.len()],
+                    outcome.failures.iter().map(|f| f.message.clone()).collect(),
+                )?;
+            }
+            Ok(true)
         })?;
-        counts.add_extra("write_attempts", outcome.attempts as i64);
-        counts.rows_ok += outcome.written as i64;
-        counts.rows_failed += outcome.failures.len() as i64;
-        // Sent but not written: an earlier batch of this run wrote the key.
-        let not_written = rows.len() - outcome.failures.len() - outcome.written as usize;
-        counts.rows_superseded += not_written as i64;
-
-        if !outcome.failures.is_empty() {
-            let idx: Vec<IdxSize> = outcome.failures.iter().map(|f| f.index as IdxSize).collect();
-            let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
-            failed_keys = failed_keys.vstack(&transform::keys(&failed)?)?;
-            load::write_rejects(
-                &mut ctx.sql,
-                ctx.import_id,
-                outcome.failures.iter().map(|f| rows.line_no[f.index]).collect(),
-                vec![transform::LOAD_ERROR.to_string(); outcome.failures.len()],
-                outcome.failures.iter().map(|f| f.message.clone()).collect(),
-            )?;
+        if !more {
+            break;
         }
     }
     ctx.sql.close(cursor)?;

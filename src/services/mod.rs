@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod lookups;
+pub mod memory;
 pub mod polars_runtime;
 pub mod spi;
 pub mod subxact;
