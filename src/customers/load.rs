@@ -59,36 +59,43 @@ pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Stag
     )
 }
 
-/// Sets `customer_global_id` on the import's orders of these customers.
-pub fn link_orders(sql: &mut Sql, import_id: Uuid, candidates: &DataFrame) -> Result<u64, StageError> {
-    let (shops, nicks) = key_args(candidates)?;
+/// Sets `customer_global_id` on every order of the import, in one statement
+/// over the import (one pass, whatever the number of batches).
+pub fn link_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
     sql.execute(
         "UPDATE etl.orders o
             SET customer_global_id = c.customer_global_id, updated_at = now()
-           FROM unnest($2::bigint[], $3::text[]) AS u(shop_id, nickname)
-           JOIN etl.customers c ON c.shop_id = u.shop_id AND c.customer_nickname = u.nickname
-          WHERE o.shop_id = u.shop_id AND o.customer_nickname = u.nickname
-            AND o.import_id = $1
+           FROM etl.customers c
+          WHERE o.import_id = $1
+            AND c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname
             AND o.customer_global_id IS DISTINCT FROM c.customer_global_id",
-        &[import_id.into(), shops.into(), nicks.into()],
+        &[import_id.into()],
     )
 }
 
-/// Recomputes first/last order times of these customers over all their orders.
-pub fn refresh_order_times(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, StageError> {
-    let (shops, nicks) = key_args(candidates)?;
-    sql.execute(REFRESH_TIMES_OF_KEYS, &[shops.into(), nicks.into()])
+/// Recomputes first/last order times, over all their orders, of the
+/// import's customers, in one statement over the import.
+pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+    sql.execute(
+        "UPDATE etl.customers c
+            SET first_order_at = t.first_at, last_order_at = t.last_at
+           FROM (SELECT o.shop_id, o.customer_nickname, min(o.ordered_at) AS first_at, max(o.ordered_at) AS last_at
+                   FROM etl.orders o
+                  WHERE (o.shop_id, o.customer_nickname) IN
+                        (SELECT i.shop_id, i.customer_nickname FROM etl.orders i WHERE i.import_id = $1)
+                  GROUP BY o.shop_id, o.customer_nickname) t
+          WHERE c.shop_id = t.shop_id AND c.customer_nickname = t.customer_nickname
+            AND (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)",
+        &[import_id.into()],
+    )
 }
 
-const REFRESH_TIMES_OF_KEYS: &str = "
-UPDATE etl.customers c
-   SET first_order_at = t.first_at, last_order_at = t.last_at
-  FROM (SELECT u.shop_id, u.nickname, min(o.ordered_at) AS first_at, max(o.ordered_at) AS last_at
-          FROM unnest($1::bigint[], $2::text[]) AS u(shop_id, nickname)
-          LEFT JOIN etl.orders o ON o.shop_id = u.shop_id AND o.customer_nickname = u.nickname
-         GROUP BY u.shop_id, u.nickname) t
- WHERE c.shop_id = t.shop_id AND c.customer_nickname = t.nickname
-   AND (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)";
+/// The statistics of etl.orders as the orders stage left it: in one
+/// transaction (etl_run_all) the planner would otherwise plan the
+/// whole-import statements below for the table before this import.
+pub fn analyze_orders(sql: &mut Sql) -> Result<u64, StageError> {
+    sql.execute("ANALYZE etl.orders", &[])
+}
 
 /// Customers that lost an order to a nickname change (queued by the orders
 /// stage) get their times recomputed; the queue is emptied.

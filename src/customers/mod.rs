@@ -1,7 +1,9 @@
 //! Stage 2: the import's orders -> `etl.customers`, and each order linked to
-//! its customer. Per batch of distinct customers: create the missing ones,
-//! link the import's orders, recompute first/last order times (three
-//! statements).
+//! its customer. Per batch of distinct customers: create the missing ones
+//! with fresh v7 ids (one statement). Then, over the whole import, one
+//! statement links its orders and one recomputes first/last order times: a
+//! per-batch join of keys to etl.orders would cost a pass over the table per
+//! batch.
 
 pub mod load;
 pub mod transform;
@@ -13,6 +15,7 @@ use crate::services::{memory, polars_runtime};
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
+    counts.timed("analyze", || load::analyze_orders(&mut ctx.sql))?;
     let cursor = load::open_customer_keys(&mut ctx.sql, ctx.import_id)?;
     loop {
         pgrx::check_for_interrupts!();
@@ -26,9 +29,6 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
             let candidates = counts.timed("transform", || transform::candidates(keys))?;
             let created = counts.timed("create_customers", || load::create_missing(&mut ctx.sql, &candidates))?;
             counts.add_extra("customers_created", created as i64);
-            let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id, &candidates))?;
-            counts.add_extra("orders_linked", linked as i64);
-            counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, &candidates))?;
             counts.rows_ok += candidates.height() as i64;
             Ok(true)
         })?;
@@ -37,6 +37,9 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         }
     }
     ctx.sql.close(cursor)?;
+    let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id))?;
+    counts.add_extra("orders_linked", linked as i64);
+    counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, ctx.import_id))?;
     counts.add_extra(
         "customers_refreshed_after_moves",
         load::refresh_customers_that_lost_orders(&mut ctx.sql)? as i64,

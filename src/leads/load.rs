@@ -9,7 +9,7 @@ use crate::services::spi::{Cursor, Sql};
 /// Customers that have orders of this import without a lead, in id order.
 pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
     sql.open_cursor(
-        "SELECT DISTINCT o.customer_global_id::text, o.shop_id, o.customer_nickname
+        "SELECT DISTINCT o.customer_global_id::text
            FROM etl.orders o
           WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL
           ORDER BY 1",
@@ -28,27 +28,6 @@ pub fn open_leads_to_recompute(sql: &mut Sql, import_id: Uuid) -> Result<Cursor,
           ORDER BY 1",
         &[import_id.into()],
     )
-}
-
-/// Fetches a batch of customers to attribute: frame (`customer_global_id`,
-/// `shop_id`, `customer_nickname`).
-pub fn fetch_customers(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<DataFrame, StageError> {
-    let (ids, shops, nicks) = sql.fetch(cursor, count, |rows| {
-        let n = rows.len();
-        let (mut ids, mut shops, mut nicks) =
-            (Vec::<String>::with_capacity(n), Vec::<i64>::with_capacity(n), Vec::<String>::with_capacity(n));
-        for row in rows {
-            if let (Some(id), Some(shop), Some(nick)) =
-                (row.get::<String>(1)?, row.get::<i64>(2)?, row.get::<String>(3)?)
-            {
-                ids.push(id);
-                shops.push(shop);
-                nicks.push(nick);
-            }
-        }
-        Ok((ids, shops, nicks))
-    })?;
-    Ok(df!("customer_global_id" => ids, "shop_id" => shops, "customer_nickname" => nicks)?)
 }
 
 /// Fetches a batch of single text ids (as a one-column frame named `column`).
@@ -106,24 +85,24 @@ pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
     )
 }
 
-/// Gives every order of the import of these customers without a lead the
-/// planned lead.
-pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, plan: &DataFrame) -> Result<u64, StageError> {
+/// Gives every order of the import that has a customer and no lead the
+/// lead the strategy chose: its customer's current lead (highest `lead_no`)
+/// once this stage created and reopened leads. One statement over the
+/// import: a per-batch join of keys to etl.orders would cost a pass over
+/// the import's orders per batch.
+pub fn attribute_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
     sql.execute(
         "UPDATE etl.orders o
-            SET lead_id = u.lead_id::uuid, updated_at = now()
-           FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[])
-                AS u(customer_global_id, shop_id, nickname, lead_id)
-          WHERE o.shop_id = u.shop_id AND o.customer_nickname = u.nickname
-            AND o.customer_global_id = u.customer_global_id::uuid
-            AND o.import_id = $1 AND o.lead_id IS NULL",
-        &[
-            import_id.into(),
-            text_column(plan, "customer_global_id")?.into(),
-            plan.column("shop_id")?.i64()?.into_no_null_iter().collect::<Vec<i64>>().into(),
-            text_column(plan, "customer_nickname")?.into(),
-            text_column(plan, "lead_id")?.into(),
-        ],
+            SET lead_id = cur.lead_id, updated_at = now()
+           FROM (SELECT DISTINCT ON (l.customer_global_id) l.customer_global_id, l.lead_id
+                   FROM etl.business_leads l
+                  WHERE l.customer_global_id IN
+                        (SELECT i.customer_global_id FROM etl.orders i
+                          WHERE i.import_id = $1 AND i.lead_id IS NULL AND i.customer_global_id IS NOT NULL)
+                  ORDER BY l.customer_global_id, l.lead_no DESC) cur
+          WHERE o.import_id = $1 AND o.lead_id IS NULL
+            AND o.customer_global_id = cur.customer_global_id",
+        &[import_id.into()],
     )
 }
 

@@ -2,7 +2,8 @@
 //!
 //! First, per batch of customers with unattributed orders: look up their
 //! current leads (one statement), decide new/reuse in Polars, create and
-//! reopen leads, attribute the orders. Then, per batch of touched leads:
+//! reopen leads. One statement over the import then attributes its orders
+//! to the chosen leads. Then, per batch of touched leads:
 //! read their orders (one statement), aggregate in Polars, write back.
 
 pub mod load;
@@ -21,7 +22,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         pgrx::check_for_interrupts!();
         let more = memory::in_batch_context(|| -> Result<bool, StageError> {
             let customers =
-                counts.timed("read", || load::fetch_customers(&mut ctx.sql, &cursor, ctx.batch_size))?;
+                counts.timed("read", || load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "customer_global_id"))?;
             if customers.height() == 0 {
                 return Ok(false);
             }
@@ -35,8 +36,6 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
             counts.add_extra("leads_created", created as i64);
             let reopened = counts.timed("write_leads", || load::reopen_leads(&mut ctx.sql, &plan))?;
             counts.add_extra("leads_reopened", reopened as i64);
-            let attributed = counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id, &plan))?;
-            counts.add_extra("orders_attributed", attributed as i64);
             counts.rows_ok += plan.height() as i64;
             Ok(true)
         })?;
@@ -45,6 +44,8 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         }
     }
     ctx.sql.close(cursor)?;
+    let attributed = counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id))?;
+    counts.add_extra("orders_attributed", attributed as i64);
 
     let cursor = load::open_leads_to_recompute(&mut ctx.sql, ctx.import_id)?;
     loop {

@@ -130,16 +130,10 @@ fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<Sta
         source_timezone: source_timezone.to_string(),
         sql,
     };
-    let outcome = subxact::run(|| {
-        let previous = prefer_index_lookups(&mut ctx.sql)?;
-        let counts = match stage {
-            Stage::Orders => orders::run(&mut ctx),
-            Stage::Customers => customers::run(&mut ctx),
-            Stage::Leads => leads::run(&mut ctx),
-        }?;
-        // On an error the subtransaction's rollback restores them.
-        restore_planner_settings(&mut ctx.sql, previous)?;
-        Ok(counts)
+    let outcome = subxact::run(|| match stage {
+        Stage::Orders => orders::run(&mut ctx),
+        Stage::Customers => customers::run(&mut ctx),
+        Stage::Leads => leads::run(&mut ctx),
     });
     let (status, counts, error) = match outcome {
         Ok(counts) if counts.rows_rejected + counts.rows_failed > 0 => (STATUS_PARTIAL, counts, None),
@@ -160,33 +154,6 @@ fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<Sta
     };
     log_run(&mut sql, &report)?;
     Ok(report)
-}
-
-/// Every statement of a stage joins one batch's keys (a few thousand to
-/// tens of thousands, passed as arrays) to large tables by their indexes.
-/// Estimating a batch at its real size, the planner prefers to hash the
-/// whole table once per batch, which makes a stage's cost grow with the
-/// table times the batches. So hash and merge joins are off while a stage
-/// runs (transaction-local), and the caller's settings come back after.
-fn prefer_index_lookups(sql: &mut Sql) -> Result<(String, String), StageError> {
-    sql.query(
-        "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'),
-                set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)",
-        &[],
-        |rows| {
-            let row = rows.first();
-            let (hash, merge) = row.get_two::<String, String>()?;
-            Ok((hash.unwrap_or_else(|| "on".into()), merge.unwrap_or_else(|| "on".into())))
-        },
-    )
-}
-
-fn restore_planner_settings(sql: &mut Sql, (hash, merge): (String, String)) -> Result<(), StageError> {
-    sql.execute(
-        "SELECT set_config('enable_hashjoin', $1, true), set_config('enable_mergejoin', $2, true)",
-        &[hash.into(), merge.into()],
-    )?;
-    Ok(())
 }
 
 fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), StageError> {
