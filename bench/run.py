@@ -219,7 +219,7 @@ def main():
     ap.add_argument("--port", type=int, default=55460)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--seed", default="0.42")
-    ap.add_argument("--batch-size", type=int, default=10000)
+    ap.add_argument("--batch-size", type=int, default=50000, help="etl.batch_size (the extension's default)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
