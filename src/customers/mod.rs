@@ -9,34 +9,28 @@ pub mod load;
 pub mod transform;
 
 use crate::error::StageError;
-use crate::pipeline::stage::{RunContext, StageCounts};
-use crate::services::{memory, polars_runtime};
+use crate::pipeline::stage::{Batch, RunContext, StageCounts};
+use crate::services::polars_runtime;
+
+impl Batch for transform::CustomerKeys {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+}
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
-    counts.timed("analyze", || load::analyze_orders(&mut ctx.sql))?;
+    counts.timed("analyze", || load::analyze_orders(&mut ctx.sql, ctx.import_id))?;
     let cursor = load::open_customer_keys(&mut ctx.sql, ctx.import_id)?;
-    loop {
-        pgrx::check_for_interrupts!();
-        let more = memory::in_batch_context(|| -> Result<bool, StageError> {
-            let keys = counts.timed("read", || load::fetch_customer_keys(&mut ctx.sql, &cursor, ctx.batch_size))?;
-            if keys.is_empty() {
-                return Ok(false);
-            }
-            counts.batches += 1;
-            counts.rows_in += keys.len() as i64;
-            let candidates = counts.timed("transform", || transform::candidates(keys))?;
-            let created = counts.timed("create_customers", || load::create_missing(&mut ctx.sql, &candidates))?;
-            counts.add_extra("customers_created", created as i64);
-            counts.rows_ok += candidates.height() as i64;
-            Ok(true)
-        })?;
-        if !more {
-            break;
-        }
-    }
-    ctx.sql.close(cursor)?;
+    ctx.each_batch(&mut counts, cursor, load::fetch_customer_keys, |ctx, counts, keys| {
+        counts.rows_in += keys.len() as i64;
+        let candidates = counts.timed("transform", || transform::candidates(keys))?;
+        let created = counts.timed("create_customers", || load::create_missing(&mut ctx.sql, &candidates))?;
+        counts.add_extra("customers_created", created as i64);
+        counts.rows_ok += candidates.height() as i64;
+        Ok(())
+    })?;
     let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id))?;
     counts.add_extra("orders_linked", linked as i64);
     counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, ctx.import_id))?;

@@ -14,10 +14,6 @@ impl CustomerKeys {
     pub fn len(&self) -> usize {
         self.shop_id.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.shop_id.is_empty()
-    }
 }
 
 /// Distinct keys, sorted (a stable lock order), each with a candidate

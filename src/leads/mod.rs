@@ -11,62 +11,39 @@ pub mod transform;
 
 use crate::error::StageError;
 use crate::pipeline::stage::{RunContext, StageCounts};
-use crate::services::{lookups, memory, polars_runtime};
+use crate::services::{lookups, polars_runtime};
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
 
     let cursor = load::open_customers_to_attribute(&mut ctx.sql, ctx.import_id)?;
-    loop {
-        pgrx::check_for_interrupts!();
-        let more = memory::in_batch_context(|| -> Result<bool, StageError> {
-            let customers =
-                counts.timed("read", || load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "customer_global_id"))?;
-            if customers.height() == 0 {
-                return Ok(false);
-            }
-            counts.batches += 1;
-            counts.rows_in += customers.height() as i64;
-            let ids = load::text_column(&customers, "customer_global_id")?;
-            let current = counts.timed("lookup", || lookups::current_leads(&mut ctx.sql, ids))?;
-            let plan = counts.timed("transform", || transform::plan(customers, current))?;
-            counts.add_extra("leads_reused", transform::reused(&plan)? as i64);
-            let created = counts.timed("write_leads", || load::create_leads(&mut ctx.sql, &plan))?;
-            counts.add_extra("leads_created", created as i64);
-            let reopened = counts.timed("write_leads", || load::reopen_leads(&mut ctx.sql, &plan))?;
-            counts.add_extra("leads_reopened", reopened as i64);
-            counts.rows_ok += plan.height() as i64;
-            Ok(true)
-        })?;
-        if !more {
-            break;
-        }
-    }
-    ctx.sql.close(cursor)?;
+    let fetch_customers = |sql: &mut _, cursor: &_, n| load::fetch_ids(sql, cursor, n, "customer_global_id");
+    ctx.each_batch(&mut counts, cursor, fetch_customers, |ctx, counts, customers| {
+        counts.rows_in += customers.height() as i64;
+        let ids = load::text_column(&customers, "customer_global_id")?;
+        let current = counts.timed("lookup", || lookups::current_leads(&mut ctx.sql, ids))?;
+        let plan = counts.timed("transform", || transform::plan(customers, current))?;
+        counts.add_extra("leads_reused", transform::reused(&plan)? as i64);
+        let created = counts.timed("write_leads", || load::create_leads(&mut ctx.sql, &plan))?;
+        counts.add_extra("leads_created", created as i64);
+        let reopened = counts.timed("write_leads", || load::reopen_leads(&mut ctx.sql, &plan))?;
+        counts.add_extra("leads_reopened", reopened as i64);
+        counts.rows_ok += plan.height() as i64;
+        Ok(())
+    })?;
     let attributed = counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id))?;
     counts.add_extra("orders_attributed", attributed as i64);
 
     let cursor = load::open_leads_to_recompute(&mut ctx.sql, ctx.import_id)?;
-    loop {
-        pgrx::check_for_interrupts!();
-        let more = memory::in_batch_context(|| -> Result<bool, StageError> {
-            let leads = counts.timed("read", || load::fetch_ids(&mut ctx.sql, &cursor, ctx.batch_size, "lead_id"))?;
-            if leads.height() == 0 {
-                return Ok(false);
-            }
-            counts.batches += 1;
-            counts.add_extra("leads_recomputed", leads.height() as i64);
-            let orders = counts.timed("read_lead_orders", || load::orders_of_leads(&mut ctx.sql, &leads))?;
-            let aggregates = counts.timed("transform", || transform::aggregate(leads, orders))?;
-            counts.timed("write_aggregates", || load::write_aggregates(&mut ctx.sql, &aggregates))?;
-            Ok(true)
-        })?;
-        if !more {
-            break;
-        }
-    }
-    ctx.sql.close(cursor)?;
+    let fetch_leads = |sql: &mut _, cursor: &_, n| load::fetch_ids(sql, cursor, n, "lead_id");
+    ctx.each_batch(&mut counts, cursor, fetch_leads, |ctx, counts, leads| {
+        counts.add_extra("leads_recomputed", leads.height() as i64);
+        let orders = counts.timed("read_lead_orders", || load::orders_of_leads(&mut ctx.sql, &leads))?;
+        let aggregates = counts.timed("transform", || transform::aggregate(leads, orders))?;
+        counts.timed("write_aggregates", || load::write_aggregates(&mut ctx.sql, &aggregates))?;
+        Ok(())
+    })?;
     load::clear_pending_refresh(&mut ctx.sql)?;
     Ok(counts)
 }

@@ -11,8 +11,14 @@ pub mod transform;
 use polars::prelude::*;
 
 use crate::error::StageError;
-use crate::pipeline::stage::{RunContext, StageCounts};
-use crate::services::{batch, lookups, memory, polars_runtime};
+use crate::pipeline::stage::{Batch, RunContext, StageCounts};
+use crate::services::{batch, lookups, polars_runtime};
+
+impl Batch for transform::RawLines {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+}
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
@@ -23,75 +29,60 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let mut failed_keys = transform::no_keys()?;
 
     let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id)?;
-    loop {
-        pgrx::check_for_interrupts!();
-        let more = memory::in_batch_context(|| -> Result<bool, StageError> {
-            let raw = counts.timed("read", || load::fetch_raw_lines(&mut ctx.sql, &cursor, ctx.batch_size))?;
-            if raw.is_empty() {
-                return Ok(false);
-            }
-            counts.batches += 1;
-            counts.rows_in += raw.len() as i64;
+    ctx.each_batch(&mut counts, cursor, load::fetch_raw_lines, |ctx, counts, raw| {
+        counts.rows_in += raw.len() as i64;
 
-            let cleaned = counts.timed("transform", || transform::clean(raw.into_frame()?))?;
-            let (shops, mappings) = counts.timed("lookup", || -> Result<_, StageError> {
-                let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
-                let mappings =
-                    lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
-                Ok((shops, mappings))
-            })?;
-            let (classified, rejected, (winners, superseded_here)) =
-                counts.timed("transform", || -> Result<_, StageError> {
-                    let classified = transform::classify(cleaned, shops, mappings)?;
-                    let rejected = transform::rejects(&classified)?;
-                    let winners = transform::winners(&classified, &failed_keys)?;
-                    Ok((classified, rejected, winners))
-                })?;
-            drop(classified);
-            counts.rows_rejected += rejected.height() as i64;
-            counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
-
-            counts.rows_superseded += superseded_here as i64;
-            let rows = load::OrderRows::from_frame(&winners)?;
-            let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
-            let outcome = counts.timed("write_orders", || {
-                batch::write_isolated(rows.len(), |range| {
-                    load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)
-                })
-            })?;
-            counts.add_extra("write_attempts", outcome.attempts as i64);
-            counts.rows_ok += outcome.written as i64;
-            counts.rows_failed += outcome.failures.len() as i64;
-            // Sent but not written: an earlier batch of this run wrote the key.
-            let not_written = rows.len() - outcome.failures.len() - outcome.written as usize;
-            counts.rows_superseded += not_written as i64;
-
-            if !outcome.failures.is_empty() {
-                let idx: Vec<IdxSize> = outcome.failures.iter().map(|f| f.index as IdxSize).collect();
-                let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
-                failed_keys = failed_keys.vstack(&transform::keys(&failed)?)?;
-                load::write_rejects(
-                    &mut ctx.sql,
-                    ctx.import_id,
-                    outcome.failures.iter().map(|f| rows.line_no[f.index]).collect(),
-                    vec![transform::LOAD_ERROR.to_string(); outcome.failures.len()],
-                    outcome.failures.iter().map(|f| f.message.clone()).collect(),
-                )?;
-            }
-            Ok(true)
+        let cleaned = counts.timed("transform", || transform::clean(raw.into_frame()?))?;
+        let (shops, mappings) = counts.timed("lookup", || -> Result<_, StageError> {
+            let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
+            let mappings =
+                lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
+            Ok((shops, mappings))
         })?;
-        if !more {
-            break;
+        let (classified, rejected, (winners, superseded_here)) =
+            counts.timed("transform", || -> Result<_, StageError> {
+                let classified = transform::classify(cleaned, shops, mappings)?;
+                let rejected = transform::rejects(&classified)?;
+                let winners = transform::winners(&classified, &failed_keys)?;
+                Ok((classified, rejected, winners))
+            })?;
+        drop(classified);
+        counts.rows_rejected += rejected.height() as i64;
+        counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
+
+        counts.rows_superseded += superseded_here as i64;
+        let rows = load::OrderRows::from_frame(&winners)?;
+        let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
+        let outcome = counts.timed("write_orders", || {
+            batch::write_isolated(rows.len(), |range| {
+                load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)
+            })
+        })?;
+        counts.add_extra("write_attempts", outcome.attempts as i64);
+        counts.rows_ok += outcome.written as i64;
+        counts.rows_failed += outcome.failures.len() as i64;
+        // Sent but not written: an earlier batch of this run wrote the key.
+        let not_written = rows.len() - outcome.failures.len() - outcome.written as usize;
+        counts.rows_superseded += not_written as i64;
+
+        if !outcome.failures.is_empty() {
+            let idx: Vec<IdxSize> = outcome.failures.iter().map(|f| f.index as IdxSize).collect();
+            let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
+            failed_keys = failed_keys.vstack(&transform::keys(&failed)?)?;
+            load::write_rejects(
+                &mut ctx.sql,
+                ctx.import_id,
+                outcome.failures.iter().map(|f| rows.line_no[f.index]).collect(),
+                vec![transform::LOAD_ERROR.to_string(); outcome.failures.len()],
+                outcome.failures.iter().map(|f| f.message.clone()).collect(),
+            )?;
         }
-    }
-    ctx.sql.close(cursor)?;
+        Ok(())
+    })?;
     Ok(counts)
 }
 
 fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame) -> Result<(), StageError> {
-    if rejected.height() == 0 {
-        return Ok(());
-    }
     let line_no: Vec<i32> = rejected.column("line_no")?.i32()?.into_no_null_iter().collect();
     let reasons: Vec<String> =
         rejected.column("reason")?.str()?.into_no_null_iter().map(str::to_owned).collect();

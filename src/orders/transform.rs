@@ -42,10 +42,6 @@ impl RawLines {
         self.line_no.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.line_no.is_empty()
-    }
-
     pub fn into_frame(self) -> PolarsResult<DataFrame> {
         df!(
             "line_no" => self.line_no,

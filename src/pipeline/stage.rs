@@ -1,8 +1,11 @@
 //! What every stage gets and gives back.
 
 use pgrx::Uuid;
+use polars::prelude::DataFrame;
 
-use crate::services::spi::Sql;
+use crate::error::StageError;
+use crate::services::memory;
+use crate::services::spi::{Cursor, Sql};
 
 /// The three stages, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,48 @@ pub struct RunContext {
     pub batch_size: usize,
     pub source_timezone: String,
     pub sql: Sql,
+}
+
+/// A batch read from a cursor; an empty one means the cursor is exhausted.
+pub trait Batch {
+    fn rows(&self) -> usize;
+}
+
+impl Batch for DataFrame {
+    fn rows(&self) -> usize {
+        self.height()
+    }
+}
+
+impl RunContext {
+    /// Reads `cursor` batch by batch with `fetch` (timed as `read`) and runs
+    /// `work` on each, in a memory context of its own, until a batch is
+    /// empty; counts the batches, checks for cancel between them, and closes
+    /// the cursor.
+    pub fn each_batch<B: Batch>(
+        &mut self,
+        counts: &mut StageCounts,
+        cursor: Cursor,
+        fetch: impl Fn(&mut Sql, &Cursor, usize) -> Result<B, StageError>,
+        mut work: impl FnMut(&mut RunContext, &mut StageCounts, B) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
+        loop {
+            pgrx::check_for_interrupts!();
+            let more = memory::in_batch_context(|| -> Result<bool, StageError> {
+                let batch = counts.timed("read", || fetch(&mut self.sql, &cursor, self.batch_size))?;
+                if batch.rows() == 0 {
+                    return Ok(false);
+                }
+                counts.batches += 1;
+                work(self, counts, batch)?;
+                Ok(true)
+            })?;
+            if !more {
+                break;
+            }
+        }
+        self.sql.close(cursor)
+    }
 }
 
 /// Counts a stage reports. For the orders stage, `rows_in` is the import's
