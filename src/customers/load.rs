@@ -90,11 +90,12 @@ pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageE
     )
 }
 
-/// The statistics of etl.orders as the orders stage left it: in one
-/// transaction (etl_run_all) the planner would otherwise plan the
-/// whole-import statements below for the table before this import.
-pub fn analyze_orders(sql: &mut Sql) -> Result<u64, StageError> {
-    sql.execute("ANALYZE etl.orders", &[])
+/// Fresh statistics of etl.orders for a large import (see
+/// `etl.analyze_orders_for_import` in sql/schema.sql): in one transaction
+/// (etl_run_all) the whole-import statements below would otherwise be
+/// planned for the table as it was before the orders stage.
+pub fn analyze_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+    sql.execute("SELECT etl.analyze_orders_for_import($1)", &[import_id.into()])
 }
 
 /// Customers that lost an order to a nickname change (queued by the orders

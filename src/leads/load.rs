@@ -54,13 +54,12 @@ fn text_column_where(frame: &DataFrame, name: &str, mask: &BooleanChunked) -> Re
 }
 
 /// Creates the leads of the `new` strategy, stage `OPEN`, in customer order.
+/// Sent even when there are none (as every per-batch statement of the
+/// stages), so the statements a stage runs depend on its batches only.
 pub fn create_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> {
     let mask = plan.column("strategy")?.str()?.equal(crate::leads::transform::STRATEGY_NEW);
     let leads = text_column_where(plan, "lead_id", &mask)?;
     let customers = text_column_where(plan, "customer_global_id", &mask)?;
-    if leads.is_empty() {
-        return Ok(0);
-    }
     sql.execute(
         "INSERT INTO etl.business_leads (lead_id, customer_global_id, current_stage)
          SELECT u.lead_id::uuid, u.customer_global_id::uuid, 'OPEN'
@@ -74,9 +73,6 @@ pub fn create_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
 pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> {
     let mask = plan.column("reopen")?.bool()?.clone();
     let leads = text_column_where(plan, "lead_id", &mask)?;
-    if leads.is_empty() {
-        return Ok(0);
-    }
     sql.execute(
         "UPDATE etl.business_leads
             SET current_stage = 'OPEN', updated_at = now()

@@ -67,9 +67,6 @@ pub fn write_rejects(
     reason: Vec<String>,
     detail: Vec<String>,
 ) -> Result<u64, StageError> {
-    if line_no.is_empty() {
-        return Ok(0);
-    }
     sql.execute(
         "INSERT INTO etl.rejects (import_id, line_no, stage, reason, detail, raw)
          SELECT r.import_id, r.line_no, 'orders', u.reason, u.detail,
