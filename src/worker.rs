@@ -5,6 +5,7 @@
 //! when due. SIGTERM stops it between jobs; after a crash the postmaster
 //! restarts it and the interrupted stage, rolled back, runs again.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
@@ -12,6 +13,17 @@ use pgrx::prelude::*;
 
 use crate::gucs;
 use crate::queue::{self, wake};
+
+/// pgrx's `sigterm_received()` clears the flag it reports, so a SIGTERM seen
+/// by one check would be lost to the next: remember it.
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+fn stop_requested() -> bool {
+    if BackgroundWorker::sigterm_received() {
+        STOP_REQUESTED.store(true, Ordering::SeqCst);
+    }
+    STOP_REQUESTED.load(Ordering::SeqCst)
+}
 
 /// Registers the worker. Call from `_PG_init` while preloading.
 pub fn register() {
@@ -47,7 +59,7 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
             log!("etl_ext worker: extension etl_ext is not installed in database \"{database}\"; waiting");
             told_missing = true;
         }
-        if BackgroundWorker::sigterm_received() {
+        if stop_requested() {
             break;
         }
         let wait = if installed { next_wait() } else { poll_interval() };
@@ -62,7 +74,7 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
 /// Runs ready jobs, each in its own transaction, until none is ready.
 fn drain_queue() {
     loop {
-        if BackgroundWorker::sigterm_received() {
+        if stop_requested() {
             return;
         }
         let outcome = BackgroundWorker::transaction(|| match queue::run_next_job() {

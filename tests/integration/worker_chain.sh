@@ -118,9 +118,20 @@ expect_eq "each stage of each import ran exactly once" "0" \
 expect_eq "18 stage runs for six imports" "18" \
     "$(q $PORT -c "SELECT count(*) FROM etl.runs WHERE import_id = ANY(ARRAY[$LIST]::uuid[])")"
 
-# SIGTERM stops the worker cleanly.
+# SIGTERM stops the worker cleanly, also when it arrives in the middle of
+# a stage: the stage finishes, then the worker stops.
 PID=$(q $PORT -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'etl_ext worker'")
+BUSY_IMPORT=$(q $PORT -c "SELECT etl_demo_import(30000, 0.9)")
+wait_for $PORT "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                 WHERE a.backend_type = 'etl_ext worker' AND l.locktype = 'advisory' AND l.granted" "t" 20 >/dev/null
 kill -TERM "$PID"
-sleep 1
-grep -q "etl_ext worker: stopped" "$DIR/server.log" && ok "SIGTERM stops the worker cleanly" || not_ok "SIGTERM stops the worker cleanly"
+STOPPED=1
+for _ in $(seq 1 300); do
+    grep -q "etl_ext worker: stopped" "$DIR/server.log" && { STOPPED=0; break; }
+    sleep 0.1
+done
+[ $STOPPED -eq 0 ] && ok "SIGTERM in the middle of a stage stops the worker after it" \
+    || not_ok "SIGTERM in the middle of a stage stops the worker after it"
+expect_eq "the stage it was running committed whole (no job left running)" "0" \
+    "$(q $PORT -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$BUSY_IMPORT' AND state = 'running'")"
 finish
