@@ -17,17 +17,56 @@ pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid) -> Result<Cur
     )
 }
 
-/// Leads whose aggregates this import may have changed: the leads of its
-/// orders, and the leads that lost an order to a nickname change.
-pub fn open_leads_to_recompute(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
+/// The orders of every lead whose aggregates this import may have changed
+/// (the leads of its orders, and the leads that lost an order to a nickname
+/// change), one lead's orders together, amounts in cents and times in
+/// microseconds since the Unix epoch (both exact). A lead left with no order
+/// comes as one row of NULLs. One pass over etl.orders, read in batches.
+pub fn open_orders_of_touched_leads(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
     sql.open_cursor(
-        "SELECT o.lead_id::text FROM etl.orders o
-          WHERE o.import_id = $1 AND o.lead_id IS NOT NULL
-         UNION
-         SELECT p.lead_id::text FROM etl.pending_lead_refresh p
-          ORDER BY 1",
+        "WITH touched AS (
+             SELECT o.lead_id FROM etl.orders o WHERE o.import_id = $1 AND o.lead_id IS NOT NULL
+             UNION
+             SELECT p.lead_id FROM etl.pending_lead_refresh p
+         )
+         SELECT t.lead_id::text, o.latest_status, o.system_order_type,
+                (o.amount * 100)::bigint,
+                (extract(epoch FROM o.ordered_at) * 1000000)::bigint
+           FROM touched t
+           LEFT JOIN etl.orders o ON o.lead_id = t.lead_id
+          ORDER BY t.lead_id",
         &[import_id.into()],
     )
+}
+
+/// Fetches a batch of the cursor above: frame (`lead_id`, `latest_status`,
+/// `system_order_type`, `amount_cents`, `ordered_at_us`).
+pub fn fetch_lead_orders(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<DataFrame, StageError> {
+    let (lead, status, kind, cents, at) = sql.fetch(cursor, count, |rows| {
+        let n = rows.len();
+        let (mut lead, mut status, mut kind, mut cents, mut at) = (
+            Vec::<Option<String>>::with_capacity(n),
+            Vec::<Option<String>>::with_capacity(n),
+            Vec::<Option<String>>::with_capacity(n),
+            Vec::<Option<i64>>::with_capacity(n),
+            Vec::<Option<i64>>::with_capacity(n),
+        );
+        for row in rows {
+            lead.push(row.get::<String>(1)?);
+            status.push(row.get::<String>(2)?);
+            kind.push(row.get::<String>(3)?);
+            cents.push(row.get::<i64>(4)?);
+            at.push(row.get::<i64>(5)?);
+        }
+        Ok((lead, status, kind, cents, at))
+    })?;
+    Ok(df!(
+        "lead_id" => lead,
+        "latest_status" => status,
+        "system_order_type" => kind,
+        "amount_cents" => cents,
+        "ordered_at_us" => at,
+    )?)
 }
 
 /// Fetches a batch of single text ids (as a one-column frame named `column`).
@@ -100,50 +139,6 @@ pub fn attribute_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageErro
             AND o.customer_global_id = cur.customer_global_id",
         &[import_id.into()],
     )
-}
-
-/// The orders now attributed to these leads, amounts in cents and times in
-/// microseconds since the Unix epoch (both exact).
-pub fn orders_of_leads(sql: &mut Sql, leads: &DataFrame) -> Result<DataFrame, StageError> {
-    let ids = text_column(leads, "lead_id")?;
-    let (lead, status, kind, cents, at) = sql.query(
-        // A lead's orders are among its customer's orders (a nickname change
-        // takes an order out of both), reached by the customer-key index.
-        "SELECT o.lead_id::text, o.latest_status, o.system_order_type,
-                (o.amount * 100)::bigint,
-                (extract(epoch FROM o.ordered_at) * 1000000)::bigint
-           FROM etl.business_leads l
-           JOIN etl.customers c ON c.customer_global_id = l.customer_global_id
-           JOIN etl.orders o ON o.shop_id = c.shop_id AND o.customer_nickname = c.customer_nickname
-                            AND o.lead_id = l.lead_id
-          WHERE l.lead_id = ANY($1::uuid[])",
-        &[ids.into()],
-        |rows| {
-            let n = rows.len();
-            let (mut lead, mut status, mut kind, mut cents, mut at) = (
-                Vec::<Option<String>>::with_capacity(n),
-                Vec::<Option<String>>::with_capacity(n),
-                Vec::<Option<String>>::with_capacity(n),
-                Vec::<Option<i64>>::with_capacity(n),
-                Vec::<Option<i64>>::with_capacity(n),
-            );
-            for row in rows {
-                lead.push(row.get::<String>(1)?);
-                status.push(row.get::<String>(2)?);
-                kind.push(row.get::<String>(3)?);
-                cents.push(row.get::<i64>(4)?);
-                at.push(row.get::<i64>(5)?);
-            }
-            Ok((lead, status, kind, cents, at))
-        },
-    )?;
-    Ok(df!(
-        "lead_id" => lead,
-        "latest_status" => status,
-        "system_order_type" => kind,
-        "amount_cents" => cents,
-        "ordered_at_us" => at,
-    )?)
 }
 
 /// Writes recomputed aggregates; rows whose values did not change are left alone.

@@ -9,6 +9,8 @@
 pub mod load;
 pub mod transform;
 
+use polars::prelude::DataFrame;
+
 use crate::error::StageError;
 use crate::pipeline::stage::{RunContext, StageCounts};
 use crate::services::{lookups, polars_runtime};
@@ -35,15 +37,31 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let attributed = counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id))?;
     counts.add_extra("orders_attributed", attributed as i64);
 
-    let cursor = load::open_leads_to_recompute(&mut ctx.sql, ctx.import_id)?;
-    let fetch_leads = |sql: &mut _, cursor: &_, n| load::fetch_ids(sql, cursor, n, "lead_id");
-    ctx.each_batch(&mut counts, cursor, fetch_leads, |ctx, counts, leads| {
-        counts.add_extra("leads_recomputed", leads.height() as i64);
-        let orders = counts.timed("read_lead_orders", || load::orders_of_leads(&mut ctx.sql, &leads))?;
-        let aggregates = counts.timed("transform", || transform::aggregate(leads, orders))?;
-        counts.timed("write_aggregates", || load::write_aggregates(&mut ctx.sql, &aggregates))?;
-        Ok(())
+    // Each batch holds whole leads but its last, whose rows wait for the
+    // next batch: memory follows the batch, and no lead is written twice.
+    let cursor = load::open_orders_of_touched_leads(&mut ctx.sql, ctx.import_id)?;
+    let mut carried: Option<DataFrame> = None;
+    ctx.each_batch(&mut counts, cursor, load::fetch_lead_orders, |ctx, counts, batch| {
+        let rows = match carried.take() {
+            Some(previous) => previous.vstack(&batch)?,
+            None => batch,
+        };
+        let (complete, last_lead) = transform::split_last_lead(rows)?;
+        carried = Some(last_lead);
+        recompute(ctx, counts, complete)
     })?;
+    if let Some(last_lead) = carried.take() {
+        recompute(ctx, &mut counts, last_lead)?;
+    }
     load::clear_pending_refresh(&mut ctx.sql)?;
     Ok(counts)
+}
+
+/// Aggregates the order rows of whole leads in Polars and writes the leads.
+fn recompute(ctx: &mut RunContext, counts: &mut StageCounts, rows: DataFrame) -> Result<(), StageError> {
+    let leads = transform::leads_of(&rows)?;
+    counts.add_extra("leads_recomputed", leads.height() as i64);
+    let aggregates = counts.timed("transform", || transform::aggregate(leads, rows))?;
+    counts.timed("write_aggregates", || load::write_aggregates(&mut ctx.sql, &aggregates))?;
+    Ok(())
 }

@@ -65,6 +65,23 @@ pub fn reused(plan: &DataFrame) -> PolarsResult<usize> {
     Ok(plan.column("strategy")?.str()?.equal(STRATEGY_REUSE).sum().unwrap_or(0) as usize)
 }
 
+/// Splits a batch of lead-ordered order rows into the leads it holds whole
+/// and the rows of its last lead, whose orders may go on in the next batch.
+/// Returns (the complete rows, the last lead's rows).
+pub fn split_last_lead(rows: DataFrame) -> PolarsResult<(DataFrame, DataFrame)> {
+    let last = match rows.column("lead_id")?.str()?.last() {
+        Some(id) => id.to_string(),
+        None => return Ok((rows.clone(), rows)),
+    };
+    let is_last = rows.column("lead_id")?.str()?.equal(last.as_str());
+    Ok((rows.filter(&!&is_last)?, rows.filter(&is_last)?))
+}
+
+/// The distinct leads of a frame of order rows: (`lead_id`).
+pub fn leads_of(rows: &DataFrame) -> PolarsResult<DataFrame> {
+    rows.select(["lead_id"])?.unique_stable(None, UniqueKeepStrategy::First, None)
+}
+
 /// Aggregates of each lead in `leads` (`lead_id`) over `orders` (`lead_id`,
 /// `latest_status`, `system_order_type`, `amount_cents`, `ordered_at_us`),
 /// leaving out cancelled and refunded orders. A lead with nothing left has
@@ -337,5 +354,24 @@ mod tests {
         assert_eq!(x.total_cents, 2 * max);
         assert_eq!(x.bulk_cents, 2 * max);
         assert_eq!((x.first_us, x.last_us), (Some(first), Some(last)));
+    }
+
+    #[test]
+    fn a_batch_keeps_its_last_lead_for_the_next_one() {
+        let rows = df!(
+            "lead_id" => ["a", "a", "b", "c", "c"],
+            "latest_status" => ["PAID", "PAID", "PAID", "PAID", "PAID"],
+        )
+        .unwrap();
+        let (complete, last) = split_last_lead(rows).unwrap();
+        let ids = |f: &DataFrame| -> Vec<String> {
+            f.column("lead_id").unwrap().str().unwrap().into_no_null_iter().map(str::to_owned).collect()
+        };
+        assert_eq!(ids(&complete), vec!["a", "a", "b"]);
+        assert_eq!(ids(&last), vec!["c", "c"]);
+        assert_eq!(ids(&leads_of(&complete).unwrap()), vec!["a", "b"]);
+        let (complete, last) = split_last_lead(last).unwrap();
+        assert_eq!(complete.height(), 0);
+        assert_eq!(ids(&last), vec!["c", "c"]);
     }
 }

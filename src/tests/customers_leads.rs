@@ -291,4 +291,30 @@ mod tests {
         assert_eq!(value(order), format!("20.00|SHIPPED|{B}"));
         assert_eq!(int("SELECT count(*) FROM etl.orders WHERE order_id = 'O9'"), 1);
     }
+
+    /// Lead aggregates are the same whatever the batch size: a lead's orders
+    /// that straddle two batches are aggregated together.
+    #[pg_test]
+    fn lead_aggregates_do_not_depend_on_the_batch_size() {
+        fixtures();
+        import(
+            A,
+            r#"(1, 'O1', 'S1', 'alice', 'paid', 'sample', '10.005', '2026-01-05 00:00:00'),
+               (2, 'O2', 'S1', 'alice', 'paid', NULL, '20', '2026-01-03 00:00:00'),
+               (3, 'O3', 'S1', 'alice', 'cancelled', NULL, '30', '2026-01-04'),
+               (4, 'O4', 'S1', 'alice', 'paid', 'gift', '1', '2026-01-01T00:00:00Z'),
+               (5, 'O5', 'S1', 'bob', 'paid', 'sample', '2', '2026-01-02'),
+               (6, 'O6', 'S1', 'bob', 'refunded', NULL, '3', '2026-01-02'),
+               (7, 'O7', 'S1', 'carol', 'paid', NULL, '4.5', '2026-01-02')"#,
+        );
+        stage("etl_orders", A);
+        stage("etl_customers", A);
+        exec("SET LOCAL etl.batch_size = 2");
+        assert_eq!(value(&format!("SELECT status FROM etl_leads('{A}')")), "success");
+        let all = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s', c.customer_nickname, l.order_count, l.total_amount,
+                           l.sample_count, l.sample_amount, l.bulk_count, l.bulk_amount), ' / ' ORDER BY c.customer_nickname)
+                     FROM etl.business_leads l JOIN etl.customers c USING (customer_global_id)";
+        // alice: O1 sample 10.01, O2 bulk 20, O4 gift 1 (O3 cancelled); bob: O5 sample 2 (O6 refunded); carol: 4.50.
+        assert_eq!(value(all), "alice|3|31.01|1|10.01|1|20.00 / bob|1|2.00|1|2.00|0|0.00 / carol|1|4.50|0|0.00|1|4.50");
+    }
 }
