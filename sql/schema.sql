@@ -174,21 +174,3 @@ CREATE TABLE etl.jobs (
 );
 CREATE INDEX jobs_ready_idx ON etl.jobs (next_run_at, job_id) WHERE state IN ('queued', 'failed');
 
--- The customers and leads stages update an import's orders with statements
--- over the whole import. Run in the same transaction as the orders stage
--- (etl_run_all), etl.orders has no statistics for the rows just written, and
--- for a large import the planner would pick plans meant for a few rows; a
--- small import is planned well either way, so only a large one pays for
--- ANALYZE. One statement whatever the outcome.
-CREATE FUNCTION etl.analyze_orders_for_import(p_import uuid) RETURNS boolean
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF (SELECT count(*) FROM (SELECT 1 FROM etl.orders WHERE import_id = p_import LIMIT 50001) s) > 50000 THEN
-        ANALYZE etl.orders;
-        RETURN true;
-    END IF;
-    RETURN false;
-END
-$$;

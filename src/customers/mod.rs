@@ -21,7 +21,7 @@ impl Batch for transform::CustomerKeys {
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
-    counts.timed("analyze", || load::analyze_orders(&mut ctx.sql, ctx.import_id))?;
+    counts.timed("analyze", || load::analyze_orders(&mut ctx.sql))?;
     let cursor = load::open_customer_keys(&mut ctx.sql, ctx.import_id)?;
     ctx.each_batch(&mut counts, cursor, load::fetch_customer_keys, |ctx, counts, keys| {
         counts.rows_in += keys.len() as i64;
