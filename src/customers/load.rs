@@ -74,16 +74,26 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
 }
 
 /// Recomputes first/last order times, over all their orders, of the
-/// import's customers, in one statement over the import.
+/// import's customers and of the customers that lost an order to a
+/// nickname change (queued by the orders stage; the queue is emptied), in
+/// one statement over the import. A customer left with no order gets NULLs.
 pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
     sql.execute(
-        "UPDATE etl.customers c
+        "WITH stale AS (
+             DELETE FROM etl.pending_customer_refresh RETURNING shop_id, customer_nickname
+         ), touched AS (
+             SELECT i.shop_id, i.customer_nickname FROM etl.orders i WHERE i.import_id = $1
+             UNION
+             SELECT s.shop_id, s.customer_nickname FROM stale s
+         ), t AS (
+             SELECT k.shop_id, k.customer_nickname, min(o.ordered_at) AS first_at, max(o.ordered_at) AS last_at
+               FROM touched k
+               LEFT JOIN etl.orders o ON o.shop_id = k.shop_id AND o.customer_nickname = k.customer_nickname
+              GROUP BY k.shop_id, k.customer_nickname
+         )
+         UPDATE etl.customers c
             SET first_order_at = t.first_at, last_order_at = t.last_at
-           FROM (SELECT o.shop_id, o.customer_nickname, min(o.ordered_at) AS first_at, max(o.ordered_at) AS last_at
-                   FROM etl.orders o
-                  WHERE (o.shop_id, o.customer_nickname) IN
-                        (SELECT i.shop_id, i.customer_nickname FROM etl.orders i WHERE i.import_id = $1)
-                  GROUP BY o.shop_id, o.customer_nickname) t
+           FROM t
           WHERE c.shop_id = t.shop_id AND c.customer_nickname = t.customer_nickname
             AND (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)",
         &[import_id.into()],
@@ -97,25 +107,4 @@ pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageE
 /// import (2 s instead of 60 ms for 10k lines; no end in sight at 1M).
 pub fn analyze_orders(sql: &mut Sql) -> Result<u64, StageError> {
     sql.execute("ANALYZE etl.orders", &[])
-}
-
-/// Customers that lost an order to a nickname change (queued by the orders
-/// stage) get their times recomputed; the queue is emptied.
-pub fn refresh_customers_that_lost_orders(sql: &mut Sql) -> Result<u64, StageError> {
-    sql.execute(
-        "WITH stale AS (
-             DELETE FROM etl.pending_customer_refresh RETURNING shop_id, customer_nickname
-         ), t AS (
-             SELECT s.shop_id, s.customer_nickname, min(o.ordered_at) AS first_at, max(o.ordered_at) AS last_at
-               FROM stale s
-               LEFT JOIN etl.orders o ON o.shop_id = s.shop_id AND o.customer_nickname = s.customer_nickname
-              GROUP BY s.shop_id, s.customer_nickname
-         )
-         UPDATE etl.customers c
-            SET first_order_at = t.first_at, last_order_at = t.last_at
-           FROM t
-          WHERE c.shop_id = t.shop_id AND c.customer_nickname = t.customer_nickname
-            AND (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)",
-        &[],
-    )
 }

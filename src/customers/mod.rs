@@ -33,10 +33,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     })?;
     let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id))?;
     counts.add_extra("orders_linked", linked as i64);
-    counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, ctx.import_id))?;
-    counts.add_extra(
-        "customers_refreshed_after_moves",
-        load::refresh_customers_that_lost_orders(&mut ctx.sql)? as i64,
-    );
+    let refreshed = counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, ctx.import_id))?;
+    counts.add_extra("customers_times_changed", refreshed as i64);
     Ok(counts)
 }

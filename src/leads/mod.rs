@@ -3,8 +3,9 @@
 //! First, per batch of customers with unattributed orders: look up their
 //! current leads (one statement), decide new/reuse in Polars, create and
 //! reopen leads. One statement over the import then attributes its orders
-//! to the chosen leads. Then, per batch of touched leads:
-//! read their orders (one statement), aggregate in Polars, write back.
+//! to the chosen leads. Then one lead-ordered cursor streams the orders of
+//! every touched lead; per batch, the leads it holds whole are aggregated
+//! in Polars and written back (one statement).
 
 pub mod load;
 pub mod transform;
