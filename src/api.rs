@@ -1,14 +1,16 @@
-//! SQL entry points: thin wrappers that check the call, run the pipeline and
-//! publish its events. Errors become PostgreSQL errors with a SQLSTATE.
+//! SQL entry points: one line each over the queue and pipeline layers.
+//! Every one runs its work as the runner role (`services::identity`), so a
+//! caller needs nothing but EXECUTE, and nothing runs as a superuser.
+//! Errors become PostgreSQL errors with a SQLSTATE.
 
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
 use crate::error::CallError;
-use crate::events;
 use crate::pipeline::stage::Stage;
-use crate::pipeline::{self, StageReport};
+use crate::pipeline::StageReport;
 use crate::queue;
+use crate::services::identity::as_runner;
 
 type ReportRow = (
     name!(stage, String),
@@ -36,23 +38,14 @@ fn to_row(r: &StageReport) -> ReportRow {
     )
 }
 
-/// Runs `stages` for a SQL caller and publishes a completion event per stage.
+/// The value of `result`, or the error raised with its SQLSTATE.
+fn or_raise<T>(result: Result<T, CallError>) -> T {
+    result.unwrap_or_else(|e| e.raise())
+}
+
 fn run_for_sql(import_id: Option<Uuid>, stages: &[Stage]) -> TableIterator<'static, ReportRow> {
-    let result = pipeline::check_import(import_id).and_then(|id| {
-        let reports = pipeline::run_stages(id, stages)?;
-        for report in &reports {
-            // The chain goes on from the last stage this call ran; a stage
-            // this call runs next is not queued as well.
-            let runs_next_here = report.stage.next().is_some_and(|next| stages.contains(&next));
-            queue::stage_ended(report, !runs_next_here)?;
-            queue::settle_waiting_job(report)?;
-        }
-        Ok(reports)
-    });
-    match result {
-        Ok(reports) => TableIterator::new(reports.iter().map(to_row).collect::<Vec<_>>()),
-        Err(e) => e.raise(),
-    }
+    let reports = or_raise(as_runner(|| queue::run_for_caller(import_id, stages)));
+    TableIterator::new(reports.iter().map(to_row).collect::<Vec<_>>())
 }
 
 /// Declares a SQL entry point that runs `$stages` and returns their reports.
@@ -113,69 +106,68 @@ fn etl_polars_pool_threads() -> i32 {
     crate::services::polars_runtime::pool_threads() as i32
 }
 
-/// Runs every queued pipeline job that is due (for pg_cron, or a database
-/// without the background worker) and returns how many imports it worked on.
-/// Safe while the worker runs: jobs are taken with FOR UPDATE SKIP LOCKED.
+/// Runs every queued pipeline job that is due, in the caller's transaction,
+/// and returns how many imports it worked on. A cancel rolls all of it back:
+/// for pg_cron, prefer the procedure `etl_run_queue`, which commits per job.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_run_pending() -> i64 {
-    queue::run_pending().unwrap_or_else(|e| e.raise())
+    or_raise(as_runner(queue::run_pending))
 }
 
 /// Requeues the dead or failed stage jobs of an import; returns their stages.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_retry(import_id: Option<Uuid>) -> Vec<String> {
-    let result = import_id.ok_or(CallError::NullImportId).and_then(queue::retry);
-    result.unwrap_or_else(|e| e.raise())
+    or_raise(as_runner(|| queue::retry(import_id.ok_or(CallError::NullImportId)?)))
 }
 
-/// Publishes an application's event. A valid event is stored, notified on
-/// `etl_events` and acted on (an import's completion queues its pipeline, a
-/// stage's success the next stage); an invalid one is stored with
-/// `accepted = false` and its error, with a WARNING, and starts nothing.
-/// Returns the event's `event_id`.
-#[pg_extern(volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn etl_emit_event(event_type: Option<String>, payload: Option<JsonB>) -> i64 {
-    let result = (|| -> Result<i64, CallError> {
-        let event_type = event_type.ok_or(CallError::NullArgument("event_type"))?;
-        let payload = payload.ok_or(CallError::NullArgument("payload"))?.0;
-        let checked = match events::validate(&event_type, &payload) {
-            Ok(event) if !pipeline::import_exists(event.import_id)? => {
-                Err(crate::error::EventError::UnknownImport(event.import_id.to_string()))
-            }
-            other => other,
-        };
-        match checked {
-            Ok(event) => {
-                let id = events::publish(event.event_type, &payload)?;
-                queue::on_accepted_event(&event)?;
-                Ok(id)
-            }
-            Err(refusal) => {
-                pgrx::warning!("etl_emit_event: {event_type} event refused: {refusal}");
-                Ok(events::store_refused(&event_type, &payload, &refusal)?)
-            }
-        }
-    })();
-    result.unwrap_or_else(|e| e.raise())
-}
-
-/// Functions for the extension's own SQL (triggers), in schema `etl`.
+/// Functions for the extension's own SQL (the completion trigger, the
+/// procedure `etl_run_queue` and the `etl_emit_event` wrapper), in schema `etl`.
 #[pg_schema]
 mod etl {
     use pgrx::prelude::*;
     use pgrx::Uuid;
 
+    use super::or_raise;
     use crate::error::CallError;
     use crate::queue;
+    use crate::services::identity::as_runner;
 
     /// Called by the trigger on etl.imports when an import becomes completed:
     /// publishes DATA_IMPORT_COMPLETED and queues the pipeline.
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn import_completed(import_id: Uuid) -> i64 {
-        queue::import_completed(import_id).unwrap_or_else(|e| CallError::from(e).raise())
+        or_raise(as_runner(|| queue::import_completed(import_id).map_err(CallError::from)))
+    }
+
+    /// Claims the next due job and counts its attempt; the caller commits
+    /// before `etl.run_job`. NULL when no job is due.
+    #[pg_extern(volatile, parallel_unsafe)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn claim_job() -> Option<i64> {
+        or_raise(as_runner(|| Ok(queue::claim_runnable_job()?.map(|job| job.job_id))))
+    }
+
+    /// Runs a job claimed by `etl.claim_job`; returns its new state, NULL
+    /// when it is no longer waiting for this run.
+    #[pg_extern(volatile, parallel_unsafe)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn run_job(job_id: i64) -> Option<String> {
+        or_raise(as_runner(|| Ok(queue::run_job_by_id(job_id)?.map(|o| o.state.name().to_string()))))
+    }
+
+    /// `etl_emit_event` with the payload as jsonb's text, so that what
+    /// JSON-in-Rust cannot hold is refused rather than a panic (see
+    /// `queue::emit_event`).
+    #[pg_extern(volatile, parallel_unsafe)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn emit_event(event_type: Option<&str>, payload: Option<&str>) -> i64 {
+        or_raise(as_runner(|| {
+            let event_type = event_type.ok_or(CallError::NullArgument("event_type"))?;
+            let payload = payload.ok_or(CallError::NullArgument("payload"))?;
+            queue::emit_event(event_type, payload)
+        }))
     }
 }

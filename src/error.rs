@@ -21,6 +21,8 @@ pub enum CallError {
     NullArgument(&'static str),
     #[error("{0}")]
     Stage(#[from] StageError),
+    #[error("{0}")]
+    Security(#[from] SecurityError),
 }
 
 impl CallError {
@@ -35,6 +37,7 @@ impl CallError {
             }
             CallError::UnknownTimeZone(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             CallError::Stage(e) => e.sqlstate(),
+            CallError::Security(e) => e.sqlstate(),
         }
     }
 
@@ -44,6 +47,9 @@ impl CallError {
                 "The loader may still be writing it: run the pipeline after UPDATE etl.imports SET status = 'completed'.",
             ),
             CallError::UnknownTimeZone(_) => Some("SET etl.source_timezone to a name from pg_timezone_names."),
+            CallError::Security(SecurityError::RunnerIsSuperuser(_) | SecurityError::NoSuchRunner(_)) => Some(
+                "Set etl.runner_role to a role without superuser rights, such as the etl_runner role CREATE EXTENSION creates.",
+            ),
             _ => None,
         }
     }
@@ -73,6 +79,27 @@ pub enum StageError {
 }
 
 impl StageError {
+    /// Whether the database refused the data itself: a data exception
+    /// (class 22), an integrity violation (class 23) or a user's `RAISE`
+    /// (P0001). Only these may narrow a batch down to `load_error` lines;
+    /// anything else (a timeout, a deadlock, out of memory) fails the stage
+    /// so that it is retried, and never turns good lines into rejects.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            StageError::Database { sqlstate, .. } => {
+                // A SQLSTATE packs its five characters six bits each, the
+                // class (its first two) in the low twelve bits.
+                let code = *sqlstate as isize as u32;
+                let class = code & 0xFFF;
+                let class_of = |a: u8, b: u8| u32::from((a - b'0') & 0x3F) | (u32::from((b - b'0') & 0x3F) << 6);
+                class == class_of(b'2', b'2')
+                    || class == class_of(b'2', b'3')
+                    || *sqlstate == PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION
+            }
+            _ => false,
+        }
+    }
+
     pub fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
             StageError::Spi(_) | StageError::Unexpected(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
@@ -99,4 +126,29 @@ pub enum EventError {
     TypeMismatch(String),
     #[error("import {0} does not exist in etl.imports")]
     UnknownImport(String),
+    #[error("payload is {0} bytes; NOTIFY carries at most {max} (keep events small)", max = crate::events::MAX_PAYLOAD_BYTES)]
+    TooLarge(usize),
+    #[error("payload cannot be read as an event: {0}")]
+    Unreadable(String),
+}
+
+/// The extension refuses to act with an identity it cannot trust.
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityError {
+    #[error("etl.runner_role = '{0}' names a superuser; the pipeline never runs as one")]
+    RunnerIsSuperuser(String),
+    #[error("etl.runner_role = '{0}' is not a role of this cluster")]
+    NoSuchRunner(String),
+    #[error("identity lookup failed: {0}")]
+    Lookup(String),
+}
+
+impl SecurityError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            SecurityError::RunnerIsSuperuser(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            SecurityError::NoSuchRunner(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            SecurityError::Lookup(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub static MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static POLARS_THREADS: GucSetting<i32> = GucSetting::<i32>::new(2);
 pub static POLL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 pub static RETRY_BASE_DELAY_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
+pub static RUNNER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"etl_runner"));
 
 /// Registers the settings. Called once from `_PG_init`.
 pub fn init() {
@@ -43,15 +44,17 @@ pub fn init() {
     GucRegistry::define_string_guc(
         c"etl.database",
         c"Database whose queue the background worker runs.",
-        c"Only read by the background worker, which needs shared_preload_libraries = 'etl_ext'.",
+        c"Only read by the background worker, which needs shared_preload_libraries = 'etl_ext'. On a reload the worker moves to the new database; a database that does not exist yet is waited for.",
         &DATABASE,
-        // The worker starts with the postmaster, so its database can only be
-        // chosen then; a library loaded later cannot define such a setting.
-        if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-            GucContext::Postmaster
-        } else {
-            GucContext::Sighup
-        },
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"etl.runner_role",
+        c"Role the stages, the queue and the worker run as.",
+        c"Must not be a superuser. Triggers on etl tables run with this role's rights. Only superusers may change it.",
+        &RUNNER_ROLE,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -111,6 +114,10 @@ pub fn source_timezone() -> String {
 
 pub fn database() -> Option<String> {
     DATABASE.get().and_then(|s| s.into_string().ok()).filter(|s| !s.is_empty())
+}
+
+pub fn runner_role() -> String {
+    RUNNER_ROLE.get().and_then(|s| s.into_string().ok()).unwrap_or_default()
 }
 
 pub fn max_attempts() -> i32 {

@@ -1,5 +1,5 @@
 //! etl_ext: a CRM ETL pipeline (orders, customers, sales leads) that runs
-//! inside PostgreSQL. See README.md and ../shared/spec/CONTRACT.md.
+//! inside PostgreSQL. See README.md (usage, the rules it keeps) and docs/.
 //!
 //! Layers, top to bottom: SQL entry points (`api`) and the background worker;
 //! events and the queue; the pipeline and its stages (`orders`, `customers`,
@@ -26,8 +26,10 @@ mod worker;
 mod tests;
 
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-pgrx::extension_sql_file!("../sql/chain.sql", name = "chain", finalize);
+pgrx::extension_sql_file!("../sql/chain.sql", name = "chain");
 pgrx::extension_sql_file!("../sql/demo.sql", name = "demo", requires = ["chain"]);
+// Last: it wraps Rust functions and grants on every object.
+pgrx::extension_sql_file!("../sql/finish.sql", name = "finish", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -1,67 +1,258 @@
-//! The background worker: runs the queue of the database named by
-//! `etl.database`, one stage per transaction. It is woken at the commit of
-//! any transaction that queues work (see `queue::wake`) and polls every
-//! `etl.poll_interval` as a fallback; a job waiting for a retry wakes it
-//! when due. SIGTERM stops it between jobs; after a crash the postmaster
-//! restarts it and the interrupted stage, rolled back, runs again.
+//! The background workers (with `shared_preload_libraries = 'etl_ext'`).
+//!
+//! - The **launcher** (static, restarted by the postmaster) connects to no
+//!   database. It starts the queue worker for the database named by
+//!   `etl.database` once that database exists (logging clearly, and checking
+//!   again with backoff, while it does not), starts it again whenever it
+//!   exits (`pg_terminate_backend`, a crash), and moves it to another
+//!   database when a reload changes `etl.database`.
+//! - The **queue worker** (dynamic) runs the queue of that database, one
+//!   claim and one stage per transaction, each with `search_path` pinned and
+//!   as the runner role (`services::identity`): it connects as the bootstrap
+//!   superuser, since PostgreSQL 15 cannot start a worker as a role without
+//!   LOGIN, but nothing it runs has superuser rights. It is woken at the
+//!   commit of any transaction that queues work (`queue::wake`) and polls
+//!   every `etl.poll_interval`. SIGTERM is handled as in any backend: a
+//!   running stage stops at its next check between batches and rolls back.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, DynamicBackgroundWorker,
+    SignalWakeFlags,
+};
 use pgrx::prelude::*;
 
+use crate::error::CallError;
 use crate::gucs;
 use crate::queue::{self, wake};
+use crate::services::identity;
+use crate::services::spi::Sql;
 
-/// pgrx's `sigterm_received()` clears the flag it reports, so a SIGTERM seen
-/// by one check would be lost to the next: remember it.
-static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// The backend_type of the queue worker in pg_stat_activity.
+const WORKER_TYPE: &str = "etl_ext worker";
+/// A queue worker that exits sooner than this after its start counts as
+/// failing to start: the launcher waits longer before the next start.
+const HEALTHY_RUN: Duration = Duration::from_secs(10);
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-fn stop_requested() -> bool {
-    if BackgroundWorker::sigterm_received() {
-        STOP_REQUESTED.store(true, Ordering::SeqCst);
-    }
-    STOP_REQUESTED.load(Ordering::SeqCst)
+unsafe extern "C-unwind" {
+    /// PostgreSQL's SIGTERM handler for backends (tcop/postgres.c). pgrx's
+    /// `pg_sys::die` is a Rust wrapper, not a signal handler.
+    #[link_name = "die"]
+    fn postgres_die(signal: libc::c_int);
 }
 
-/// Registers the worker. Call from `_PG_init` while preloading.
+/// Registers the launcher. Call from `_PG_init` while preloading.
 pub fn register() {
-    BackgroundWorkerBuilder::new("etl_ext queue worker")
-        .set_type("etl_ext worker")
-        .set_function("etl_worker_main")
+    BackgroundWorkerBuilder::new("etl_ext launcher")
+        .set_type("etl_ext launcher")
+        .set_function("etl_launcher_main")
         .set_library("etl_ext")
         .enable_spi_access()
-        .set_restart_time(Some(Duration::from_secs(2)))
+        .set_restart_time(Some(Duration::from_secs(5)))
         .load();
+}
+
+/// The queue worker the launcher started, and for which database.
+struct RunningWorker {
+    handle: DynamicBackgroundWorker,
+    database: String,
+    started: Instant,
 }
 
 #[pg_guard]
 #[unsafe(no_mangle)]
-pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
+pub extern "C-unwind" fn etl_launcher_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    let database = gucs::database().unwrap_or_else(|| "postgres".to_string());
-    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    wake::register_worker();
-    log!("etl_ext worker: running the queue of database \"{database}\"");
+    // No database: the launcher reads only the shared catalog pg_database.
+    BackgroundWorker::connect_worker_to_spi(None, None);
 
-    let mut told_missing = false;
+    let mut worker: Option<RunningWorker> = None;
+    let mut backoff = MIN_BACKOFF;
+    let mut next_start = Instant::now();
+    let mut reported_missing: Option<String> = None;
     loop {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a worker to reload its settings.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
-        let installed = BackgroundWorker::transaction(|| queue::queue_exists().unwrap_or(false));
-        if installed {
-            told_missing = false;
-            drain_queue();
-        } else if !told_missing {
-            log!("etl_ext worker: extension etl_ext is not installed in database \"{database}\"; waiting");
-            told_missing = true;
+        let database = gucs::database();
+
+        let state = worker.as_ref().map(|w| (w.handle.pid(), w.database.clone(), w.started));
+        match state {
+            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), running_db, _)) => {
+                if database.as_deref() != Some(running_db.as_str()) {
+                    log!("etl_ext launcher: etl.database changed; stopping the worker of \"{running_db}\"");
+                    if let Some(running) = worker.take() {
+                        let _ = running.handle.terminate().wait_for_shutdown();
+                    }
+                    next_start = Instant::now();
+                }
+            }
+            Some((Err(_), running_db, started)) => {
+                let ran = started.elapsed();
+                let healthy = ran >= HEALTHY_RUN;
+                backoff = if healthy { MIN_BACKOFF } else { (backoff * 2).min(MAX_BACKOFF) };
+                let delay = if healthy { Duration::ZERO } else { backoff };
+                next_start = Instant::now() + delay;
+                log!(
+                    "etl_ext launcher: the queue worker of \"{running_db}\" exited after {:.1} s; starting it again in {:.0} s",
+                    ran.as_secs_f64(),
+                    delay.as_secs_f64()
+                );
+                worker = None;
+            }
+            None => {}
         }
-        if stop_requested() {
+
+        if worker.is_none() && Instant::now() >= next_start {
+            match &database {
+                None => {
+                    if reported_missing.as_deref() != Some("") {
+                        log!("etl_ext launcher: etl.database is empty; no queue worker runs");
+                        reported_missing = Some(String::new());
+                    }
+                    next_start = Instant::now() + MAX_BACKOFF;
+                }
+                Some(name) if database_exists(name) => {
+                    reported_missing = None;
+                    worker = start_queue_worker(name);
+                    if worker.is_none() {
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        next_start = Instant::now() + backoff;
+                    }
+                }
+                Some(name) => {
+                    if reported_missing.as_deref() != Some(name.as_str()) {
+                        log!(
+                            "etl_ext launcher: database \"{name}\" named by etl.database does not exist; \
+                             the queue worker starts once it does (checked again every {} s at most)",
+                            MAX_BACKOFF.as_secs()
+                        );
+                        reported_missing = Some(name.clone());
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    next_start = Instant::now() + backoff;
+                }
+            }
+        }
+
+        // The postmaster sets our latch when the queue worker starts or
+        // stops (we are its notify pid), and a SIGHUP sets it too.
+        let wait = match worker {
+            Some(_) => MAX_BACKOFF,
+            None => next_start.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)),
+        };
+        if !BackgroundWorker::wait_latch(Some(wait)) {
             break;
         }
+    }
+    // SIGTERM (or the postmaster died): take the queue worker along. Exit
+    // code 1 so that the postmaster starts the launcher again after a
+    // pg_terminate_backend (it never does during a shutdown).
+    if let Some(running) = worker.take() {
+        let _ = running.handle.terminate();
+    }
+    log!("etl_ext launcher: stopped");
+    // SAFETY: ends the process as PostgreSQL's own workers do.
+    unsafe { pg_sys::proc_exit(1) };
+}
+
+/// Whether a database of that name exists. The launcher is connected to
+/// no database, so it reads pg_database with a plain catalog scan (its
+/// indexes are not open to a backend without a database).
+fn database_exists(name: &str) -> bool {
+    BackgroundWorker::transaction(|| {
+        let mut found = false;
+        // SAFETY: a heap scan of a shared catalog inside a transaction, as
+        // PostgreSQL's logical replication launcher does for pg_subscription.
+        unsafe {
+            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+            let relation = pg_sys::table_open(pg_sys::DatabaseRelationId, lock);
+            let scan = pg_sys::table_beginscan_catalog(relation, 0, std::ptr::null_mut());
+            loop {
+                let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+                if tuple.is_null() {
+                    break;
+                }
+                let database = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tuple);
+                let datname = std::ffi::CStr::from_ptr((*database).datname.data.as_ptr());
+                if datname.to_bytes() == name.as_bytes() {
+                    found = true;
+                    break;
+                }
+            }
+            pg_sys::heap_endscan(scan);
+            pg_sys::table_close(relation, lock);
+        }
+        found
+    })
+}
+
+fn start_queue_worker(database: &str) -> Option<RunningWorker> {
+    // SAFETY: reading our own pid.
+    let launcher_pid = unsafe { pg_sys::MyProcPid };
+    let started = BackgroundWorkerBuilder::new(&format!("etl_ext worker for {database}"))
+        .set_type(WORKER_TYPE)
+        .set_function("etl_worker_main")
+        .set_library("etl_ext")
+        .enable_spi_access()
+        .set_extra(database)
+        .set_notify_pid(launcher_pid)
+        .set_restart_time(None)
+        .load_dynamic();
+    match started {
+        Ok(handle) => Some(RunningWorker { handle, database: database.to_string(), started: Instant::now() }),
+        Err(e) => {
+            log!("etl_ext launcher: could not start the queue worker of \"{database}\": {e:?} (max_worker_processes?)");
+            None
+        }
+    }
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    // SIGTERM as in a regular backend: sets the pending die that
+    // check_for_interrupts!() (between batches) turns into a clean exit,
+    // rolling the stage back. (pgrx's handler only sets a flag.)
+    // SAFETY: installs PostgreSQL's own handler.
+    unsafe { pg_sys::pqsignal(libc::SIGTERM, Some(postgres_die)) };
+    let database = BackgroundWorker::get_extra().to_string();
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    wake::register_worker();
+    log!("etl_ext worker: running the queue of database \"{database}\"");
+
+    // What was last logged about why the queue cannot run, so that it is
+    // logged once, not every poll.
+    let mut told: Option<String> = None;
+    loop {
+        pgrx::check_for_interrupts!();
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: the documented way for a worker to reload its settings.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        let installed = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::queue_exists()?)));
+        let why_not = match installed {
+            Ok(true) => None,
+            Ok(false) => Some(format!("extension etl_ext is not installed in database \"{database}\"; waiting")),
+            Err(e) => Some(format!("{e}; waiting")),
+        };
+        match why_not {
+            None => {
+                told = None;
+                drain_queue(&database);
+            }
+            Some(why) if told.as_deref() != Some(why.as_str()) => {
+                log!("etl_ext worker: {why}");
+                told = Some(why);
+            }
+            Some(_) => {}
+        }
+        let installed = told.is_none();
         let wait = if installed { next_wait() } else { poll_interval() };
         if !BackgroundWorker::wait_latch(Some(wait)) {
             break;
@@ -69,21 +260,37 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
     }
     wake::unregister_worker();
     log!("etl_ext worker: stopped");
+    // SAFETY: see the launcher.
+    unsafe { pg_sys::proc_exit(1) };
 }
 
-/// Runs ready jobs, each in its own transaction, until none is ready.
-fn drain_queue() {
+/// A worker transaction: `search_path` pinned, the work done as the runner.
+fn in_worker_transaction<R>(work: impl FnOnce() -> Result<R, CallError>) -> Result<R, CallError> {
+    identity::pin_search_path(&mut Sql::new())?;
+    identity::as_runner(work)
+}
+
+/// Claims and runs ready jobs until none is ready: the claim (which counts
+/// the attempt) in one transaction, the stage in the next.
+fn drain_queue(database: &str) {
     loop {
-        if stop_requested() {
-            return;
-        }
-        let outcome = BackgroundWorker::transaction(|| match queue::run_next_job() {
+        pgrx::check_for_interrupts!();
+        let claimed = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::claim_runnable_job()?)));
+        let job = match claimed {
+            Ok(Some(job)) => job,
+            Ok(None) => return,
+            Err(e) => {
+                log!("etl_ext worker: cannot run the queue of \"{database}\": {e}");
+                return;
+            }
+        };
+        let outcome = BackgroundWorker::transaction(|| match in_worker_transaction(|| queue::run_claimed_job(&job)) {
             Ok(outcome) => outcome,
+            // Roll the transaction back; the attempt stays counted.
             Err(e) => e.raise(),
         });
-        match outcome {
-            Some(o) => log!("etl_ext worker: job {} (import {}, stage {}): {}", o.job_id, o.import_id, o.stage.name(), o.state),
-            None => return,
+        if let Some(o) = outcome {
+            log!("etl_ext worker: job {} (import {}, stage {}): {}", o.job_id, o.import_id, o.stage.name(), o.state);
         }
     }
 }
@@ -92,12 +299,14 @@ fn poll_interval() -> Duration {
     Duration::from_millis(gucs::poll_interval_ms().max(10) as u64)
 }
 
-/// Sleep until the poll interval, or sooner when a retry falls due.
+/// Sleep until the poll interval, or sooner when a retry falls due (at
+/// least 100 ms: a job another session runs past its lease is due but
+/// cannot be taken).
 fn next_wait() -> Duration {
     let poll = poll_interval();
-    let due = BackgroundWorker::transaction(|| queue::ms_until_next_job().ok().flatten());
+    let due = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::ms_until_next_job()?)));
     match due {
-        Some(ms) => poll.min(Duration::from_millis(ms.max(1) as u64)),
-        None => poll,
+        Ok(Some(ms)) => poll.min(Duration::from_millis(ms.max(100) as u64)),
+        _ => poll,
     }
 }

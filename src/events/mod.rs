@@ -14,6 +14,49 @@ use crate::services::spi::Sql;
 
 pub const EVENT_VERSION: &str = "1.0";
 pub const CHANNEL: &str = "etl_events";
+/// NOTIFY refuses a payload of 8000 bytes or more.
+pub const MAX_PAYLOAD_BYTES: usize = 7999;
+
+/// Why an application's event is not accepted: the event itself (stored as
+/// refused), or the database failing while checking it (an error).
+#[derive(Debug)]
+pub enum Refusal {
+    Event(EventError),
+    Stage(StageError),
+}
+
+impl From<EventError> for Refusal {
+    fn from(e: EventError) -> Self {
+        Refusal::Event(e)
+    }
+}
+
+impl From<StageError> for Refusal {
+    fn from(e: StageError) -> Self {
+        Refusal::Stage(e)
+    }
+}
+
+/// At most `max` characters of `text`, for messages that echo user input.
+pub fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// Reads an application's payload (the text of a jsonb value) and validates
+/// it. What JSON-in-Rust cannot hold (nesting deeper than 128 levels, a
+/// number beyond a double such as 1e400) and what NOTIFY cannot carry
+/// (`MAX_PAYLOAD_BYTES`) is refused, never a panic.
+pub fn parse_and_validate(event_type: &str, payload_text: &str) -> Result<ValidEvent, Refusal> {
+    if payload_text.len() > MAX_PAYLOAD_BYTES {
+        return Err(EventError::TooLarge(payload_text.len()).into());
+    }
+    let payload: Value =
+        serde_json::from_str(payload_text).map_err(|e| EventError::Unreadable(e.to_string()))?;
+    Ok(validate(event_type, &payload)?)
+}
 
 /// The event types of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,39 +170,35 @@ pub fn import_completed_payload(import_id: Uuid, raw_lines: i64) -> Value {
 
 /// Stores an accepted event and notifies `etl_events`; returns its id.
 pub fn publish(event_type: EventType, payload: &Value) -> Result<i64, StageError> {
+    publish_text(event_type, &payload.to_string())
+}
+
+/// [`publish`] for a payload given as JSON text (checked by the caller).
+pub fn publish_text(event_type: EventType, payload_text: &str) -> Result<i64, StageError> {
     Sql::new().query(
         "WITH e AS (
              INSERT INTO etl.events (event_type, event_version, payload, accepted)
-             VALUES ($1, $2, $3, true)
-             RETURNING event_id
+             VALUES ($1, $2, $3::jsonb, true)
+             RETURNING event_id, payload
          )
-         SELECT e.event_id, pg_notify($4, $3::text) FROM e",
-        &[
-            event_type.name().into(),
-            EVENT_VERSION.into(),
-            pgrx::JsonB(payload.clone()).into(),
-            CHANNEL.into(),
-        ],
+         SELECT e.event_id, pg_catalog.pg_notify($4, e.payload::text) FROM e",
+        &[event_type.name().into(), EVENT_VERSION.into(), payload_text.into(), CHANNEL.into()],
         |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
     )
 }
 
 /// Stores a refused event with its error; nothing is notified or queued.
-pub fn store_refused(event_type: &str, payload: &Value, error: &EventError) -> Result<i64, StageError> {
-    let version = payload.get("event_version").map(|v| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
+pub fn store_refused(event_type: &str, payload_text: &str, error: &EventError) -> Result<i64, StageError> {
     Sql::new().query(
-        "INSERT INTO etl.events (event_type, event_version, payload, accepted, error)
-         VALUES ($1, $2, $3, false, $4)
+        "WITH p AS (SELECT $3::jsonb AS payload)
+         INSERT INTO etl.events (event_type, event_version, payload, accepted, error)
+         SELECT $1,
+                CASE WHEN pg_catalog.jsonb_typeof(p.payload) OPERATOR(pg_catalog.=) 'object'
+                     THEN p.payload OPERATOR(pg_catalog.->>) 'event_version' END,
+                p.payload, false, $2
+           FROM p
          RETURNING event_id",
-        &[
-            event_type.into(),
-            version.into(),
-            pgrx::JsonB(payload.clone()).into(),
-            error.to_string().into(),
-        ],
+        &[event_type.into(), error.to_string().into(), payload_text.into()],
         |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
     )
 }
@@ -231,6 +270,38 @@ mod tests {
             Err(EventError::InvalidField { field: "duration_ms", .. })
         ));
         assert!(matches!(validate("ORDERS_ETL_COMPLETED", &good()), Err(EventError::TypeMismatch(_))));
+    }
+
+    #[test]
+    fn what_json_in_rust_or_notify_cannot_carry_is_refused() {
+        let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
+        assert!(matches!(
+            parse_and_validate("DATA_IMPORT_COMPLETED", &deep),
+            Err(Refusal::Event(EventError::Unreadable(_)))
+        ));
+        // jsonb prints 1e400 with all its digits; both forms are refused.
+        for number in ["1e400".to_string(), format!("1{}", "0".repeat(400))] {
+            let huge_number = format!(
+                r#"{{"event_type": "DATA_IMPORT_COMPLETED", "event_version": "1.0", "import_id": "0190b4c2-6f1e-7cc0-8a3e-1f2d3c4b5a69", "status": "completed", "success_count": {number}}}"#
+            );
+            assert!(matches!(
+                parse_and_validate("DATA_IMPORT_COMPLETED", &huge_number),
+                Err(Refusal::Event(EventError::Unreadable(_)))
+            ));
+        }
+        let mut big = good();
+        big.as_object_mut().unwrap().insert("note".into(), json!("x".repeat(MAX_PAYLOAD_BYTES)));
+        assert!(matches!(
+            parse_and_validate("DATA_IMPORT_COMPLETED", &big.to_string()),
+            Err(Refusal::Event(EventError::TooLarge(_)))
+        ));
+        assert!(parse_and_validate("DATA_IMPORT_COMPLETED", &good().to_string()).is_ok());
+    }
+
+    #[test]
+    fn echoes_are_bounded() {
+        assert_eq!(bounded("abc", 5), "abc");
+        assert_eq!(bounded(&"é".repeat(300), 200).chars().count(), 203);
     }
 
     #[test]

@@ -53,6 +53,13 @@ pub const STATUS_SUCCESS: &str = "success";
 pub const STATUS_PARTIAL: &str = "partial_success";
 pub const STATUS_FAILED: &str = "failed";
 
+/// Takes the pipeline lock for the rest of the transaction (reentrant).
+/// Whatever runs a stage takes it before it touches any job row.
+pub fn lock_pipeline() -> Result<(), StageError> {
+    Sql::new().execute("SELECT pg_catalog.pg_advisory_xact_lock($1)", &[PIPELINE_LOCK_KEY.into()])?;
+    Ok(())
+}
+
 /// Checks that `import_id` names a completed import. Changes nothing.
 pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
     let import_id = import_id.ok_or(CallError::NullImportId)?;
@@ -116,7 +123,7 @@ pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>,
 fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<StageReport, CallError> {
     let started = Instant::now();
     let mut sql = Sql::new();
-    sql.execute("SELECT pg_advisory_xact_lock($1)", &[PIPELINE_LOCK_KEY.into()])?;
+    sql.execute("SELECT pg_catalog.pg_advisory_xact_lock($1)", &[PIPELINE_LOCK_KEY.into()])?;
     let run_id = sql.query(
         "INSERT INTO etl.runs (import_id, stage, status) VALUES ($1, $2, 'running') RETURNING run_id",
         &[import_id.into(), stage.name().into()],

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use pgrx::Uuid;
 
-use crate::error::{CallError, StageError};
+use crate::error::{CallError, EventError, StageError};
 use crate::events::{self, EventType, ValidEvent};
 use crate::gucs;
 use crate::pipeline::stage::Stage;
@@ -63,6 +63,52 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), StageError> {
     }
 }
 
+/// Runs `stages` for a direct SQL call, in the caller's transaction: each
+/// stage's event is published, the chain goes on from the last stage the
+/// call ran (a stage the same call runs next is not queued as well), and a
+/// job waiting for a stage the call ran is settled.
+pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+    let import_id = pipeline::check_import(import_id)?;
+    let reports = pipeline::run_stages(import_id, stages)?;
+    for report in &reports {
+        let runs_next_here = report.stage.next().is_some_and(|next| stages.contains(&next));
+        stage_ended(report, !runs_next_here)?;
+        settle_waiting_job(report)?;
+    }
+    Ok(reports)
+}
+
+/// An application's event (`etl_emit_event`): a valid one is stored,
+/// notified and acted on (an import's completion queues its pipeline, a
+/// stage's success the next stage); one that cannot be accepted is stored
+/// with `accepted = false` and its reason, with a WARNING, and starts
+/// nothing. Returns the event's id.
+pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, CallError> {
+    let checked = events::parse_and_validate(event_type, payload_text).and_then(|event| {
+        if pipeline::import_exists(event.import_id)? {
+            Ok(event)
+        } else {
+            Err(EventError::UnknownImport(event.import_id.to_string()).into())
+        }
+    });
+    match checked {
+        Ok(event) => {
+            let id = events::publish_text(event.event_type, payload_text)?;
+            on_accepted_event(&event)?;
+            Ok(id)
+        }
+        Err(events::Refusal::Event(refusal)) => {
+            pgrx::warning!(
+                "etl_emit_event: {} event refused: {}",
+                events::bounded(event_type, 200),
+                events::bounded(&refusal.to_string(), 200)
+            );
+            Ok(events::store_refused(event_type, payload_text, &refusal)?)
+        }
+        Err(events::Refusal::Stage(e)) => Err(e.into()),
+    }
+}
+
 /// A stage ran: publish its event and, when it succeeded and the caller does
 /// not run the next stage itself, queue the next stage.
 pub fn stage_ended(report: &StageReport, queue_next: bool) -> Result<(), StageError> {
@@ -93,97 +139,198 @@ pub fn settle_waiting_job(report: &StageReport) -> Result<(), StageError> {
     Ok(())
 }
 
+/// A job's state; the SQL `CHECK` constraint on `etl.jobs.state` is the
+/// authority, this mirrors it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting to run (first attempt, or requeued).
+    Queued,
+    /// An attempt was counted and the stage is running, or its backend died
+    /// (then the job is due again once `next_run_at`, its lease, passes).
+    Running,
+    Done,
+    /// The last attempt failed; retried at `next_run_at`.
+    Failed,
+    /// Out of attempts; `etl_retry(import_id)` requeues it.
+    Dead,
+}
+
+impl JobState {
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<JobState> {
+        [JobState::Queued, JobState::Running, JobState::Done, JobState::Failed, JobState::Dead]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A job taken from the queue and what became of it.
 #[derive(Debug)]
 pub struct JobOutcome {
     pub job_id: i64,
     pub import_id: Uuid,
     pub stage: Stage,
-    pub state: &'static str,
+    pub state: JobState,
 }
 
-struct Job {
-    job_id: i64,
-    import_id: Uuid,
-    stage: Stage,
-    attempts: i32,
+/// A job whose attempt was counted by [`claim_next_job`].
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub job_id: i64,
+    pub import_id: Uuid,
+    pub stage: Stage,
+    /// The attempt this claim counted (1 for the first).
+    pub attempt: i32,
+    /// `Dead` when the job was out of attempts: its last attempt never
+    /// finished (the backend crashed or was killed), and it is not run again.
+    pub state: JobState,
 }
 
-/// Takes the next ready job (skipping jobs other sessions hold), runs its
-/// stage and records the result, all in the current transaction.
-pub fn run_next_job() -> Result<Option<JobOutcome>, CallError> {
-    let Some(job) = take_next_job()? else { return Ok(None) };
+/// A job from a row of (`job_id`, `import_id`, `stage`, `state`, `attempts`).
+fn read_job(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<ClaimedJob, StageError> {
+    let stage_name: String = row.get_by_name("stage")?.unwrap_or_default();
+    let state_name: String = row.get_by_name("state")?.unwrap_or_default();
+    Ok(ClaimedJob {
+        job_id: row.get_by_name("job_id")?.unwrap_or_default(),
+        import_id: row.get_by_name("import_id")?.ok_or_else(|| StageError::Unexpected("job without import".into()))?,
+        stage: Stage::from_name(&stage_name)
+            .ok_or_else(|| StageError::Unexpected(format!("unknown stage {stage_name}")))?,
+        attempt: row.get_by_name("attempts")?.unwrap_or(1),
+        state: JobState::from_name(&state_name)
+            .ok_or_else(|| StageError::Unexpected(format!("unknown job state {state_name}")))?,
+    })
+}
+
+/// Takes the next due job (skipping jobs other sessions hold) and counts an
+/// attempt, or marks it dead when its attempts are used up. The caller
+/// commits this before running the stage ([`run_claimed_job`]), so that an
+/// attempt whose backend crashes still counts: the job stays `running` with
+/// `next_run_at` as its lease, and is due again (for its next attempt) once
+/// the lease passes.
+pub fn claim_next_job() -> Result<Option<ClaimedJob>, StageError> {
+    Sql::new().query(
+        include_str!("../../sql/queries/claim_job.sql"),
+        &[gucs::max_attempts().into(), gucs::retry_base_delay_ms().into()],
+        |rows| rows.into_iter().next().map(|row| read_job(&row)).transpose(),
+    )
+}
+
+/// Runs the stage of a job claimed (and committed) by [`claim_next_job`]
+/// and records the result, in the current transaction. None when the job
+/// is no longer this claim's (another session took it meanwhile).
+pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, CallError> {
+    if job.state != JobState::Running {
+        return Ok(None);
+    }
+    // The pipeline lock before any job row, as a direct stage call takes
+    // it: the two can wait for each other, never deadlock.
+    pipeline::lock_pipeline()?;
+    let still_ours = Sql::new().query(
+        "SELECT j.job_id FROM etl.jobs j
+          WHERE j.job_id = $1 AND j.state = 'running' AND j.attempts = $2
+            FOR UPDATE SKIP LOCKED",
+        &[job.job_id.into(), job.attempt.into()],
+        |rows| Ok(!rows.is_empty()),
+    )?;
+    if !still_ours {
+        return Ok(None);
+    }
     let report = pipeline::check_import(Some(job.import_id))
         .and_then(|id| pipeline::run_stages(id, &[job.stage]))
         .map(|mut reports| reports.pop());
     let outcome = match report {
         Ok(Some(report)) => {
             stage_ended(&report, true)?;
-            finish_job(&job, report.succeeded(), Some(report.run_id), report.error.as_deref())?
+            finish_job(job, report.succeeded(), Some(report.run_id), report.error.as_deref())?
         }
-        Ok(None) => finish_job(&job, false, None, Some("the stage did not run"))?,
+        Ok(None) => finish_job(job, false, None, Some("the stage did not run"))?,
         // The import cannot run (deleted, or no longer completed): a failure
         // of the job, retried like any other.
-        Err(e) => finish_job(&job, false, None, Some(&e.to_string()))?,
+        Err(e) => finish_job(job, false, None, Some(&e.to_string()))?,
     };
     Ok(Some(outcome))
 }
 
-fn take_next_job() -> Result<Option<Job>, StageError> {
-    Sql::new().query(
-        "WITH next AS (
-             SELECT job_id FROM etl.jobs
-              WHERE state IN ('queued', 'failed') AND next_run_at <= clock_timestamp()
-              ORDER BY next_run_at, job_id
-              LIMIT 1
-                FOR UPDATE SKIP LOCKED
-         )
-         UPDATE etl.jobs j
-            SET state = 'running', attempts = j.attempts + 1, updated_at = now()
-           FROM next
-          WHERE j.job_id = next.job_id
-         RETURNING j.job_id, j.import_id, j.stage, j.attempts",
-        &[],
-        |rows| {
-            let Some(row) = rows.into_iter().next() else { return Ok(None) };
-            let stage_name: String = row.get(3)?.unwrap_or_default();
-            Ok(Some(Job {
-                job_id: row.get(1)?.unwrap_or_default(),
-                import_id: row.get(2)?.ok_or_else(|| StageError::Unexpected("job without import".into()))?,
-                stage: Stage::from_name(&stage_name)
-                    .ok_or_else(|| StageError::Unexpected(format!("unknown stage {stage_name}")))?,
-                attempts: row.get(4)?.unwrap_or(1),
-            }))
-        },
-    )
+/// Claims the next job that can run, marking dead on the way any that is
+/// out of attempts. The caller commits before running it.
+pub fn claim_runnable_job() -> Result<Option<ClaimedJob>, StageError> {
+    while let Some(job) = claim_next_job()? {
+        if job.state == JobState::Running {
+            return Ok(Some(job));
+        }
+    }
+    Ok(None)
 }
 
-fn finish_job(job: &Job, succeeded: bool, run_id: Option<i64>, error: Option<&str>) -> Result<JobOutcome, StageError> {
+/// Runs a job claimed in an earlier (committed) transaction, by its id:
+/// `etl.run_job` of the procedure `etl_run_queue`.
+pub fn run_job_by_id(job_id: i64) -> Result<Option<JobOutcome>, CallError> {
+    pipeline::lock_pipeline()?;
+    let job = Sql::new().query(
+        "SELECT j.job_id, j.import_id, j.stage, j.state, j.attempts
+           FROM etl.jobs j
+          WHERE j.job_id = $1 AND j.state = 'running'",
+        &[job_id.into()],
+        |rows| rows.into_iter().next().map(|row| read_job(&row)).transpose(),
+    )?;
+    match job {
+        Some(job) => run_claimed_job(&job),
+        None => Ok(None),
+    }
+}
+
+/// Claims and runs the next due job in the current transaction (for
+/// `etl_run_pending()`, which cannot commit between jobs).
+pub fn run_next_job() -> Result<Option<JobOutcome>, CallError> {
+    pipeline::lock_pipeline()?;
+    match claim_runnable_job()? {
+        Some(job) => run_claimed_job(&job),
+        None => Ok(None),
+    }
+}
+
+fn finish_job(job: &ClaimedJob, succeeded: bool, run_id: Option<i64>, error: Option<&str>) -> Result<JobOutcome, StageError> {
     let state = if succeeded {
-        "done"
-    } else if job.attempts >= gucs::max_attempts() {
-        "dead"
+        JobState::Done
+    } else if job.attempt >= gucs::max_attempts() {
+        JobState::Dead
     } else {
-        "failed"
+        JobState::Failed
     };
     // Exponential backoff: base, 2 x base, 4 x base, ... (capped at a day).
-    let exponent = (job.attempts - 1).clamp(0, 30) as u32;
+    let exponent = (job.attempt - 1).clamp(0, 30) as u32;
     let delay_ms = gucs::retry_base_delay_ms().saturating_mul(1i64 << exponent).min(86_400_000);
     Sql::new().execute(
         "UPDATE etl.jobs
             SET state = $2, last_run_id = coalesce($3, last_run_id), last_error = $4,
                 next_run_at = CASE WHEN $2 = 'failed'
-                                   THEN clock_timestamp() + $5 * interval '1 millisecond'
+                                   THEN pg_catalog.clock_timestamp()
+                                        + ($5::double precision * interval '1 millisecond')
                                    ELSE next_run_at END,
-                finished_at = CASE WHEN $2 IN ('done', 'dead') THEN clock_timestamp() END,
-                updated_at = now()
+                finished_at = CASE WHEN $2 IN ('done', 'dead') THEN pg_catalog.clock_timestamp() END,
+                updated_at = pg_catalog.now()
           WHERE job_id = $1",
         &[
             job.job_id.into(),
-            state.into(),
+            state.name().into(),
             run_id.into(),
             error.map(str::to_owned).into(),
-            delay_ms.into(),
+            (delay_ms as f64).into(),
         ],
     )?;
     Ok(JobOutcome { job_id: job.job_id, import_id: job.import_id, stage: job.stage, state })
@@ -226,16 +373,33 @@ pub fn retry(import_id: Uuid) -> Result<Vec<String>, CallError> {
 /// Milliseconds until the next job becomes ready (None: nothing waits).
 pub fn ms_until_next_job() -> Result<Option<i64>, StageError> {
     Sql::new().query(
-        "SELECT greatest(0, ceil(extract(epoch FROM min(next_run_at) - clock_timestamp()) * 1000))::bigint
-           FROM etl.jobs WHERE state IN ('queued', 'failed')",
+        "SELECT CASE WHEN s.next_at IS NOT NULL
+                     THEN greatest(0::numeric,
+                                   pg_catalog.ceil(extract(epoch FROM s.next_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())
+                                                   OPERATOR(pg_catalog.*) 1000::numeric))::bigint
+                END
+           FROM (SELECT pg_catalog.min(j.next_run_at) AS next_at
+                   FROM etl.jobs j WHERE j.state IN ('queued', 'failed', 'running')) s",
         &[],
         |rows| Ok(rows.first().get_one::<i64>()?),
     )
 }
 
-/// Whether the extension is installed in the current database.
+/// Whether the extension is installed in the current database: `etl.jobs`
+/// exists and is a member of the extension etl_ext (a table someone else
+/// created under that name is not run).
 pub fn queue_exists() -> Result<bool, StageError> {
-    Sql::new().query("SELECT to_regclass('etl.jobs') IS NOT NULL", &[], |rows| {
-        Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
-    })
+    Sql::new().query(
+        "SELECT EXISTS (
+             SELECT 1
+               FROM pg_catalog.pg_depend d
+               JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+              WHERE e.extname OPERATOR(pg_catalog.=) 'etl_ext'::pg_catalog.name
+                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass::pg_catalog.oid
+                AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
+                AND d.deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog.char
+                AND d.objid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('etl.jobs')::pg_catalog.oid)",
+        &[],
+        |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
+    )
 }

@@ -54,15 +54,18 @@ fn split_and_write(
         result.attempts += 1;
         match attempt(range.clone()) {
             Ok(written) => result.written += written,
-            Err(StageError::Database { message, .. }) if range.len() == 1 => {
-                result.failures.push(RowFailure { index: range.start, message });
-            }
-            Err(StageError::Database { .. }) => {
-                let middle = range.start + range.len() / 2;
-                pending.push(middle..range.end);
-                pending.push(range.start..middle);
-            }
-            // Not a refusal of the data (an SPI or transform problem): give up.
+            Err(refusal) if refusal.is_data_error() => match refusal {
+                StageError::Database { message, .. } if range.len() == 1 => {
+                    result.failures.push(RowFailure { index: range.start, message });
+                }
+                _ => {
+                    let middle = range.start + range.len() / 2;
+                    pending.push(middle..range.end);
+                    pending.push(range.start..middle);
+                }
+            },
+            // Not a refusal of the data (a lock timeout, a deadlock, out of
+            // memory, an SPI problem): the whole stage fails and is retried.
             Err(other) => return Err(other),
         }
     }
@@ -125,6 +128,51 @@ mod tests {
     fn empty_batch_does_nothing() {
         let r = run_with_bad(0, &[]);
         assert_eq!(r, IsolatedWrite::default());
+    }
+
+    #[test]
+    fn errors_that_are_not_about_the_data_stop_the_write() {
+        for sqlstate in [
+            PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE,
+            PgSqlErrorCode::ERRCODE_T_R_DEADLOCK_DETECTED,
+            PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+            PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        ] {
+            let mut result = IsolatedWrite::default();
+            let e = split_and_write(10, &mut result, |_| {
+                Err(StageError::Database { sqlstate, message: "not the data".into() })
+            });
+            assert!(matches!(e, Err(StageError::Database { .. })), "{sqlstate:?} narrowed down");
+            assert!(result.failures.is_empty(), "{sqlstate:?} made load_error lines");
+            assert_eq!(result.attempts, 1);
+        }
+    }
+
+    #[test]
+    fn data_errors_of_every_class_narrow_down() {
+        for sqlstate in [
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            PgSqlErrorCode::ERRCODE_NOT_NULL_VIOLATION,
+            PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            PgSqlErrorCode::ERRCODE_INVALID_DATETIME_FORMAT,
+            PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION,
+        ] {
+            let mut result = IsolatedWrite::default();
+            split_and_write(8, &mut result, |range| {
+                if range.contains(&5) {
+                    Err(StageError::Database { sqlstate, message: "bad row".into() })
+                } else {
+                    Ok(range.len() as u64)
+                }
+            })
+            .unwrap_or_else(|e| panic!("{sqlstate:?} stopped the write: {e}"));
+            assert_eq!(result.written, 7, "{sqlstate:?}");
+            assert_eq!(result.failures.len(), 1, "{sqlstate:?}");
+            assert_eq!(result.failures[0].index, 5);
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! the Polars thread pool.
 
 pub mod batch;
+pub mod identity;
 pub mod lookups;
 pub mod memory;
 pub mod polars_runtime;
 pub mod spi;
+pub mod statistics;
 pub mod subxact;

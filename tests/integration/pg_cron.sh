@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # pg_cron for real: with shared_preload_libraries = 'pg_cron,etl_ext', a
-# schedule of SELECT etl_run_pending() drains a queued import within its
-# one-minute tick. The worker watches another database here, so only pg_cron
-# can run this database's queue.
+# schedule of CALL etl_run_queue() (README's line) drains a queued import
+# within its one-minute tick. The worker watches another database here, so
+# only pg_cron can run this database's queue. Then: a run of the procedure
+# cut by statement_timeout keeps the jobs it finished and counts the attempt
+# of the one it was in.
 . "$(dirname "$0")/lib.sh"
 DIR=/tmp/etl_it_cron
 PORT=55474
@@ -13,7 +15,7 @@ trap 'cluster_stop $DIR' EXIT
 
 q $PORT -c "CREATE DATABASE crondb" >/dev/null
 q $PORT -d crondb -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION etl_ext" >/dev/null
-q $PORT -d crondb -c "SELECT cron.schedule('etl', '* * * * *', 'SELECT etl_run_pending()')" >/dev/null
+q $PORT -d crondb -c "SELECT cron.schedule('etl', '* * * * *', 'CALL etl_run_queue()')" >/dev/null
 IMPORT=$(q $PORT -d crondb -c "SELECT etl_demo_import(300)")
 expect_eq "the completed import is queued" "orders:queued" \
     "$(q $PORT -d crondb -c "SELECT stage || ':' || state FROM etl.jobs WHERE import_id = '$IMPORT'")"
@@ -23,9 +25,30 @@ if wait_for $PORT "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs W
 else
     not_ok "pg_cron drained the queued import within a tick" "$(q $PORT -d crondb -c "SELECT * FROM cron.job_run_details")"
 fi
-expect_eq "pg_cron's run of etl_run_pending() succeeded and reported one pipeline" "succeeded|1 row" \
-    "$(q $PORT -d crondb -c "SELECT status || '|' || return_message FROM cron.job_run_details WHERE command LIKE '%etl_run_pending%' AND return_message = '1 row' ORDER BY runid LIMIT 1")"
+expect_eq "pg_cron's run of CALL etl_run_queue() succeeded" "succeeded|CALL" \
+    "$(q $PORT -d crondb -c "SELECT status || '|' || return_message FROM cron.job_run_details WHERE command LIKE '%etl_run_queue%' ORDER BY runid LIMIT 1")"
 expect_eq "the three stage events were published" "3" \
     "$(q $PORT -d crondb -c "SELECT count(*) FROM etl.events WHERE payload->>'import_id' = '$IMPORT' AND event_type LIKE '%_ETL_COMPLETED'")"
 expect_eq "etl_run_pending() with nothing queued runs nothing" "0" "$(q $PORT -d crondb -c "SELECT etl_run_pending()")"
+
+# statement_timeout cuts a run of the procedure: what it finished stays, the
+# job it was in keeps its counted attempt (and runs again after its lease).
+q $PORT -c "CREATE DATABASE canceldb" >/dev/null
+q $PORT -d canceldb -c "CREATE EXTENSION etl_ext" >/dev/null
+SMALL=$(q $PORT -d canceldb -c "SELECT etl_demo_import(50, 0.3)")
+BIG=$(q $PORT -d canceldb -c "SELECT etl_demo_import(150000, 0.4)")
+OUT=$(q $PORT -d canceldb -c "SET statement_timeout = '2s'" -c "SET etl.batch_size = 5000" -c "CALL etl_run_queue()" 2>&1)
+case "$OUT" in *"statement timeout"*) ok "statement_timeout cut the run" ;; *) not_ok "statement_timeout cut the run" "$OUT" ;; esac
+expect_eq "the small import's orders stage, finished before the cut, stayed committed" "done" \
+    "$(q $PORT -d canceldb -c "SELECT state FROM etl.jobs WHERE import_id = '$SMALL' AND stage = 'orders'")"
+expect_eq "the cut job kept its attempt: running (its lease), attempts 1, no run committed" "running|1|0" \
+    "$(q $PORT -d canceldb -c "SELECT j.state || '|' || j.attempts || '|' || (SELECT count(*) FROM etl.runs r WHERE r.import_id = j.import_id AND r.stage = j.stage)
+                                FROM etl.jobs j WHERE j.import_id = '$BIG' AND j.stage = 'orders'")"
+sleep 1.2
+q $PORT -d canceldb -c "CALL etl_run_queue()" >/dev/null
+expect_eq "a later run finishes both imports" "done,done,done|done,done,done" \
+    "$(q $PORT -d canceldb -c "SELECT (SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$SMALL') || '|' ||
+                                      (SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$BIG')")"
+expect_eq "the cut job ran twice in all" "2" \
+    "$(q $PORT -d canceldb -c "SELECT attempts FROM etl.jobs WHERE import_id = '$BIG' AND stage = 'orders'")"
 finish

@@ -3,7 +3,7 @@
 -- at the end, so the database is left as it was.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(52);
+SELECT plan(54);
 
 CREATE EXTENSION etl_ext;
 SELECT has_schema('etl', 'schema etl exists');
@@ -17,7 +17,8 @@ SELECT col_is_pk('etl', 'raw_orders', ARRAY['import_id', 'line_no'], 'raw_orders
 SELECT col_is_pk('etl', 'rejects', ARRAY['import_id', 'line_no'], 'rejects keyed by (import_id, line_no)');
 SELECT col_type_is('etl', 'orders', 'amount', 'numeric(14,2)', 'orders.amount is numeric(14,2)');
 SELECT col_type_is('etl', 'orders', 'ordered_at', 'timestamp with time zone', 'orders.ordered_at is timestamptz');
-SELECT col_type_is('etl', 'business_leads', 'total_amount', 'numeric(14,2)', 'leads.total_amount is numeric(14,2)');
+SELECT col_type_is('etl', 'business_leads', c, 'numeric(24,2)', 'leads.' || c || ' is numeric(24,2): sums never overflow')
+  FROM unnest(ARRAY['total_amount', 'sample_amount', 'bulk_amount']) AS c;
 SELECT col_type_is('etl', 'business_leads', 'lead_no', 'bigint', 'leads.lead_no is bigint');
 SELECT col_type_is('etl', 'rejects', 'raw', 'jsonb', 'rejects.raw is jsonb');
 SELECT col_type_is('etl', 'events', 'payload', 'jsonb', 'events.payload is jsonb');

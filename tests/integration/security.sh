@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# Safe in a shared database (issue 7, contract section 8), tried as the
+# hostile user: the owner of the database, without superuser rights, plants
+# operators, functions, aggregates, domains (and tries casts) in schema
+# public, each of which makes the owner a superuser if it ever runs as one,
+# and sets the database's search_path to put public first; an administrator
+# attaches a trigger on etl.orders that tries the same. Imports are then run
+# through the worker, CALL etl_run_queue(), etl_run_pending() and a direct
+# etl_run_all(), by login roles granted etl_loader / etl_operator /
+# etl_reader. After each: the owner is not a superuser, the trigger ran as
+# etl_runner (not a superuser), nothing planted ran at all, and the pipeline
+# finished. Before the extension is installed, the owner's fake schema etl
+# must not be run by the worker either.
+. "$(dirname "$0")/lib.sh"
+DIR=/tmp/etl_it_security_main
+PORT=55480
+cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'appdb'" "etl.poll_interval = '1s'"
+trap 'cluster_stop $DIR' EXIT
+
+# Every session of this script pins its own search_path, so that only the
+# extension (and its worker) can meet what the owner plants. A session that
+# is to use the database's search_path says so (hostile).
+export PGOPTIONS='-c search_path=pg_catalog,pg_temp'
+as_user() { # USER DB psql-args...
+    local user=$1 db=$2
+    shift 2
+    q $PORT -U "$user" -d "$db" "$@"
+}
+hostile() { # USER DB psql-args...: with the search_path the owner set for the database
+    PGOPTIONS= as_user "$@"
+}
+sq() { # DB psql-args...: as the superuser
+    local db=$1
+    shift
+    q $PORT -d "$db" "$@"
+}
+restart_server() {
+    sudo -u postgres "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -m fast -w restart >/dev/null
+}
+new_uuid() { cat /proc/sys/kernel/random/uuid; }
+# base_sql: the table every planted function records into, and the function
+# they all call: it records who it runs as and, as a superuser, makes the
+# owner one.
+base_sql() {
+    cat <<'SQL'
+CREATE TABLE public.hits (
+    tag    text NOT NULL,
+    who    name NOT NULL,
+    su     boolean,
+    detail text,
+    at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+GRANT INSERT ON public.hits TO PUBLIC;
+CREATE FUNCTION public.pwn(tag text) RETURNS boolean
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    is_su boolean;
+BEGIN
+    SELECT r.rolsuper INTO is_su FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user;
+    INSERT INTO public.hits (tag, who, su) VALUES (tag, current_user, is_su);
+    IF is_su THEN
+        ALTER ROLE owner SUPERUSER;
+        INSERT INTO public.hits (tag, who, su, detail) VALUES (tag, current_user, is_su, 'ALTER ROLE owner SUPERUSER done');
+    END IF;
+    RETURN true;
+END
+$$;
+SQL
+}
+
+# plants_sql: operators, functions, aggregates, domains and casts in public
+# for the types the extension's SQL uses. Each one calls public.pwn, then
+# does what the pg_catalog original does.
+plants_sql() {
+    local n=0 op l r res name
+    # Operators: the exact-type ones win over pg_catalog's (which need an
+    # implicit cast) whatever the search_path; the ones pg_catalog has
+    # exactly win when the database's search_path puts public first.
+    while IFS=';' read -r op l r res; do
+        [ -z "$op" ] && continue
+        n=$((n + 1)); name="pw_op_$n"
+        cat <<SQL
+CREATE FUNCTION public.$name(a $l, b $r) RETURNS $res
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS \$\$
+BEGIN PERFORM public.pwn('operator $op($l, $r)'); RETURN a OPERATOR(pg_catalog.$op) b; END \$\$;
+CREATE OPERATOR public.$op (LEFTARG = $l, RIGHTARG = $r, FUNCTION = public.$name);
+SQL
+    done <<'OPS'
+*;numeric;integer;numeric
+*;integer;numeric;numeric
+*;numeric;bigint;numeric
+*;bigint;numeric;numeric
+*;double precision;integer;double precision
+*;double precision;bigint;double precision
+*;integer;double precision;double precision
+*;numeric;numeric;numeric
+*;bigint;bigint;bigint
+/;numeric;integer;numeric
+/;double precision;integer;double precision
+/;numeric;numeric;numeric
+/;bigint;integer;bigint
++;numeric;integer;numeric
++;bigint;numeric;numeric
++;numeric;numeric;numeric
++;bigint;bigint;bigint
++;timestamp with time zone;interval;timestamp with time zone
+-;numeric;integer;numeric
+-;timestamp with time zone;timestamp with time zone;interval
+-;timestamp with time zone;interval;timestamp with time zone
+=;text;text;boolean
+=;uuid;uuid;boolean
+=;bigint;bigint;boolean
+=;integer;integer;boolean
+=;uuid;text;boolean
+=;text;uuid;boolean
+=;bigint;numeric;boolean
+=;integer;numeric;boolean
+=;text;character varying;boolean
+=;character varying;text;boolean
+=;name;text;boolean
+<>;text;text;boolean
+<;timestamp with time zone;timestamp with time zone;boolean
+>;timestamp with time zone;timestamp with time zone;boolean
+<=;timestamp with time zone;timestamp with time zone;boolean
+>=;numeric;numeric;boolean
+<;numeric;numeric;boolean
+||;text;bigint;text
+||;bigint;text;text
+||;text;integer;text
+||;integer;text;text
+||;text;uuid;text
+||;uuid;text;text
+||;text;text;text
+->;jsonb;text;jsonb
+->>;jsonb;text;text
+~;text;text;boolean
+OPS
+    # "unknown" cannot be a function argument; tried anyway (refused).
+    cat <<'SQL'
+CREATE FUNCTION public.pw_eq_unknown(a text, b unknown) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+SQL
+    # Functions: name(args) | return type | the pg_catalog expression it returns.
+    local fn args ret body
+    while IFS='|' read -r fn args ret body; do
+        [ -z "$fn" ] && continue
+        local ret_stmt="RETURN $body;"
+        [ "$ret" == "void" ] && ret_stmt="PERFORM $body;"
+        cat <<SQL
+CREATE FUNCTION public.$fn($args) RETURNS $ret
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS \$\$
+BEGIN PERFORM public.pwn('function $fn($args)'); $ret_stmt END \$\$;
+SQL
+    done <<'FNS'
+md5|a text|text|pg_catalog.md5(a)
+md5|a character varying|text|pg_catalog.md5(a::pg_catalog.text)
+now||timestamp with time zone|pg_catalog.now()
+clock_timestamp||timestamp with time zone|pg_catalog.clock_timestamp()
+statement_timestamp||timestamp with time zone|pg_catalog.statement_timestamp()
+set_config|a text, b text, c boolean|text|pg_catalog.set_config(a, b, c)
+current_setting|a text|text|pg_catalog.current_setting(a)
+current_setting|a text, b boolean|text|pg_catalog.current_setting(a, b)
+coalesce|a text, b text|text|COALESCE(a, b)
+coalesce|a bigint, b bigint|bigint|COALESCE(a, b)
+coalesce|a numeric, b numeric|numeric|COALESCE(a, b)
+to_jsonb|a text|jsonb|pg_catalog.to_jsonb(a)
+to_jsonb|a bigint|jsonb|pg_catalog.to_jsonb(a)
+to_jsonb|a numeric|jsonb|pg_catalog.to_jsonb(a)
+jsonb_build_object|a text, b text|jsonb|pg_catalog.jsonb_build_object(a, b)
+array_position|a text[], b text|integer|pg_catalog.array_position(a, b)
+array_length|a text[], b integer|integer|pg_catalog.array_length(a, b)
+array_length|a uuid[], b integer|integer|pg_catalog.array_length(a, b)
+array_length|a bigint[], b integer|integer|pg_catalog.array_length(a, b)
+cardinality|a text[]|integer|pg_catalog.cardinality(a)
+cardinality|a uuid[]|integer|pg_catalog.cardinality(a)
+array_to_string|a text[], b text|text|pg_catalog.array_to_string(a, b)
+string_to_array|a text, b text|text[]|pg_catalog.string_to_array(a, b)
+round|a numeric, b integer|numeric|pg_catalog.round(a, b)
+round|a double precision, b integer|numeric|pg_catalog.round(a::pg_catalog.numeric, b)
+round|a double precision|double precision|pg_catalog.round(a)
+trunc|a numeric, b integer|numeric|pg_catalog.trunc(a, b)
+ceil|a numeric|numeric|pg_catalog.ceil(a)
+ceil|a double precision|double precision|pg_catalog.ceil(a)
+floor|a double precision|double precision|pg_catalog.floor(a)
+abs|a numeric|numeric|pg_catalog.abs(a)
+lower|a text|text|pg_catalog.lower(a)
+upper|a text|text|pg_catalog.upper(a)
+length|a text|integer|pg_catalog.length(a)
+btrim|a text|text|pg_catalog.btrim(a)
+btrim|a text, b text|text|pg_catalog.btrim(a, b)
+replace|a text, b text, c text|text|pg_catalog.replace(a, b, c)
+translate|a text, b text, c text|text|pg_catalog.translate(a, b, c)
+regexp_replace|a text, b text, c text, d text|text|pg_catalog.regexp_replace(a, b, c, d)
+format|a text, b text|text|pg_catalog.format(a, b)
+format|a text, b text, c text|text|pg_catalog.format(a, b, c)
+concat|a text, b text|text|pg_catalog.concat(a, b)
+to_char|a timestamp with time zone, b text|text|pg_catalog.to_char(a, b)
+date_trunc|a text, b timestamp with time zone|timestamp with time zone|pg_catalog.date_trunc(a, b)
+hashtext|a text|integer|pg_catalog.hashtext(a)
+gen_random_uuid||uuid|pg_catalog.gen_random_uuid()
+pg_notify|a text, b text|void|pg_catalog.pg_notify(a, b)
+pg_advisory_xact_lock|a bigint|void|pg_catalog.pg_advisory_xact_lock(a)
+pg_advisory_xact_lock|a integer|void|pg_catalog.pg_advisory_xact_lock(a)
+pg_try_advisory_xact_lock|a bigint|boolean|pg_catalog.pg_try_advisory_xact_lock(a)
+pg_try_advisory_xact_lock|a integer|boolean|pg_catalog.pg_try_advisory_xact_lock(a)
+pg_advisory_lock|a integer|void|pg_catalog.pg_advisory_lock(a)
+pg_try_advisory_lock|a integer|boolean|pg_catalog.pg_try_advisory_lock(a)
+to_regclass|a text|regclass|pg_catalog.to_regclass(a)
+FNS
+    # Set-returning functions: unnest of the array types the stages bind.
+    local t
+    for t in text uuid bigint integer numeric boolean "timestamp with time zone" "double precision"; do
+        cat <<SQL
+CREATE FUNCTION public.unnest(a $t[]) RETURNS SETOF $t
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS \$\$
+BEGIN PERFORM public.pwn('function unnest($t[])'); RETURN QUERY SELECT pg_catalog.unnest(a); END \$\$;
+SQL
+    done
+    cat <<'SQL'
+CREATE FUNCTION public.unnest(a anyarray) RETURNS SETOF anyelement
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('function unnest(anyarray)'); RETURN QUERY SELECT pg_catalog.unnest(a); END $$;
+-- Aggregates: exact-type ones win over pg_catalog's polymorphic or "any" ones.
+CREATE FUNCTION public.pw_agg_step(state text, v anyelement) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('aggregate ' || state); RETURN state; END $$;
+CREATE FUNCTION public.pw_agg_step2(state text, v anyelement, d text) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('aggregate ' || state); RETURN state; END $$;
+CREATE FUNCTION public.pw_agg_bigint(state text) RETURNS bigint LANGUAGE sql AS 'SELECT NULL::bigint';
+CREATE FUNCTION public.pw_agg_numeric(state text) RETURNS numeric LANGUAGE sql AS 'SELECT NULL::numeric';
+CREATE FUNCTION public.pw_agg_tstz(state text) RETURNS timestamptz LANGUAGE sql AS 'SELECT NULL::timestamptz';
+CREATE FUNCTION public.pw_agg_text(state text) RETURNS text LANGUAGE sql AS 'SELECT NULL::text';
+CREATE FUNCTION public.pw_agg_bool(state text) RETURNS boolean LANGUAGE sql AS 'SELECT NULL::boolean';
+CREATE FUNCTION public.pw_agg_jsonb(state text) RETURNS jsonb LANGUAGE sql AS 'SELECT NULL::jsonb';
+CREATE FUNCTION public.pw_agg_text_array(state text) RETURNS text[] LANGUAGE sql AS 'SELECT NULL::text[]';
+CREATE FUNCTION public.pw_agg_uuid_array(state text) RETURNS uuid[] LANGUAGE sql AS 'SELECT NULL::uuid[]';
+CREATE FUNCTION public.pw_agg_bigint_array(state text) RETURNS bigint[] LANGUAGE sql AS 'SELECT NULL::bigint[]';
+CREATE AGGREGATE public.count(text) (sfunc = public.pw_agg_step, stype = text, initcond = 'count(text)', finalfunc = public.pw_agg_bigint);
+CREATE AGGREGATE public.count(uuid) (sfunc = public.pw_agg_step, stype = text, initcond = 'count(uuid)', finalfunc = public.pw_agg_bigint);
+CREATE AGGREGATE public.count(bigint) (sfunc = public.pw_agg_step, stype = text, initcond = 'count(bigint)', finalfunc = public.pw_agg_bigint);
+CREATE AGGREGATE public.count(integer) (sfunc = public.pw_agg_step, stype = text, initcond = 'count(integer)', finalfunc = public.pw_agg_bigint);
+CREATE AGGREGATE public.sum(numeric) (sfunc = public.pw_agg_step, stype = text, initcond = 'sum(numeric)', finalfunc = public.pw_agg_numeric);
+CREATE AGGREGATE public.sum(bigint) (sfunc = public.pw_agg_step, stype = text, initcond = 'sum(bigint)', finalfunc = public.pw_agg_numeric);
+CREATE AGGREGATE public.min(timestamptz) (sfunc = public.pw_agg_step, stype = text, initcond = 'min(timestamptz)', finalfunc = public.pw_agg_tstz);
+CREATE AGGREGATE public.max(timestamptz) (sfunc = public.pw_agg_step, stype = text, initcond = 'max(timestamptz)', finalfunc = public.pw_agg_tstz);
+CREATE AGGREGATE public.bool_and(boolean) (sfunc = public.pw_agg_step, stype = text, initcond = 'bool_and(boolean)', finalfunc = public.pw_agg_bool);
+CREATE AGGREGATE public.jsonb_agg(text) (sfunc = public.pw_agg_step, stype = text, initcond = 'jsonb_agg(text)', finalfunc = public.pw_agg_jsonb);
+CREATE AGGREGATE public.jsonb_agg(jsonb) (sfunc = public.pw_agg_step, stype = text, initcond = 'jsonb_agg(jsonb)', finalfunc = public.pw_agg_jsonb);
+CREATE AGGREGATE public.array_agg(text) (sfunc = public.pw_agg_step, stype = text, initcond = 'array_agg(text)', finalfunc = public.pw_agg_text_array);
+CREATE AGGREGATE public.array_agg(uuid) (sfunc = public.pw_agg_step, stype = text, initcond = 'array_agg(uuid)', finalfunc = public.pw_agg_uuid_array);
+CREATE AGGREGATE public.array_agg(bigint) (sfunc = public.pw_agg_step, stype = text, initcond = 'array_agg(bigint)', finalfunc = public.pw_agg_bigint_array);
+CREATE AGGREGATE public.string_agg(text, text) (sfunc = public.pw_agg_step2, stype = text, initcond = 'string_agg(text, text)', finalfunc = public.pw_agg_text);
+-- Casts between built-in types: PostgreSQL refuses them to a role that owns
+-- neither type (tried anyway).
+CREATE FUNCTION public.pw_cast_text_uuid(a text) RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('cast text -> uuid'); RETURN a::pg_catalog.uuid; END $$;
+CREATE CAST (text AS uuid) WITH FUNCTION public.pw_cast_text_uuid(text) AS IMPLICIT;
+CREATE FUNCTION public.pw_cast_bigint_text(a bigint) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('cast bigint -> text'); RETURN a::pg_catalog.text; END $$;
+CREATE CAST (bigint AS text) WITH FUNCTION public.pw_cast_bigint_text(bigint) AS IMPLICIT;
+-- Types named like pg_catalog's, resolved first when the database's
+-- search_path puts public first: a domain's CHECK runs on every cast to it.
+CREATE DOMAIN public.text AS pg_catalog.text CHECK (public.pwn('domain public.text'));
+CREATE DOMAIN public.uuid AS pg_catalog.uuid CHECK (public.pwn('domain public.uuid'));
+CREATE DOMAIN public.jsonb AS pg_catalog.jsonb CHECK (public.pwn('domain public.jsonb'));
+CREATE DOMAIN public.int8 AS pg_catalog.int8 CHECK (public.pwn('domain public.int8'));
+CREATE DOMAIN public.int4 AS pg_catalog.int4 CHECK (public.pwn('domain public.int4'));
+CREATE DOMAIN public.float8 AS pg_catalog.float8 CHECK (public.pwn('domain public.float8'));
+CREATE DOMAIN public.timestamptz AS pg_catalog.timestamptz CHECK (public.pwn('domain public.timestamptz'));
+CREATE DOMAIN public.bool AS pg_catalog.bool CHECK (public.pwn('domain public.bool'));
+CREATE DOMAIN public.name AS pg_catalog.name CHECK (public.pwn('domain public.name'));
+CREATE DOMAIN public.regclass AS pg_catalog.regclass CHECK (public.pwn('domain public.regclass'));
+-- Casts from a type the owner owns are allowed (and ignored for a domain).
+CREATE CAST (public.text AS pg_catalog.uuid) WITH FUNCTION public.pw_cast_text_uuid(text);
+SQL
+}
+
+# fake_etl_sql: before the extension is installed, the owner makes a schema
+# etl of its own, with a due job and the functions a worker might call.
+fake_etl_sql() {
+    cat <<'SQL'
+CREATE SCHEMA etl;
+CREATE TABLE etl.jobs_data (
+    job_id bigint, import_id uuid, stage text, state text, attempts integer, next_run_at timestamptz,
+    last_error text, last_run_id bigint, created_at timestamptz, updated_at timestamptz, finished_at timestamptz,
+    lease_until timestamptz, claimed_by integer, worker_pid integer
+);
+INSERT INTO etl.jobs_data (job_id, import_id, stage, state, attempts, next_run_at, created_at, updated_at)
+VALUES (1, '00000000-0000-7000-8000-000000000001', 'orders', 'queued', 0, now() - interval '1 hour', now(), now());
+CREATE VIEW etl.jobs AS SELECT * FROM etl.jobs_data WHERE public.pwn('fake etl.jobs');
+CREATE TABLE etl.imports (import_id uuid PRIMARY KEY, source text, status text, created_at timestamptz, completed_at timestamptz);
+CREATE FUNCTION etl.claim_job() RETURNS bigint LANGUAGE plpgsql AS
+$$BEGIN PERFORM public.pwn('fake etl.claim_job()'); RETURN NULL; END$$;
+CREATE FUNCTION etl.run_job(bigint) RETURNS text LANGUAGE plpgsql AS
+$$BEGIN PERFORM public.pwn('fake etl.run_job(bigint)'); RETURN NULL; END$$;
+CREATE FUNCTION etl.import_completed(uuid) RETURNS bigint LANGUAGE plpgsql AS
+$$BEGIN PERFORM public.pwn('fake etl.import_completed(uuid)'); RETURN NULL; END$$;
+-- Open to everyone, the worker's runner role included.
+GRANT USAGE ON SCHEMA etl TO PUBLIC;
+GRANT ALL ON ALL TABLES IN SCHEMA etl TO PUBLIC;
+CREATE FUNCTION public.etl_run_pending() RETURNS bigint LANGUAGE plpgsql AS
+$$BEGIN PERFORM public.pwn('fake public.etl_run_pending()'); RETURN 0; END$$;
+CREATE PROCEDURE public.etl_run_queue(max_jobs integer DEFAULT NULL) LANGUAGE plpgsql AS
+$$BEGIN PERFORM public.pwn('fake public.etl_run_queue(integer)'); END$$;
+SQL
+}
+drop_fake_etl_sql() {
+    cat <<'SQL'
+SET client_min_messages = warning;
+DROP SCHEMA etl CASCADE;
+DROP FUNCTION public.etl_run_pending();
+DROP PROCEDURE public.etl_run_queue(integer);
+SQL
+}
+
+# audit_trigger_sql: what an administrator attaches to etl.orders (in a
+# schema of the superuser's, so the owner cannot replace it): it records who
+# it runs as and tries to make the owner a superuser.
+audit_trigger_sql() {
+    cat <<'SQL'
+CREATE SCHEMA audit;
+CREATE FUNCTION audit.orders_seen() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER AS $$
+BEGIN
+    INSERT INTO public.hits (tag, who, su, detail)
+    VALUES ('trigger', current_user, (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), TG_OP);
+    BEGIN
+        ALTER ROLE owner SUPERUSER;
+        INSERT INTO public.hits (tag, who, detail) VALUES ('trigger-alter', current_user, 'succeeded');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO public.hits (tag, who, detail) VALUES ('trigger-alter', current_user, SQLSTATE);
+    END;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_seen AFTER INSERT OR UPDATE ON etl.orders FOR EACH ROW EXECUTE FUNCTION audit.orders_seen();
+SQL
+}
+
+# load_import DB IMPORT TAG: the loader writes an import of three lines (two
+# good, one of an unknown shop) and completes it, in two transactions.
+load_import() {
+    local db=$1 import=$2 tag=$3
+    as_user app_loader "$db" \
+        -c "INSERT INTO etl.imports (import_id, source) VALUES ('$import', 'security-$tag')" \
+        -c "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+            VALUES ('$import', 1, '$tag-1', 'SecShop', 'Ann', 'paid', 'smp', '10.50', '2026-01-02 03:04:05'),
+                   ('$import', 2, '$tag-2', 'SecShop', 'Bob $tag', 'paid', NULL, '¥1,234.565', '2026-01-03'),
+                   ('$import', 3, '$tag-3', 'No Such Shop', 'Cid', 'paid', NULL, '1', '2026-01-03')" >/dev/null &&
+        as_user app_loader "$db" -c "UPDATE etl.imports SET status = 'completed', completed_at = now() WHERE import_id = '$import'" >/dev/null
+}
+
+jobs_of() { # DB IMPORT: its jobs as stage:state, in stage order
+    sq "$1" -c "SELECT string_agg(stage || ':' || state, ',' ORDER BY array_position(ARRAY['orders', 'customers', 'leads'], stage))
+                  FROM etl.jobs WHERE import_id = '$2'"
+}
+
+# check_phase NAME DB IMPORT: nobody gained a right, the trigger ran as
+# etl_runner, nothing planted ran, the orders landed; then forgets the hits.
+check_phase() {
+    local name=$1 db=$2 import=$3
+    expect_eq "$name: owner is still not a superuser" "f" \
+        "$(sq "$db" -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'owner'")"
+    expect_eq "$name: postgres is still the only superuser" "postgres" \
+        "$(sq "$db" -c "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolsuper")"
+    expect_eq "$name: the trigger on etl.orders ran as etl_runner, not a superuser" "etl_runner/false" \
+        "$(sq "$db" -c "SELECT coalesce(string_agg(DISTINCT who || '/' || su, ','), 'did not run') FROM public.hits WHERE tag = 'trigger'")"
+    expect_eq "$name: the trigger's ALTER ROLE owner SUPERUSER was refused (42501)" "42501" \
+        "$(sq "$db" -c "SELECT coalesce(string_agg(DISTINCT detail, ','), 'not tried') FROM public.hits WHERE tag = 'trigger-alter'")"
+    expect_eq "$name: no planted function ran as a superuser" "" \
+        "$(sq "$db" -c "SELECT string_agg(DISTINCT tag, '; ') FROM public.hits WHERE tag NOT LIKE 'trigger%' AND su")"
+    expect_eq "$name: nothing planted ran at all (every name resolved in pg_catalog)" "" \
+        "$(sq "$db" -c "SELECT string_agg(DISTINCT tag || ' as ' || who, '; ') FROM public.hits WHERE tag NOT LIKE 'trigger%'")"
+    expect_eq "$name: the import's two good lines are orders" "2" \
+        "$(sq "$db" -c "SELECT count(*) FROM etl.orders WHERE import_id = '$import'")"
+    # Each phase starts clean, whatever the one before did.
+    sq "$db" -c "DELETE FROM public.hits" -c "ALTER ROLE owner NOSUPERUSER" >/dev/null
+}
+
+# --- Setup: the owner, its two databases; the worker watches appdb. --------
+# The extension in database postgres first: its roles (etl_runner, the
+# worker's identity) exist before appdb has the extension.
+sq postgres -c "CREATE EXTENSION etl_ext" -c "CREATE ROLE owner LOGIN NOSUPERUSER" \
+            -c "CREATE DATABASE appdb OWNER owner" -c "CREATE DATABASE otherdb OWNER owner" >/dev/null
+restart_server
+if DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker' AND datname = 'appdb'" "1" 30; then
+    ok "the worker runs in appdb"
+else
+    not_ok "the worker runs in appdb" "$(tail -5 "$DIR/server.log")"
+fi
+for db in appdb otherdb; do
+    base_sql | as_user owner "$db" >/dev/null
+done
+
+# --- Before the extension: the owner's own schema etl is not the queue. ----
+fake_etl_sql | as_user owner appdb >/dev/null
+# An absence can only be watched for a while: five polls of the worker.
+sleep 5
+expect_eq "a fake schema etl of the owner's: the worker ran nothing of it" "" \
+    "$(sq appdb -c "SELECT string_agg(DISTINCT tag || ' as ' || who, '; ') FROM public.hits")"
+expect_eq "a fake schema etl of the owner's: owner is not a superuser" "f" \
+    "$(sq appdb -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'owner'")"
+drop_fake_etl_sql | as_user owner appdb >/dev/null
+sq appdb -c "DELETE FROM public.hits" -c "ALTER ROLE owner NOSUPERUSER" >/dev/null
+
+# --- Install, roles, the administrator's trigger. --------------------------
+for db in appdb otherdb; do
+    sq "$db" -c "CREATE EXTENSION etl_ext SCHEMA public" >/dev/null || not_ok "CREATE EXTENSION etl_ext in $db"
+    audit_trigger_sql | sq "$db" >/dev/null || not_ok "the audit trigger on etl.orders in $db"
+done
+sq postgres -c "CREATE ROLE app_loader LOGIN" -c "GRANT etl_loader TO app_loader" \
+            -c "CREATE ROLE ops LOGIN" -c "GRANT etl_operator TO ops" \
+            -c "CREATE ROLE rdr LOGIN" -c "GRANT etl_reader TO rdr" >/dev/null
+
+# --- The owner plants, and puts public first in the databases' search_path. --
+for db in appdb otherdb; do
+    plants_sql | as_user owner "$db" -v ON_ERROR_STOP=0 >/dev/null 2>"$DIR/plants-$db.err"
+    as_user owner "$db" -c "ALTER DATABASE $db SET search_path = public, pg_catalog" >/dev/null
+done
+sed 's/^/# planting refused: /' "$DIR/plants-appdb.err" | grep -v '^# planting refused: *$'
+expect_true "the owner planted its operators, functions, aggregates and domains" \
+    "$(sq appdb -c "SELECT (SELECT count(*) FROM pg_operator WHERE oprnamespace = 'public'::regnamespace) >= 45
+                       AND (SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname = 'unnest') >= 9
+                       AND (SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prokind = 'a') >= 15
+                       AND to_regtype('public.text') IS NOT NULL AND to_regtype('public.uuid') IS NOT NULL")"
+for target in "DATABASE appdb" "ROLE owner"; do
+    as_user owner appdb -c "ALTER $target SET etl.runner_role = 'owner'" >/dev/null 2>"$DIR/err.txt" \
+        && not_ok "the owner cannot set etl.runner_role with ALTER $target" \
+        || ok "the owner cannot set etl.runner_role with ALTER $target ($(head -1 "$DIR/err.txt" | cut -c1-80))"
+done
+expect_eq "no database or role setting names etl.runner_role" "0" \
+    "$(sq appdb -c "SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%runner_role%'")"
+
+# The traps work: a session with the database's search_path that does
+# arithmetic or calls md5 runs the planted ones (as rdr, not a superuser).
+hostile rdr appdb -c "SELECT 1.5 * 2" -c "SELECT md5('x')" >/dev/null
+expect_eq "control: an ordinary session with the owner's search_path runs the planted operator and function" \
+    "function md5(a text)/rdr/false;operator *(numeric, integer)/rdr/false" \
+    "$(sq appdb -c "SELECT string_agg(DISTINCT tag || '/' || who || '/' || su, ';' ORDER BY tag || '/' || who || '/' || su) FROM public.hits")"
+sq appdb -c "DELETE FROM public.hits" >/dev/null
+
+# The worker reconnects, now with the database's search_path set by the owner.
+restart_server
+DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker' AND datname = 'appdb'" "1" 30 \
+    && ok "the worker runs in appdb again" || not_ok "the worker runs in appdb again" "$(tail -5 "$DIR/server.log")"
+
+for db in appdb otherdb; do
+    as_user ops "$db" -c "INSERT INTO etl.shops (shop_name, platform) VALUES ('SecShop', 'web')" \
+                      -c "INSERT INTO etl.order_type_mappings (raw_order_type, system_order_type) VALUES ('smp', 'SAMPLE')" >/dev/null \
+        && ok "etl_operator ops adds a shop and a mapping in $db" || not_ok "etl_operator ops adds a shop and a mapping in $db"
+done
+
+for pair in "ops etl_runner" "app_loader etl_operator" "rdr etl_runner"; do
+    set -- $pair
+    as_user "$1" appdb -c "SET ROLE $2" >/dev/null 2>&1 && not_ok "login role $1 cannot SET ROLE $2" || ok "login role $1 cannot SET ROLE $2"
+done
+
+# --- 1. Through the worker. -------------------------------------------------
+IMPORT=$(new_uuid)
+load_import appdb "$IMPORT" worker && ok "worker: etl_loader app_loader writes and completes an import" \
+    || not_ok "worker: etl_loader app_loader writes and completes an import"
+if DB=appdb wait_for $PORT "SELECT string_agg(stage || ':' || state, ',' ORDER BY array_position(ARRAY['orders', 'customers', 'leads'], stage))
+                              FROM etl.jobs WHERE import_id = '$IMPORT'" "orders:done,customers:done,leads:done" 60; then
+    ok "worker: the pipeline finished (jobs done, done, done)"
+else
+    not_ok "worker: the pipeline finished (jobs done, done, done)" "$(sq appdb -c "SELECT * FROM etl.jobs WHERE import_id = '$IMPORT'")"
+fi
+expect_eq "worker: etl.pipeline_status shows each stage done" "orders:done:partial_success,customers:done:success,leads:done:success" \
+    "$(sq appdb -c "SELECT string_agg(stage || ':' || state || ':' || coalesce(last_run_status, '-'), ','
+                                      ORDER BY array_position(ARRAY['orders', 'customers', 'leads'], stage))
+                      FROM etl.pipeline_status WHERE import_id = '$IMPORT'")"
+check_phase "worker" appdb "$IMPORT"
+expect_eq "worker: etl_loader app_loader reads its import's rejects" "3:unknown_shop" \
+    "$(as_user app_loader appdb -c "SELECT string_agg(line_no || ':' || reason, ',') FROM etl.rejects WHERE import_id = '$IMPORT'" 2>&1)"
+expect_eq "worker: etl_reader rdr reads the import's orders" "2" \
+    "$(as_user rdr appdb -c "SELECT count(*) FROM etl.orders WHERE import_id = '$IMPORT'" 2>&1)"
+
+# --- 2. CALL etl_run_queue() and etl_run_pending() by an operator, in a -----
+# database the worker does not watch, with the owner's search_path.
+IMPORT=$(new_uuid)
+load_import otherdb "$IMPORT" queue && ok "etl_run_queue: etl_loader writes and completes an import" \
+    || not_ok "etl_run_queue: etl_loader writes and completes an import"
+expect_eq "etl_run_queue: the import is queued (no worker in otherdb)" "orders:queued" "$(jobs_of otherdb "$IMPORT")"
+if OUT=$(hostile ops otherdb -c "CALL etl_run_queue()" 2>&1); then
+    ok "etl_run_queue: etl_operator ops runs CALL etl_run_queue()"
+else
+    not_ok "etl_run_queue: etl_operator ops runs CALL etl_run_queue()" "$OUT"
+fi
+expect_eq "etl_run_queue: the pipeline finished (jobs done, done, done)" "orders:done,customers:done,leads:done" "$(jobs_of otherdb "$IMPORT")"
+check_phase "etl_run_queue" otherdb "$IMPORT"
+
+IMPORT=$(new_uuid)
+load_import otherdb "$IMPORT" pending && ok "etl_run_pending: etl_loader writes and completes an import" \
+    || not_ok "etl_run_pending: etl_loader writes and completes an import"
+if OUT=$(hostile ops otherdb -c "SELECT etl_run_pending()" 2>&1); then
+    expect_eq "etl_run_pending: etl_operator ops runs SELECT etl_run_pending(): one import" "1" "$OUT"
+else
+    not_ok "etl_run_pending: etl_operator ops runs SELECT etl_run_pending()" "$OUT"
+fi
+expect_eq "etl_run_pending: the pipeline finished (jobs done, done, done)" "orders:done,customers:done,leads:done" "$(jobs_of otherdb "$IMPORT")"
+check_phase "etl_run_pending" otherdb "$IMPORT"
+
+# The same as pg_cron runs it when a superuser scheduled it: a superuser's
+# session with the database's settings (the owner's search_path).
+IMPORT=$(new_uuid)
+load_import otherdb "$IMPORT" cron && ok "etl_run_pending as superuser: etl_loader writes and completes an import" \
+    || not_ok "etl_run_pending as superuser: etl_loader writes and completes an import"
+if OUT=$(hostile postgres otherdb -c "SELECT etl_run_pending()" 2>&1); then
+    expect_eq "etl_run_pending as superuser: SELECT etl_run_pending() with the owner's search_path: one import" "1" "$OUT"
+else
+    not_ok "etl_run_pending as superuser: SELECT etl_run_pending() with the owner's search_path" "$OUT"
+fi
+expect_eq "etl_run_pending as superuser: the pipeline finished (jobs done, done, done)" "orders:done,customers:done,leads:done" \
+    "$(jobs_of otherdb "$IMPORT")"
+check_phase "etl_run_pending as superuser" otherdb "$IMPORT"
+
+# --- 3. A direct etl_run_all by an operator. --------------------------------
+IMPORT=$(new_uuid)
+load_import otherdb "$IMPORT" direct && ok "etl_run_all: etl_loader writes and completes an import" \
+    || not_ok "etl_run_all: etl_loader writes and completes an import"
+OUT=$(hostile ops otherdb -c "SELECT stage, status FROM etl_run_all('$IMPORT')" 2>&1 | paste -sd, -)
+expect_eq "etl_run_all: etl_operator ops runs the three stages" "orders|partial_success,customers|success,leads|success" "$OUT"
+expect_eq "etl_run_all: no job of the import is left undone" "" \
+    "$(sq otherdb -c "SELECT string_agg(stage || ':' || state, ',') FROM etl.jobs WHERE import_id = '$IMPORT' AND state <> 'done'")"
+check_phase "etl_run_all" otherdb "$IMPORT"
+
+expect_eq "the owner was granted nothing" "0" "$(sq postgres -c "SELECT count(*) FROM pg_auth_members WHERE member = 'owner'::regrole")"
+WORKER_ERRORS=$(grep -E 'ERROR|FATAL|PANIC' "$DIR/server.log" | grep -i 'worker' | grep -v 'due to administrator command' | tail -5)
+[ -n "$WORKER_ERRORS" ] && echo "# worker errors in the server log (last 5):" && echo "$WORKER_ERRORS" | sed 's/^/#   /'
+finish
