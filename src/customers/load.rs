@@ -59,16 +59,19 @@ pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Stag
     )
 }
 
-/// Sets `customer_global_id` on every order of the import, in one statement
-/// over the import (one pass, whatever the number of batches).
+/// Sets `customer_global_id` on every order of the import that has none
+/// (new orders, and orders whose nickname changed), in one statement over
+/// the import. Each order probes its customer by the unique key: the plan
+/// cannot turn into a scan of etl.customers, whatever the statistics say.
 pub fn link_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
     sql.execute(
         "UPDATE etl.orders o
-            SET customer_global_id = c.customer_global_id, updated_at = now()
-           FROM etl.customers c
-          WHERE o.import_id = $1
-            AND c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname
-            AND o.customer_global_id IS DISTINCT FROM c.customer_global_id",
+            SET customer_global_id = (SELECT c.customer_global_id
+                                        FROM etl.customers c
+                                       WHERE c.shop_id = o.shop_id
+                                         AND c.customer_nickname = o.customer_nickname),
+                updated_at = pg_catalog.now()
+          WHERE o.import_id = $1 AND o.customer_global_id IS NULL",
         &[import_id.into()],
     )
 }
@@ -77,34 +80,9 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
 /// import's customers and of the customers that lost an order to a
 /// nickname change (queued by the orders stage; the queue is emptied), in
 /// one statement over the import. A customer left with no order gets NULLs.
+/// Each customer's orders are reached through the (shop_id,
+/// customer_nickname) index, so the cost follows the import's customers and
+/// their orders, never the size of etl.orders.
 pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
-    sql.execute(
-        "WITH stale AS (
-             DELETE FROM etl.pending_customer_refresh RETURNING shop_id, customer_nickname
-         ), touched AS (
-             SELECT i.shop_id, i.customer_nickname FROM etl.orders i WHERE i.import_id = $1
-             UNION
-             SELECT s.shop_id, s.customer_nickname FROM stale s
-         ), t AS (
-             SELECT k.shop_id, k.customer_nickname, min(o.ordered_at) AS first_at, max(o.ordered_at) AS last_at
-               FROM touched k
-               LEFT JOIN etl.orders o ON o.shop_id = k.shop_id AND o.customer_nickname = k.customer_nickname
-              GROUP BY k.shop_id, k.customer_nickname
-         )
-         UPDATE etl.customers c
-            SET first_order_at = t.first_at, last_order_at = t.last_at
-           FROM t
-          WHERE c.shop_id = t.shop_id AND c.customer_nickname = t.customer_nickname
-            AND (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)",
-        &[import_id.into()],
-    )
-}
-
-/// Fresh statistics of etl.orders before the whole-import statements below:
-/// run right after the orders stage (in etl_run_all's transaction, or before
-/// autovacuum got to it), the table has none for the rows just written, and
-/// the planner, expecting a handful, nests loops that are quadratic in the
-/// import (2 s instead of 60 ms for 10k lines; no end in sight at 1M).
-pub fn analyze_orders(sql: &mut Sql) -> Result<u64, StageError> {
-    sql.execute("ANALYZE etl.orders", &[])
+    sql.execute(include_str!("../../sql/queries/customer_order_times.sql"), &[import_id.into()])
 }

@@ -10,7 +10,7 @@ pub mod transform;
 
 use crate::error::StageError;
 use crate::pipeline::stage::{Batch, RunContext, StageCounts};
-use crate::services::polars_runtime;
+use crate::services::{polars_runtime, statistics};
 
 impl Batch for transform::CustomerKeys {
     fn rows(&self) -> usize {
@@ -21,7 +21,8 @@ impl Batch for transform::CustomerKeys {
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
-    counts.timed("analyze", || load::analyze_orders(&mut ctx.sql))?;
+    let analysed = counts.timed("analyze", || statistics::refresh_if_grown(&mut ctx.sql))?;
+    counts.add_extra("analyzed", i64::from(analysed));
     let cursor = load::open_customer_keys(&mut ctx.sql, ctx.import_id)?;
     ctx.each_batch(&mut counts, cursor, load::fetch_customer_keys, |ctx, counts, keys| {
         counts.rows_in += keys.len() as i64;

@@ -3,14 +3,13 @@
 //! First, per batch of customers with unattributed orders: look up their
 //! current leads (one statement), decide new/reuse in Polars, create and
 //! reopen leads. One statement over the import then attributes its orders
-//! to the chosen leads. Then one lead-ordered cursor streams the orders of
-//! every touched lead; per batch, the leads it holds whole are aggregated
-//! in Polars and written back (one statement).
+//! to the chosen leads and adds them to those leads' aggregates (a new order
+//! counted nowhere before). Then, per batch of the leads that lost or
+//! changed an order, one set-based statement recomputes their aggregates
+//! from their orders.
 
 pub mod load;
 pub mod transform;
-
-use polars::prelude::DataFrame;
 
 use crate::error::StageError;
 use crate::pipeline::stage::{RunContext, StageCounts};
@@ -35,34 +34,20 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         counts.rows_ok += plan.height() as i64;
         Ok(())
     })?;
-    let attributed = counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id))?;
+    let (attributed, grown) =
+        counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id))?;
     counts.add_extra("orders_attributed", attributed as i64);
+    counts.add_extra("leads_grown", grown as i64);
 
-    // Each batch holds whole leads but its last, whose rows wait for the
-    // next batch: memory follows the batch, and no lead is written twice.
-    let cursor = load::open_orders_of_touched_leads(&mut ctx.sql, ctx.import_id)?;
-    let mut carried: Option<DataFrame> = None;
-    ctx.each_batch(&mut counts, cursor, load::fetch_lead_orders, |ctx, counts, batch| {
-        let rows = match carried.take() {
-            Some(previous) => previous.vstack(&batch)?,
-            None => batch,
-        };
-        let (complete, last_lead) = transform::split_last_lead(rows)?;
-        carried = Some(last_lead);
-        recompute(ctx, counts, complete)
+    // Then, a batch of leads per statement, the leads that lost or changed
+    // an order are recomputed from their orders (exact numeric sums).
+    let cursor = load::open_leads_to_recompute(&mut ctx.sql)?;
+    ctx.each_batch(&mut counts, cursor, load::fetch_lead_ids, |ctx, counts, leads| {
+        counts.add_extra("leads_recomputed", leads.0.len() as i64);
+        let changed = counts.timed("write_aggregates", || load::recompute_aggregates(&mut ctx.sql, leads))?;
+        counts.add_extra("leads_changed", changed as i64);
+        Ok(())
     })?;
-    if let Some(last_lead) = carried.take() {
-        recompute(ctx, &mut counts, last_lead)?;
-    }
     load::clear_pending_refresh(&mut ctx.sql)?;
     Ok(counts)
-}
-
-/// Aggregates the order rows of whole leads in Polars and writes the leads.
-fn recompute(ctx: &mut RunContext, counts: &mut StageCounts, rows: DataFrame) -> Result<(), StageError> {
-    let leads = transform::leads_of(&rows)?;
-    counts.add_extra("leads_recomputed", leads.height() as i64);
-    let aggregates = counts.timed("transform", || transform::aggregate(leads, rows))?;
-    counts.timed("write_aggregates", || load::write_aggregates(&mut ctx.sql, &aggregates))?;
-    Ok(())
 }

@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 use crate::error::StageError;
 use crate::pipeline::stage::{Batch, RunContext, StageCounts};
-use crate::services::{batch, lookups, polars_runtime};
+use crate::services::{batch, lookups, polars_runtime, statistics};
 
 impl Batch for transform::RawLines {
     fn rows(&self) -> usize {
@@ -31,6 +31,12 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id)?;
     ctx.each_batch(&mut counts, cursor, load::fetch_raw_lines, |ctx, counts, raw| {
         counts.rows_in += raw.len() as i64;
+        if counts.batches > 1 {
+            // Earlier batches may have grown etl.orders past what its
+            // statistics know (a first import): plan this one with fresh ones.
+            let analysed = counts.timed("analyze", || statistics::refresh_if_grown(&mut ctx.sql))?;
+            counts.add_extra("analyzed", i64::from(analysed));
+        }
 
         let cleaned = counts.timed("transform", || transform::clean(raw.into_frame()?))?;
         let (shops, mappings) = counts.timed("lookup", || -> Result<_, StageError> {

@@ -1,10 +1,44 @@
 //! SPI access for the stages. Every statement goes through [`Sql`], which
 //! counts it, so a stage can report how many statements it ran.
+//!
+//! Statements are prepared once per backend and their plans kept
+//! (`SPI_keepplan`): a small import runs some forty statements, and parsing
+//! and analysing each again would cost more than running it. PostgreSQL's
+//! plan cache still replans them when a table they use changes (DDL,
+//! ANALYZE) or the search_path differs.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use pgrx::datum::DatumWithOid;
-use pgrx::spi::{Spi, SpiTupleTable};
+use pgrx::pg_sys::{Oid, PgOid};
+use pgrx::spi::{OwnedPreparedStatement, Spi, SpiClient, SpiTupleTable};
 
 use crate::error::StageError;
+
+/// A statement's text and its parameters' types.
+type PlanKey = (String, Vec<Oid>);
+
+thread_local! {
+    /// Prepared statements of this backend. An `Rc` is taken out before a
+    /// statement runs, so that a statement run inside it (a user's trigger
+    /// calling the extension) can use the cache too.
+    static PLANS: RefCell<HashMap<PlanKey, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+/// The kept plan of `sql` for arguments like `args`, prepared on first use.
+fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<OwnedPreparedStatement>, StageError> {
+    let types: Vec<Oid> = args.iter().map(DatumWithOid::oid).collect();
+    let key = (sql.to_string(), types);
+    if let Some(found) = PLANS.with(|plans| plans.borrow().get(&key).cloned()) {
+        return Ok(found);
+    }
+    let arg_types: Vec<PgOid> = key.1.iter().map(|oid| PgOid::from(*oid)).collect();
+    let kept = Rc::new(client.prepare_mut(sql, &arg_types)?.keep());
+    PLANS.with(|plans| plans.borrow_mut().insert(key, Rc::clone(&kept)));
+    Ok(kept)
+}
 
 /// Executes statements through SPI and counts them.
 #[derive(Debug, Default)]
@@ -26,7 +60,8 @@ impl Sql {
     pub fn execute(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<u64, StageError> {
         self.statements += 1;
         Spi::connect_mut(|client| {
-            let table = client.update(sql, None, args)?;
+            let prepared = plan(client, sql, args)?;
+            let table = client.update(&*prepared, None, args)?;
             Ok(table.len() as u64)
         })
     }
@@ -41,7 +76,8 @@ impl Sql {
     ) -> Result<R, StageError> {
         self.statements += 1;
         Spi::connect_mut(|client| {
-            let table = client.update(sql, None, args)?;
+            let prepared = plan(client, sql, args)?;
+            let table = client.update(&*prepared, None, args)?;
             read(table)
         })
     }
@@ -53,7 +89,8 @@ impl Sql {
         // A read-write cursor takes a fresh snapshot, so it sees what the
         // earlier statements of this transaction wrote.
         let name = Spi::connect_mut(|client| -> Result<String, StageError> {
-            let cursor = client.try_open_cursor_mut(sql, args)?;
+            let prepared = plan(client, sql, args)?;
+            let cursor = client.try_open_cursor_mut(&*prepared, args)?;
             Ok(cursor.detach_into_name())
         })?;
         Ok(Cursor { name })

@@ -317,4 +317,40 @@ mod tests {
         // alice: O1 sample 10.01, O2 bulk 20, O4 gift 1 (O3 cancelled); bob: O5 sample 2 (O6 refunded); carol: 4.50.
         assert_eq!(value(all), "alice|3|31.01|1|10.01|1|20.00 / bob|1|2.00|1|2.00|0|0.00 / carol|1|4.50|0|0.00|1|4.50");
     }
+
+    #[pg_test]
+    fn lead_sums_of_the_largest_amounts_never_overflow() {
+        fixtures();
+        // 2,000 orders of the largest amount (10^12 - 0.01) for one
+        // customer: their sum is beyond numeric(14,2) and beyond an i64 of
+        // cents; the lead's sums stay exact.
+        exec(&format!(
+            "INSERT INTO etl.imports (import_id, status) VALUES ('{A}', 'pending');
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+             SELECT '{A}', n, 'BIG-' || n, 'S1', 'whale', 'paid', CASE WHEN n % 2 = 0 THEN 'sample' END,
+                    '¥999,999,999,999.99', '2026-01-01 10:00:00'
+               FROM generate_series(1, 2000) n;
+             UPDATE etl.imports SET status = 'completed' WHERE import_id = '{A}';"
+        ));
+        assert_eq!(
+            run_all(A),
+            "orders success in=2000 ok=2000 sup=0 rej=0 fail=0\n\
+             customers success in=1 ok=1 sup=0 rej=0 fail=0\n\
+             leads success in=1 ok=1 sup=0 rej=0 fail=0"
+        );
+        assert_eq!(
+            value("SELECT format('%s|%s|%s|%s|%s|%s', order_count, total_amount, sample_count, sample_amount, bulk_count, bulk_amount)
+                     FROM etl.business_leads"),
+            "2000|1999999999999980.00|1000|999999999999990.00|1000|999999999999990.00"
+        );
+        // A second import adds more: still exact, the stage does not fail.
+        exec(&format!(
+            "INSERT INTO etl.imports (import_id, status) VALUES ('{B}', 'pending');
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+             VALUES ('{B}', 1, 'BIG-x', 'S1', 'whale', 'paid', NULL, '0.02', '2026-01-02 10:00:00');
+             UPDATE etl.imports SET status = 'completed' WHERE import_id = '{B}';"
+        ));
+        run_all(B);
+        assert_eq!(value("SELECT total_amount::text FROM etl.business_leads"), "1999999999999980.02");
+    }
 }

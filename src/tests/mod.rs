@@ -7,6 +7,7 @@
 
 mod customers_leads;
 mod orders_stage;
+mod performance_guards;
 mod pipeline_api;
 
 use pgrx::prelude::*;

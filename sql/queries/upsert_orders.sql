@@ -1,0 +1,94 @@
+-- Upserts one batch of cleaned orders (orders/load.rs, upsert_orders) and
+-- returns how many rows it wrote.
+-- $1 import, $2 run, $3 etl.source_timezone; $4.. one array per column.
+--
+-- Rules it enforces (contract 3.1):
+-- * Upsert on (shop_id, order_id): every value column replaced, import_id
+--   set to this import; a key this run already wrote (from a greater
+--   line_no in an earlier batch) is left alone: that line is superseded.
+-- * A later import (by completion time, then import_id) is never undone by
+--   an earlier one run again or run late: the order it wrote is left alone.
+-- * A nickname change clears customer_global_id and lead_id.
+-- * Every existing order the batch rewrites queues its customer and its lead
+--   (etl.pending_customer_refresh, etl.pending_lead_refresh) for a full
+--   recompute by the next stages: their times and aggregates may have lost
+--   or changed a value. New orders queue nothing: the next stages add them
+--   to their customer's times and their lead's aggregates incrementally.
+-- * Times without an offset are local to etl.source_timezone, with
+--   PostgreSQL's rules for daylight-saving gaps and overlaps.
+-- * Cost follows the batch: every existing order and every import is
+--   reached by its primary key (a LATERAL ... LIMIT 1 and a scalar subquery
+--   run per row: the planner cannot turn them into joins over whole tables).
+--   (The unnest of several arrays below is SQL syntax, not a function, so
+--   it cannot be schema-qualified.)
+WITH this_import AS (
+    SELECT coalesce(t.completed_at, t.created_at) AS at, t.import_id
+      FROM etl.imports t
+     WHERE t.import_id = $1
+),
+input AS (
+    SELECT u.line_no, u.shop_id, u.order_id, u.nickname, u.status, u.order_type,
+           u.system_order_type,
+           (u.cents::numeric / 100::numeric)::numeric(14,2) AS amount,
+           CASE WHEN u.utc_offset IS NULL
+                THEN u.local_time::timestamp AT TIME ZONE $3
+                ELSE (u.local_time || u.utc_offset)::timestamptz
+           END AS ordered_at
+      FROM unnest($4::int[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[],
+                             $10::text[], $11::bigint[], $12::text[], $13::text[])
+           AS u(line_no, shop_id, order_id, nickname, status, order_type,
+                system_order_type, cents, local_time, utc_offset)
+),
+rewritten AS (
+    SELECT o.shop_id, o.customer_nickname, o.lead_id
+      FROM input i
+     CROSS JOIN LATERAL (
+           SELECT o.shop_id, o.customer_nickname, o.lead_id, o.import_id
+             FROM etl.orders o
+            WHERE o.shop_id = i.shop_id AND o.order_id = i.order_id
+              AND o.loaded_by_run IS DISTINCT FROM $2
+            LIMIT 1) o
+     WHERE NOT coalesce((SELECT (coalesce(later.completed_at, later.created_at), later.import_id) > (this.at, this.import_id)
+                           FROM etl.imports later, this_import this
+                          WHERE later.import_id = o.import_id), false)
+),
+stale_customers AS (
+    INSERT INTO etl.pending_customer_refresh (shop_id, customer_nickname)
+    SELECT DISTINCT m.shop_id, m.customer_nickname FROM rewritten m
+    ON CONFLICT DO NOTHING
+),
+stale_leads AS (
+    INSERT INTO etl.pending_lead_refresh (lead_id)
+    SELECT DISTINCT m.lead_id FROM rewritten m WHERE m.lead_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+),
+written AS (
+    INSERT INTO etl.orders AS o
+           (shop_id, order_id, customer_nickname, latest_status, order_type,
+            system_order_type, amount, ordered_at, import_id, source_line_no, loaded_by_run)
+    SELECT i.shop_id, i.order_id, i.nickname, i.status, i.order_type,
+           i.system_order_type, i.amount, i.ordered_at, $1, i.line_no, $2
+      FROM input i
+     ORDER BY i.shop_id, i.order_id
+    ON CONFLICT (shop_id, order_id) DO UPDATE SET
+           customer_nickname = EXCLUDED.customer_nickname,
+           latest_status = EXCLUDED.latest_status,
+           order_type = EXCLUDED.order_type,
+           system_order_type = EXCLUDED.system_order_type,
+           amount = EXCLUDED.amount,
+           ordered_at = EXCLUDED.ordered_at,
+           import_id = EXCLUDED.import_id,
+           source_line_no = EXCLUDED.source_line_no,
+           loaded_by_run = EXCLUDED.loaded_by_run,
+           customer_global_id = CASE WHEN o.customer_nickname = EXCLUDED.customer_nickname
+                                     THEN o.customer_global_id END,
+           lead_id = CASE WHEN o.customer_nickname = EXCLUDED.customer_nickname
+                          THEN o.lead_id END,
+           updated_at = pg_catalog.now()
+     WHERE o.loaded_by_run IS DISTINCT FROM EXCLUDED.loaded_by_run
+       AND NOT coalesce((SELECT (coalesce(later.completed_at, later.created_at), later.import_id) > (this.at, this.import_id)
+                           FROM etl.imports later, this_import this
+                          WHERE later.import_id = o.import_id), false)
+    RETURNING 1
+)
+SELECT pg_catalog.count(*) FROM written

@@ -1,0 +1,82 @@
+//! Guards that fail if a performance problem returns (not timed tests): the
+//! cost of a small import follows the import, not the history. (A first
+//! import's plans need a truly fresh install: tests/integration/fresh_install.sh.)
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use crate::tests::*;
+
+    /// Rows read by scans of the three result tables in this transaction
+    /// so far: sequential (`seq`) and through indexes (`idx`).
+    fn rows_read() -> (i64, i64) {
+        let seq = int("SELECT coalesce(sum(seq_tup_read), 0)::bigint FROM pg_stat_xact_user_tables
+                        WHERE schemaname = 'etl' AND relname IN ('orders', 'customers', 'business_leads', 'imports')");
+        let idx = int("SELECT coalesce(sum(idx_tup_fetch), 0)::bigint FROM pg_stat_xact_user_tables
+                        WHERE schemaname = 'etl' AND relname IN ('orders', 'customers', 'business_leads', 'imports')");
+        (seq, idx)
+    }
+
+    /// Adds a history of `orders` orders, `per_customer` orders per
+    /// customer (customers named `{tag}-n`), in imports of 5,000 lines, all run.
+    fn history(tag: &str, orders: i32, per_customer: i32) {
+        for chunk in 0..(orders / 5_000).max(1) {
+            let id = value("SELECT etl_uuid_v7()::text");
+            exec(&format!(
+                "INSERT INTO etl.imports (import_id, status) VALUES ('{id}', 'pending');
+                 INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+                 SELECT '{id}', n, '{tag}-{chunk}-' || n, 'S1', '{tag}-' || (({chunk} * 5000 + n) % ({orders} / {per_customer})),
+                        CASE WHEN n % 7 = 0 THEN 'cancelled' ELSE 'paid' END, CASE WHEN n % 3 = 0 THEN 'sample' END,
+                        (n % 1000) || '.25', '2026-01-01'::date + (n % 300)
+                   FROM generate_series(1, least(5000, {orders})) n;
+                 UPDATE etl.imports SET status = 'completed', completed_at = clock_timestamp() WHERE import_id = '{id}';"
+            ));
+            exec(&format!("SELECT count(*) FROM etl_run_all('{id}')"));
+        }
+    }
+
+    /// A 50-line import on the history of `tag`: 25 new orders of existing
+    /// customers and 25 changes of existing orders. Returns the rows it read
+    /// (sequential, through indexes).
+    fn small_import(tag: &str, round: i32) -> (i64, i64) {
+        let id = value("SELECT etl_uuid_v7()::text");
+        exec(&format!(
+            "INSERT INTO etl.imports (import_id, status) VALUES ('{id}', 'pending');
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+             SELECT '{id}'::uuid, n, '{tag}-new-{round}-' || n, 'S1', '{tag}-' || (n * 7), 'paid', NULL, '12.34', '2026-06-01'
+               FROM generate_series(1, 25) n
+             UNION ALL
+             SELECT '{id}'::uuid, (25 + n)::int, o.order_id, 'S1', o.customer_nickname, 'refunded', NULL, '1.00', '2026-06-02'
+               FROM (SELECT order_id, customer_nickname, row_number() OVER (ORDER BY order_id) AS n
+                       FROM etl.orders WHERE order_id LIKE '{tag}-0-%' ORDER BY order_id OFFSET {round} * 25 LIMIT 25) o;
+             UPDATE etl.imports SET status = 'completed', completed_at = clock_timestamp() WHERE import_id = '{id}';"
+        ));
+        let (seq_before, idx_before) = rows_read();
+        exec(&format!("SELECT count(*) FROM etl_run_all('{id}')"));
+        let (seq_after, idx_after) = rows_read();
+        (seq_after - seq_before, idx_after - idx_before)
+    }
+
+    #[pg_test]
+    fn guard_small_import_reads_a_bounded_number_of_rows_whatever_the_history_holds() {
+        fixtures();
+        // The same small import on a history of 5,000 orders, then of
+        // 45,000 (10 orders per customer either way): it reads what it
+        // touches (its customers' and leads' orders), never the history.
+        history("h", 5_000, 10);
+        let (seq_small, idx_small) = small_import("h", 0);
+        history("g", 40_000, 10);
+        let orders = int("SELECT count(*) FROM etl.orders");
+        assert!(orders >= 45_000, "history of {orders} orders");
+        let (seq_large, idx_large) = small_import("h", 1);
+        assert!(
+            seq_large < 2_000,
+            "a 50-line import read {seq_large} rows by sequential scans of {orders} orders of history"
+        );
+        assert!(idx_large < 3_000, "a 50-line import fetched {idx_large} rows through indexes");
+        assert!(
+            idx_large <= idx_small * 3 / 2 + 200 && seq_large <= seq_small * 3 / 2 + 200,
+            "the same import read {seq_small}+{idx_small} rows on 5,000 orders but {seq_large}+{idx_large} on {orders}"
+        );
+    }
+}
