@@ -28,9 +28,7 @@ pub enum CallError {
 impl CallError {
     pub fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
-            CallError::NullImportId | CallError::NullArgument(_) => {
-                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
-            }
+            CallError::NullImportId | CallError::NullArgument(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             CallError::UnknownImport(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             CallError::ImportNotCompleted { .. } | CallError::NothingToRetry(_) => {
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE

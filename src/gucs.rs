@@ -13,8 +13,7 @@ pub const DEFAULT_SOURCE_TIMEZONE: &std::ffi::CStr = c"Asia/Shanghai";
 pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(50_000);
 pub static SOURCE_TIMEZONE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_SOURCE_TIMEZONE));
-pub static DATABASE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+pub static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static POLARS_THREADS: GucSetting<i32> = GucSetting::<i32>::new(2);
 pub static POLL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);

@@ -20,10 +20,8 @@ pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, Stag
 
 pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<CustomerKeys, StageError> {
     sql.fetch(cursor, count, |rows| {
-        let mut keys = CustomerKeys {
-            shop_id: Vec::with_capacity(rows.len()),
-            customer_nickname: Vec::with_capacity(rows.len()),
-        };
+        let mut keys =
+            CustomerKeys { shop_id: Vec::with_capacity(rows.len()), customer_nickname: Vec::with_capacity(rows.len()) };
         for row in rows {
             match (row.get::<i64>(1)?, row.get::<String>(2)?) {
                 (Some(shop), Some(nick)) => {
@@ -47,8 +45,7 @@ fn key_args(frame: &DataFrame) -> Result<(Vec<i64>, Vec<String>), StageError> {
 /// Creates the customers that do not exist yet; returns how many were created.
 pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, StageError> {
     let (shops, nicks) = key_args(candidates)?;
-    let ids: Vec<String> =
-        candidates.column("candidate_id")?.str()?.into_no_null_iter().map(str::to_owned).collect();
+    let ids: Vec<String> = candidates.column("candidate_id")?.str()?.into_no_null_iter().map(str::to_owned).collect();
     sql.execute(
         "INSERT INTO etl.customers (customer_global_id, shop_id, customer_nickname, customer_key)
          SELECT u.id::uuid, u.shop_id, u.nickname, md5(u.shop_id::text || ':' || u.nickname)

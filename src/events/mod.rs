@@ -53,8 +53,7 @@ pub fn parse_and_validate(event_type: &str, payload_text: &str) -> Result<ValidE
     if payload_text.len() > MAX_PAYLOAD_BYTES {
         return Err(EventError::TooLarge(payload_text.len()).into());
     }
-    let payload: Value =
-        serde_json::from_str(payload_text).map_err(|e| EventError::Unreadable(e.to_string()))?;
+    let payload: Value = serde_json::from_str(payload_text).map_err(|e| EventError::Unreadable(e.to_string()))?;
     Ok(validate(event_type, &payload)?)
 }
 
@@ -115,9 +114,7 @@ pub fn validate(event_type: &str, payload: &Value) -> Result<ValidEvent, EventEr
         Some(Value::String(s)) => uuid::Uuid::parse_str(s)
             .map(|u| Uuid::from_bytes(*u.as_bytes()))
             .map_err(|e| EventError::InvalidField { field: "import_id", why: e.to_string() })?,
-        Some(_) => {
-            return Err(EventError::InvalidField { field: "import_id", why: "must be a UUID string".into() })
-        }
+        Some(_) => return Err(EventError::InvalidField { field: "import_id", why: "must be a UUID string".into() }),
     };
     let status = match object.get("status") {
         None | Some(Value::Null) => return Err(EventError::MissingField("status")),
@@ -252,7 +249,10 @@ mod tests {
         let d = "DATA_IMPORT_COMPLETED";
         assert_eq!(validate(d, &json!([1])), Err(EventError::NotAnObject));
         assert_eq!(validate("NOPE", &good()), Err(EventError::UnknownType("NOPE".into())));
-        assert_eq!(validate(d, &with("event_version", json!("2.0"))), Err(EventError::UnsupportedVersion("2.0".into())));
+        assert_eq!(
+            validate(d, &with("event_version", json!("2.0"))),
+            Err(EventError::UnsupportedVersion("2.0".into()))
+        );
         assert_eq!(validate(d, &with("event_version", json!(1.0))), Err(EventError::UnsupportedVersion("1.0".into())));
         assert_eq!(validate(d, &without("event_version")), Err(EventError::MissingField("event_version")));
         assert_eq!(validate(d, &without("import_id")), Err(EventError::MissingField("import_id")));

@@ -7,7 +7,6 @@ use polars::prelude::*;
 pub const STRATEGY_NEW: &str = "new";
 pub const STRATEGY_REUSE: &str = "reuse";
 
-
 fn str_series(name: &str, values: &[&str]) -> Series {
     Series::new(name.into(), values)
 }
@@ -33,12 +32,7 @@ pub fn plan(customers: DataFrame, current: DataFrame) -> PolarsResult<DataFrame>
         .otherwise(lit(STRATEGY_NEW));
     customers
         .lazy()
-        .join(
-            current.lazy(),
-            [col("customer_global_id")],
-            [col("customer_global_id")],
-            JoinArgs::new(JoinType::Left),
-        )
+        .join(current.lazy(), [col("customer_global_id")], [col("customer_global_id")], JoinArgs::new(JoinType::Left))
         .with_column(strategy.alias("strategy"))
         .select({
             output.extend([

@@ -38,9 +38,8 @@ pub fn fetch_raw_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<R
             ordered_at: Vec::with_capacity(n),
         };
         for row in rows {
-            let line_no = row
-                .get::<i32>(1)?
-                .ok_or_else(|| StageError::Unexpected("etl.raw_orders.line_no is NULL".into()))?;
+            let line_no =
+                row.get::<i32>(1)?.ok_or_else(|| StageError::Unexpected("etl.raw_orders.line_no is NULL".into()))?;
             b.line_no.push(line_no);
             b.order_id.push(row.get::<String>(2)?);
             b.shop.push(row.get::<String>(3)?);
@@ -115,8 +114,18 @@ impl OrderRows {
             text(name)?.into_iter().map(|v| required(v, name)).collect()
         };
         Ok(Self {
-            line_no: frame.column("line_no")?.i32()?.into_iter().map(|v| required(v, "line_no")).collect::<Result<_, _>>()?,
-            shop_id: frame.column("shop_id")?.i64()?.into_iter().map(|v| required(v, "shop_id")).collect::<Result<_, _>>()?,
+            line_no: frame
+                .column("line_no")?
+                .i32()?
+                .into_iter()
+                .map(|v| required(v, "line_no"))
+                .collect::<Result<_, _>>()?,
+            shop_id: frame
+                .column("shop_id")?
+                .i64()?
+                .into_iter()
+                .map(|v| required(v, "shop_id"))
+                .collect::<Result<_, _>>()?,
             order_id: text_required("order_id")?,
             customer_nickname: text_required("customer_nickname")?,
             latest_status: text_required("latest_status")?,

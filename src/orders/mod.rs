@@ -90,8 +90,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
 
 fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame) -> Result<(), StageError> {
     let line_no: Vec<i32> = rejected.column("line_no")?.i32()?.into_no_null_iter().collect();
-    let reasons: Vec<String> =
-        rejected.column("reason")?.str()?.into_no_null_iter().map(str::to_owned).collect();
+    let reasons: Vec<String> = rejected.column("reason")?.str()?.into_no_null_iter().map(str::to_owned).collect();
     let details: Vec<String> = reasons.iter().map(|r| transform::reason_detail(r).to_string()).collect();
     load::write_rejects(&mut ctx.sql, ctx.import_id, line_no, reasons, details)?;
     Ok(())

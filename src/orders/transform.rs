@@ -93,10 +93,8 @@ pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
         .chain(TEXT_COLUMNS.iter().map(|c| col(*c).str().strip_chars(lit(TRIM_CHARS))))
         .collect();
     // An empty result is NULL.
-    let nulled: Vec<Expr> = TEXT_COLUMNS
-        .iter()
-        .map(|c| when(col(*c).eq(lit(""))).then(null_str()).otherwise(col(*c)).alias(*c))
-        .collect();
+    let nulled: Vec<Expr> =
+        TEXT_COLUMNS.iter().map(|c| when(col(*c).eq(lit(""))).then(null_str()).otherwise(col(*c)).alias(*c)).collect();
     let amount_digits = col("amount").str().replace_all(lit("[¥￥,]"), lit(""), false);
     let parts = [
         amount_digits.alias("amount_digits"),
@@ -113,10 +111,14 @@ pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
     let amount_parts = [
         col("amount_digits").str().contains(lit(AMOUNT_SHAPE), true).fill_null(lit(false)).alias("amount_shape"),
         col("amount_digits").str().extract(lit(r"^([0-9]+)"), 1).cast(DataType::Int64).alias("whole"),
-        concat_str([col("amount_digits").str().extract(lit(r"\.([0-9]+)$"), 1).fill_null(lit("")), lit("000")], "", false)
-            .str()
-            .slice(lit(0), lit(3))
-            .alias("fraction3"),
+        concat_str(
+            [col("amount_digits").str().extract(lit(r"\.([0-9]+)$"), 1).fill_null(lit("")), lit("000")],
+            "",
+            false,
+        )
+        .str()
+        .slice(lit(0), lit(3))
+        .alias("fraction3"),
         int_slice("zone", 1, 2).alias("zone_hour"),
         int_slice("zone", 4, 2).alias("zone_minute"),
         ((col("year") % lit(4)).eq(lit(0)).and((col("year") % lit(100)).neq(lit(0))))
@@ -154,9 +156,8 @@ pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
             .alias("amount_cents"),
         col("ts_shape").and(date_ok).and(time_ok).and(zone_ok).fill_null(lit(false)).alias("ts_ok"),
     ];
-    let wall_time = when(col("has_time"))
-        .then(col("ordered_at").str().slice(lit(11i64), lit(8u64)))
-        .otherwise(lit("00:00:00"));
+    let wall_time =
+        when(col("has_time")).then(col("ordered_at").str().slice(lit(11i64), lit(8u64))).otherwise(lit("00:00:00"));
     let local = concat_str([col("ordered_at").str().slice(lit(0i64), lit(10u64)), wall_time], " ", false);
     let offset = when(col("zone").eq(lit("Z")))
         .then(lit("+00:00"))
@@ -210,16 +211,8 @@ pub fn classify(cleaned: DataFrame, shops: DataFrame, mappings: DataFrame) -> Po
     cleaned
         .lazy()
         .join(shops.lazy(), [col("shop")], [col("shop_name")], JoinArgs::new(JoinType::Left))
-        .join(
-            mappings.lazy(),
-            [col("order_type")],
-            [col("raw_order_type")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            col("mapped_type").fill_null(lit("BULK")).alias("system_order_type"),
-            reason.alias("reason"),
-        ])
+        .join(mappings.lazy(), [col("order_type")], [col("raw_order_type")], JoinArgs::new(JoinType::Left))
+        .with_columns([col("mapped_type").fill_null(lit("BULK")).alias("system_order_type"), reason.alias("reason")])
         .sort(["line_no"], SortMultipleOptions::default().with_order_descending(true))
         .collect()
 }
@@ -270,12 +263,7 @@ pub fn no_keys() -> PolarsResult<DataFrame> {
 
 /// The rejected lines of a classified batch: (`line_no`, `reason`).
 pub fn rejects(classified: &DataFrame) -> PolarsResult<DataFrame> {
-    classified
-        .clone()
-        .lazy()
-        .filter(col("reason").is_not_null())
-        .select([col("line_no"), col("reason")])
-        .collect()
+    classified.clone().lazy().filter(col("reason").is_not_null()).select([col("line_no"), col("reason")]).collect()
 }
 
 /// A human description of a reject reason, for `etl.rejects.detail`.
@@ -439,8 +427,7 @@ mod tests {
 
     #[test]
     fn empty_after_trim_is_null_for_every_text_field() {
-        let c = clean(frame(&[L { line_no: 1, f: std::array::from_fn(|_| Some(" \t\r\n\u{3000}".into())) }]))
-            .unwrap();
+        let c = clean(frame(&[L { line_no: 1, f: std::array::from_fn(|_| Some(" \t\r\n\u{3000}".into())) }])).unwrap();
         for column in ["order_id", "shop", "customer_nickname", "order_type"] {
             assert_eq!(text(&c, column, 1), None, "{column}");
         }
@@ -526,8 +513,11 @@ mod tests {
 
     /// Cents the contract gives for an amount text, or None for bad_amount.
     fn cents_of(inputs: &[(&str, Option<i64>)]) {
-        let lines: Vec<L> =
-            inputs.iter().enumerate().map(|(i, (a, _))| line(i as i32 + 1, &format!("o{i}")).set(AMOUNT, Some(a))).collect();
+        let lines: Vec<L> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _))| line(i as i32 + 1, &format!("o{i}")).set(AMOUNT, Some(a)))
+            .collect();
         let c = classified(&lines);
         for (i, (input, expected)) in inputs.iter().enumerate() {
             let n = i as i32 + 1;

@@ -80,20 +80,16 @@ pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
 
 /// Whether an import exists (whatever its status).
 pub fn import_exists(import_id: Uuid) -> Result<bool, StageError> {
-    Sql::new().query(
-        "SELECT EXISTS (SELECT 1 FROM etl.imports WHERE import_id = $1)",
-        &[import_id.into()],
-        |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
-    )
+    Sql::new().query("SELECT EXISTS (SELECT 1 FROM etl.imports WHERE import_id = $1)", &[import_id.into()], |rows| {
+        Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
+    })
 }
 
 /// Checks `etl.source_timezone` before any work, so a typo is one clear
 /// error rather than a failure of every line.
 pub fn check_source_timezone() -> Result<String, CallError> {
     let zone = gucs::source_timezone();
-    let known = subxact::run(|| {
-        Sql::new().query("SELECT now() AT TIME ZONE $1", &[zone.as_str().into()], |_| Ok(()))
-    });
+    let known = subxact::run(|| Sql::new().query("SELECT now() AT TIME ZONE $1", &[zone.as_str().into()], |_| Ok(())));
     match known {
         Ok(()) => Ok(zone),
         Err(_) => Err(CallError::UnknownTimeZone(zone)),
@@ -103,11 +99,8 @@ pub fn check_source_timezone() -> Result<String, CallError> {
 /// Runs `stages` in order for a checked import, in the caller's
 /// transaction; stops after a failed stage.
 pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
-    let source_timezone = if stages.contains(&Stage::Orders) {
-        check_source_timezone()?
-    } else {
-        gucs::source_timezone()
-    };
+    let source_timezone =
+        if stages.contains(&Stage::Orders) { check_source_timezone()? } else { gucs::source_timezone() };
     let mut reports = Vec::with_capacity(stages.len());
     for &stage in stages {
         let report = run_stage(import_id, stage, &source_timezone)?;

@@ -113,10 +113,8 @@ impl StageCounts {
         let started = std::time::Instant::now();
         let result = work();
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let phases = self
-            .extra
-            .entry("phase_ms".to_string())
-            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        let phases =
+            self.extra.entry("phase_ms".to_string()).or_insert_with(|| serde_json::Value::Object(Default::default()));
         if let serde_json::Value::Object(map) = phases {
             let total = map.get(phase).and_then(serde_json::Value::as_f64).unwrap_or(0.0) + ms;
             map.insert(phase.to_string(), serde_json::Value::from((total * 10.0).round() / 10.0));

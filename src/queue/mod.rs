@@ -38,12 +38,12 @@ pub fn enqueue(import_id: Uuid, stage: Stage) -> Result<(), StageError> {
 /// An import became `completed`: publish `DATA_IMPORT_COMPLETED` and queue
 /// its pipeline, in the caller's transaction.
 pub fn import_completed(import_id: Uuid) -> Result<i64, StageError> {
-    let raw_lines = Sql::new().query(
-        "SELECT count(*) FROM etl.raw_orders WHERE import_id = $1",
-        &[import_id.into()],
-        |rows| Ok(rows.first().get_one::<i64>()?.unwrap_or(0)),
-    )?;
-    let event_id = events::publish(EventType::DataImportCompleted, &events::import_completed_payload(import_id, raw_lines))?;
+    let raw_lines =
+        Sql::new().query("SELECT count(*) FROM etl.raw_orders WHERE import_id = $1", &[import_id.into()], |rows| {
+            Ok(rows.first().get_one::<i64>()?.unwrap_or(0))
+        })?;
+    let event_id =
+        events::publish(EventType::DataImportCompleted, &events::import_completed_payload(import_id, raw_lines))?;
     enqueue(import_id, Stage::Orders)?;
     Ok(event_id)
 }
@@ -53,7 +53,9 @@ pub fn import_completed(import_id: Uuid) -> Result<i64, StageError> {
 pub fn on_accepted_event(event: &ValidEvent) -> Result<(), StageError> {
     match event.event_type {
         EventType::DataImportCompleted if event.status == "completed" => enqueue(event.import_id, Stage::Orders),
-        EventType::StageCompleted(stage) if event.status == pipeline::STATUS_SUCCESS || event.status == pipeline::STATUS_PARTIAL => {
+        EventType::StageCompleted(stage)
+            if event.status == pipeline::STATUS_SUCCESS || event.status == pipeline::STATUS_PARTIAL =>
+        {
             match stage.next() {
                 Some(next) => enqueue(event.import_id, next),
                 None => Ok(()),
@@ -304,7 +306,12 @@ pub fn run_next_job() -> Result<Option<JobOutcome>, CallError> {
     }
 }
 
-fn finish_job(job: &ClaimedJob, succeeded: bool, run_id: Option<i64>, error: Option<&str>) -> Result<JobOutcome, StageError> {
+fn finish_job(
+    job: &ClaimedJob,
+    succeeded: bool,
+    run_id: Option<i64>,
+    error: Option<&str>,
+) -> Result<JobOutcome, StageError> {
     let state = if succeeded {
         JobState::Done
     } else if job.attempt >= gucs::max_attempts() {

@@ -78,10 +78,7 @@ mod tests {
     use pgrx::PgSqlErrorCode;
 
     fn refuse(message: &str) -> StageError {
-        StageError::Database {
-            sqlstate: PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
-            message: message.to_string(),
-        }
+        StageError::Database { sqlstate: PgSqlErrorCode::ERRCODE_CHECK_VIOLATION, message: message.to_string() }
     }
 
     /// Writes a range unless it contains a "bad" row, like a constraint would.

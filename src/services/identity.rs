@@ -85,10 +85,7 @@ pub fn as_table_owner<R>(owner: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
 /// Pins `search_path` for the rest of the current transaction: the worker's
 /// transactions do not get the one SQL entry points pin in their definition.
 pub fn pin_search_path(sql: &mut Sql) -> Result<(), SecurityError> {
-    sql.execute(
-        "SELECT pg_catalog.set_config('search_path', $1, true)",
-        &[PINNED_SEARCH_PATH.into()],
-    )
-    .map(|_| ())
-    .map_err(|e| SecurityError::Lookup(e.to_string()))
+    sql.execute("SELECT pg_catalog.set_config('search_path', $1, true)", &[PINNED_SEARCH_PATH.into()])
+        .map(|_| ())
+        .map_err(|e| SecurityError::Lookup(e.to_string()))
 }

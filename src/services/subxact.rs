@@ -19,8 +19,7 @@ use crate::error::StageError;
 /// serialization failure and deadlock.
 pub fn run<R>(work: impl FnOnce() -> Result<R, StageError>) -> Result<R, StageError> {
     // SAFETY: plain reads of backend globals on the backend's thread.
-    let (old_context, old_owner) =
-        unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+    let (old_context, old_owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
     // SAFETY: we are inside a transaction (called from a SQL function or the worker).
     unsafe {
         pg_sys::BeginInternalSubTransaction(std::ptr::null());

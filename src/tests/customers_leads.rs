@@ -70,7 +70,9 @@ mod tests {
                   AND c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname"),
             4
         );
-        let alice = value("SELECT customer_global_id::text FROM etl.customers WHERE shop_id = 101 AND customer_nickname = 'alice'");
+        let alice = value(
+            "SELECT customer_global_id::text FROM etl.customers WHERE shop_id = 101 AND customer_nickname = 'alice'",
+        );
 
         // A later import: an earlier order and a later time for an existing order.
         import(
@@ -121,10 +123,7 @@ mod tests {
              (3, 'O3', 'S1', 'carol', 'paid', 'gift', '5', '2026-01-03 10:00:00')",
         );
         run_all(A);
-        assert_eq!(
-            leads_of("alice"),
-            "OPEN|2|30.00|1|10.00|1|20.00|2026-01-01 02:00:00|2026-01-02 02:00:00|O1+O2"
-        );
+        assert_eq!(leads_of("alice"), "OPEN|2|30.00|1|10.00|1|20.00|2026-01-01 02:00:00|2026-01-02 02:00:00|O1+O2");
         assert_eq!(leads_of("carol"), "OPEN|1|5.00|0|0.00|0|0.00|2026-01-03 02:00:00|2026-01-03 02:00:00|O3");
 
         import(
@@ -272,7 +271,8 @@ mod tests {
         ));
         run_all(A);
         run_all(B);
-        let order = "SELECT amount::text || '|' || latest_status || '|' || import_id FROM etl.orders WHERE order_id = 'O1'";
+        let order =
+            "SELECT amount::text || '|' || latest_status || '|' || import_id FROM etl.orders WHERE order_id = 'O1'";
         assert_eq!(value(order), format!("20.00|SHIPPED|{B}"));
         let after_b = business_rows();
         // The earlier import again: its line is superseded by the later import.

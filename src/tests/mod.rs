@@ -50,9 +50,7 @@ pub fn fixtures() {
 /// shop, customer_name, order_status, order_type, amount, ordered_at)`),
 /// then marks it completed, as a loader would.
 pub fn import(id: &str, values: &str) {
-    exec(&format!(
-        "INSERT INTO etl.imports (import_id, source, status) VALUES ('{id}', 'pg_test', 'pending');"
-    ));
+    exec(&format!("INSERT INTO etl.imports (import_id, source, status) VALUES ('{id}', 'pg_test', 'pending');"));
     if !values.trim().is_empty() {
         exec(&format!(
             "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name,

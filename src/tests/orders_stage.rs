@@ -54,9 +54,7 @@ mod tests {
         assert_eq!(stage("etl_orders", IMPORT), "orders partial_success in=11 ok=3 sup=1 rej=7 fail=0");
         assert_eq!(orders_table(), EXPECTED_ORDERS);
         assert_eq!(rejects_table(IMPORT), EXPECTED_REJECTS);
-        let batches = int(&format!(
-            "SELECT batches FROM etl.runs WHERE import_id = '{IMPORT}' AND stage = 'orders'"
-        ));
+        let batches = int(&format!("SELECT batches FROM etl.runs WHERE import_id = '{IMPORT}' AND stage = 'orders'"));
         assert_eq!(batches, (11 + batch_size as i64 - 1) / batch_size as i64, "batches of {batch_size}");
     }
 
@@ -111,7 +109,9 @@ mod tests {
         assert!(null_time, "line 8 keeps its NULL ordered_at");
         // Every reject has a detail.
         assert_eq!(
-            int(&format!("SELECT count(*) FROM etl.rejects WHERE import_id = '{IMPORT}' AND coalesce(detail, '') = ''")),
+            int(&format!(
+                "SELECT count(*) FROM etl.rejects WHERE import_id = '{IMPORT}' AND coalesce(detail, '') = ''"
+            )),
             0
         );
     }

@@ -23,9 +23,11 @@ mod tests {
         for f in FUNCTIONS {
             let e = error_of(&format!("SELECT * FROM {f}(NULL)")).unwrap_or_else(|| panic!("{f}(NULL) raised nothing"));
             assert!(e.starts_with("22004: "), "{f}(NULL): {e}");
-            let e = error_of(&format!("SELECT * FROM {f}('{UNKNOWN}')")).unwrap_or_else(|| panic!("{f}(unknown) raised nothing"));
+            let e = error_of(&format!("SELECT * FROM {f}('{UNKNOWN}')"))
+                .unwrap_or_else(|| panic!("{f}(unknown) raised nothing"));
             assert!(e.starts_with("42704: ") && e.contains(UNKNOWN), "{f}(unknown): {e}");
-            let e = error_of(&format!("SELECT * FROM {f}('{PENDING}')")).unwrap_or_else(|| panic!("{f}(pending) raised nothing"));
+            let e = error_of(&format!("SELECT * FROM {f}('{PENDING}')"))
+                .unwrap_or_else(|| panic!("{f}(pending) raised nothing"));
             assert!(e.starts_with("55000: ") && e.contains("pending"), "{f}(pending): {e}");
         }
         exec(&format!("UPDATE etl.imports SET status = 'failed' WHERE import_id = '{PENDING}'"));
@@ -48,7 +50,9 @@ mod tests {
              leads success in=0 ok=0 sup=0 rej=0 fail=0"
         );
         assert_eq!(
-            value(&format!("SELECT string_agg(stage || ' ' || status, ',' ORDER BY run_id) FROM etl.runs WHERE import_id = '{A}'")),
+            value(&format!(
+                "SELECT string_agg(stage || ' ' || status, ',' ORDER BY run_id) FROM etl.runs WHERE import_id = '{A}'"
+            )),
             "orders success,customers success,leads success"
         );
     }
@@ -115,8 +119,14 @@ mod tests {
              customers success in=1 ok=1 sup=0 rej=0 fail=0\n\
              leads success in=1 ok=1 sup=0 rej=0 fail=0"
         );
-        assert_eq!(value("SELECT string_agg(customer_key, ',') FROM etl.customers"), "a79dc4b87a42d35af69583a82c082101");
-        assert_eq!(int("SELECT count(*) FROM etl.orders WHERE customer_global_id IS NOT NULL AND lead_id IS NOT NULL"), 2);
+        assert_eq!(
+            value("SELECT string_agg(customer_key, ',') FROM etl.customers"),
+            "a79dc4b87a42d35af69583a82c082101"
+        );
+        assert_eq!(
+            int("SELECT count(*) FROM etl.orders WHERE customer_global_id IS NOT NULL AND lead_id IS NOT NULL"),
+            2
+        );
         assert_eq!(value("SELECT order_count || ' ' || total_amount FROM etl.business_leads"), "2 3.00");
     }
 
@@ -145,10 +155,7 @@ mod tests {
                         runs.error IS NULL), ',' ORDER BY runs.run_id)
                FROM r JOIN etl.runs runs ON runs.import_id = '{A}' AND runs.stage = r.stage"
         ));
-        assert_eq!(
-            got,
-            "orders partial_success t t t t t t,customers success t t t t t t,leads success t t t t t t"
-        );
+        assert_eq!(got, "orders partial_success t t t t t t,customers success t t t t t t,leads success t t t t t t");
         assert_eq!(
             value(&format!("SELECT format('%s %s %s %s %s %s', rows_in, rows_ok, rows_superseded, rows_rejected, rows_failed, batches) FROM etl.runs WHERE import_id = '{A}' AND stage = 'orders'")),
             "5 3 1 1 0 3"
@@ -245,7 +252,10 @@ mod tests {
         assert_eq!(stage("etl_run_all", second).lines().next(), Some("orders success in=1 ok=1 sup=0 rej=0 fail=0"));
         assert_eq!(int("SELECT etl_polars_pool_threads()::bigint"), 1);
         assert_eq!(polars_threads_and_unmasked(), (1, vec![]), "{:?}", other_threads());
-        assert_eq!(value("SELECT string_agg(order_id || ':' || amount, ',' ORDER BY order_id) FROM etl.orders"), "P1:1.00,P2:2.00");
+        assert_eq!(
+            value("SELECT string_agg(order_id || ':' || amount, ',' ORDER BY order_id) FROM etl.orders"),
+            "P1:1.00,P2:2.00"
+        );
     }
 
     #[pg_test]
