@@ -1,5 +1,5 @@
 -- End to end: several imports in a row through etl_run_all, on a fresh
--- database. Expected values come from the contract (shared/spec/CONTRACT.md).
+-- database. Expected values come from the contract (docs/semantics.md).
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
