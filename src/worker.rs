@@ -81,15 +81,16 @@ pub extern "C-unwind" fn etl_launcher_main(_arg: pg_sys::Datum) {
 
         let state = worker.as_ref().map(|w| (w.handle.pid(), w.database.clone(), w.started));
         match state {
-            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), running_db, _)) => {
-                if database.as_deref() != Some(running_db.as_str()) {
-                    log!("etl_ext launcher: etl.database changed; stopping the worker of \"{running_db}\"");
-                    if let Some(running) = worker.take() {
-                        let _ = running.handle.terminate().wait_for_shutdown();
-                    }
-                    next_start = Instant::now();
+            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), running_db, _))
+                if database.as_deref() != Some(running_db.as_str()) =>
+            {
+                log!("etl_ext launcher: etl.database changed; stopping the worker of \"{running_db}\"");
+                if let Some(running) = worker.take() {
+                    let _ = running.handle.terminate().wait_for_shutdown();
                 }
+                next_start = Instant::now();
             }
+            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), _, _)) => {}
             Some((Err(_), running_db, started)) => {
                 let ran = started.elapsed();
                 let healthy = ran >= HEALTHY_RUN;

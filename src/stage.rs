@@ -1,4 +1,6 @@
-//! What every stage gets and gives back.
+//! The stage kit: what every stage gets (its run context, the batch loop)
+//! and gives back (its counts). Below the pipeline runner, which calls the
+//! stages, so that the stages depend on it and never on the runner.
 
 use pgrx::Uuid;
 use polars::prelude::DataFrame;
