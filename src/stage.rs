@@ -6,8 +6,8 @@ use pgrx::Uuid;
 use polars::prelude::DataFrame;
 
 use crate::error::StageError;
-use crate::services::memory;
 use crate::services::spi::{Cursor, Sql};
+use crate::services::{memory, polars_runtime};
 
 /// The three stages, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,7 @@ impl RunContext {
                     return Ok(false);
                 }
                 counts.batches += 1;
+                polars_runtime::size_for_batch(batch.rows());
                 work(self, counts, batch)?;
                 Ok(true)
             })?;
