@@ -7,10 +7,10 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
 use crate::error::CallError;
-use crate::pipeline::stage::Stage;
 use crate::pipeline::StageReport;
 use crate::queue;
 use crate::services::identity::as_runner;
+use crate::stage::Stage;
 
 type ReportRow = (
     name!(stage, String),
@@ -27,7 +27,7 @@ type ReportRow = (
 fn to_row(r: &StageReport) -> ReportRow {
     (
         r.stage.name().to_string(),
-        r.status.to_string(),
+        r.status.name().to_string(),
         r.counts.rows_in,
         r.counts.rows_ok,
         r.counts.rows_superseded,

@@ -20,6 +20,7 @@ mod orders;
 mod pipeline;
 mod queue;
 mod services;
+mod stage;
 mod worker;
 
 #[cfg(any(test, feature = "pg_test"))]

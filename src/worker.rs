@@ -81,15 +81,16 @@ pub extern "C-unwind" fn etl_launcher_main(_arg: pg_sys::Datum) {
 
         let state = worker.as_ref().map(|w| (w.handle.pid(), w.database.clone(), w.started));
         match state {
-            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), running_db, _)) => {
-                if database.as_deref() != Some(running_db.as_str()) {
-                    log!("etl_ext launcher: etl.database changed; stopping the worker of \"{running_db}\"");
-                    if let Some(running) = worker.take() {
-                        let _ = running.handle.terminate().wait_for_shutdown();
-                    }
-                    next_start = Instant::now();
+            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), running_db, _))
+                if database.as_deref() != Some(running_db.as_str()) =>
+            {
+                log!("etl_ext launcher: etl.database changed; stopping the worker of \"{running_db}\"");
+                if let Some(running) = worker.take() {
+                    let _ = running.handle.terminate().wait_for_shutdown();
                 }
+                next_start = Instant::now();
             }
+            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), _, _)) => {}
             Some((Err(_), running_db, started)) => {
                 let ran = started.elapsed();
                 let healthy = ran >= HEALTHY_RUN;
@@ -269,28 +270,43 @@ fn in_worker_transaction<R>(work: impl FnOnce() -> Result<R, CallError>) -> Resu
     identity::as_runner(work)
 }
 
-/// Claims and runs ready jobs until none is ready: the claim (which counts
-/// the attempt) in one transaction, the stage in the next.
+/// Claims and runs ready jobs until none is ready. The first claim (which
+/// counts the attempt) commits on its own; after that, each job's
+/// transaction also claims the next job, so the next attempt is counted in
+/// the same commit, before that job runs: one commit per job, not two. A
+/// crash mid-stage rolls back that job's work and the claim of the next
+/// (which never started), and leaves this job's attempt counted.
 fn drain_queue(database: &str) {
-    loop {
+    pgrx::check_for_interrupts!();
+    let claimed = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::claim_runnable_job()?)));
+    let mut next = match claimed {
+        Ok(job) => job,
+        Err(e) => {
+            log!("etl_ext worker: cannot run the queue of \"{database}\": {e}");
+            return;
+        }
+    };
+    while let Some(job) = next.take() {
         pgrx::check_for_interrupts!();
-        let claimed = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::claim_runnable_job()?)));
-        let job = match claimed {
-            Ok(Some(job)) => job,
-            Ok(None) => return,
-            Err(e) => {
-                log!("etl_ext worker: cannot run the queue of \"{database}\": {e}");
-                return;
+        let (outcome, claimed) = BackgroundWorker::transaction(|| {
+            let ran = in_worker_transaction(|| {
+                let outcome = queue::run_claimed_job(&job)?;
+                // Stop between jobs on SIGTERM without claiming another.
+                // SAFETY: reading a flag PostgreSQL's signal handler sets.
+                let stopping = unsafe { pg_sys::ProcDiePending != 0 };
+                let claimed = if stopping { None } else { queue::claim_runnable_job()? };
+                Ok((outcome, claimed))
+            });
+            match ran {
+                Ok(done) => done,
+                // Roll the transaction back; the attempt stays counted.
+                Err(e) => e.raise(),
             }
-        };
-        let outcome = BackgroundWorker::transaction(|| match in_worker_transaction(|| queue::run_claimed_job(&job)) {
-            Ok(outcome) => outcome,
-            // Roll the transaction back; the attempt stays counted.
-            Err(e) => e.raise(),
         });
         if let Some(o) = outcome {
             log!("etl_ext worker: job {} (import {}, stage {}): {}", o.job_id, o.import_id, o.stage.name(), o.state);
         }
+        next = claimed;
     }
 }
 

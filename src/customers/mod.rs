@@ -9,8 +9,8 @@ pub mod load;
 pub mod transform;
 
 use crate::error::StageError;
-use crate::pipeline::stage::{Batch, RunContext, StageCounts};
 use crate::services::{polars_runtime, statistics};
+use crate::stage::{Batch, RunContext, StageCounts};
 
 impl Batch for transform::CustomerKeys {
     fn rows(&self) -> usize {

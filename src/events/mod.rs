@@ -8,9 +8,9 @@ use pgrx::Uuid;
 use serde_json::{json, Value};
 
 use crate::error::{EventError, StageError};
-use crate::pipeline::stage::Stage;
 use crate::pipeline::StageReport;
 use crate::services::spi::Sql;
+use crate::stage::Stage;
 
 pub const EVENT_VERSION: &str = "1.0";
 pub const CHANNEL: &str = "etl_events";
@@ -145,7 +145,7 @@ pub fn stage_payload(report: &StageReport) -> Value {
         "event_type": EventType::StageCompleted(report.stage).name(),
         "event_version": EVENT_VERSION,
         "import_id": report.import_id.to_string(),
-        "status": report.status,
+        "status": report.status.name(),
         "success_count": report.counts.rows_ok,
         "error_count": report.counts.rows_rejected + report.counts.rows_failed,
         "duration_ms": report.duration_ms,

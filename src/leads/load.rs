@@ -26,7 +26,7 @@ pub fn open_leads_to_recompute(sql: &mut Sql) -> Result<Cursor, StageError> {
 /// A batch of lead ids from [`open_leads_to_recompute`].
 pub struct LeadIds(pub Vec<Uuid>);
 
-impl crate::pipeline::stage::Batch for LeadIds {
+impl crate::stage::Batch for LeadIds {
     fn rows(&self) -> usize {
         self.0.len()
     }

@@ -12,8 +12,8 @@ pub mod load;
 pub mod transform;
 
 use crate::error::StageError;
-use crate::pipeline::stage::{RunContext, StageCounts};
 use crate::services::{lookups, polars_runtime};
+use crate::stage::{RunContext, StageCounts};
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();

@@ -11,8 +11,8 @@ pub mod transform;
 use polars::prelude::*;
 
 use crate::error::StageError;
-use crate::pipeline::stage::{Batch, RunContext, StageCounts};
 use crate::services::{batch, lookups, polars_runtime, statistics};
+use crate::stage::{Batch, RunContext, StageCounts};
 
 impl Batch for transform::RawLines {
     fn rows(&self) -> usize {

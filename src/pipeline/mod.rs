@@ -2,8 +2,6 @@
 //! writes the `etl.runs` row, isolates a failing stage in a subtransaction
 //! and reports what happened. Knows the stages, nothing of events or queues.
 
-pub mod stage;
-
 use std::time::Instant;
 
 use pgrx::Uuid;
@@ -11,8 +9,8 @@ use pgrx::Uuid;
 use crate::error::{CallError, StageError};
 use crate::services::spi::Sql;
 use crate::services::subxact;
+use crate::stage::{RunContext, Stage, StageCounts};
 use crate::{customers, gucs, leads, orders};
-use stage::{RunContext, Stage, StageCounts};
 
 /// Advisory lock key that serialises stage runs across sessions, so that
 /// concurrent imports cannot deadlock on shared customers and leads and give
@@ -25,7 +23,7 @@ pub struct StageReport {
     pub run_id: i64,
     pub import_id: Uuid,
     pub stage: Stage,
-    pub status: &'static str,
+    pub status: RunStatus,
     pub counts: StageCounts,
     pub queries: u64,
     pub duration_ms: f64,
@@ -34,7 +32,7 @@ pub struct StageReport {
 
 impl StageReport {
     pub fn succeeded(&self) -> bool {
-        self.status != STATUS_FAILED
+        self.status != RunStatus::Failed
     }
 
     pub fn details(&self) -> serde_json::Value {
@@ -49,9 +47,30 @@ impl StageReport {
     }
 }
 
-pub const STATUS_SUCCESS: &str = "success";
-pub const STATUS_PARTIAL: &str = "partial_success";
-pub const STATUS_FAILED: &str = "failed";
+/// How a stage run ended; the `CHECK` constraint on `etl.runs.status` is the
+/// authority (it also allows `running`, the state of a run in progress).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Success,
+    /// Some lines were rejected or failed to load; the others landed.
+    PartialSuccess,
+    /// The stage itself hit an error: its work was rolled back.
+    Failed,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::PartialSuccess => "partial_success",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RunStatus> {
+        [RunStatus::Success, RunStatus::PartialSuccess, RunStatus::Failed].into_iter().find(|s| s.name() == name)
+    }
+}
 
 /// Takes the pipeline lock for the rest of the transaction (reentrant).
 /// Whatever runs a stage takes it before it touches any job row.
@@ -136,9 +155,9 @@ fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<Sta
         Stage::Leads => leads::run(&mut ctx),
     });
     let (status, counts, error) = match outcome {
-        Ok(counts) if counts.rows_rejected + counts.rows_failed > 0 => (STATUS_PARTIAL, counts, None),
-        Ok(counts) => (STATUS_SUCCESS, counts, None),
-        Err(e) => (STATUS_FAILED, StageCounts::default(), Some(e.to_string())),
+        Ok(counts) if counts.rows_rejected + counts.rows_failed > 0 => (RunStatus::PartialSuccess, counts, None),
+        Ok(counts) => (RunStatus::Success, counts, None),
+        Err(e) => (RunStatus::Failed, StageCounts::default(), Some(e.to_string())),
     };
     let mut sql = ctx.sql;
     let report = StageReport {
@@ -165,7 +184,7 @@ fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), StageError> {
           WHERE run_id = $1",
         &[
             r.run_id.into(),
-            r.status.into(),
+            r.status.name().into(),
             r.counts.rows_in.into(),
             r.counts.rows_ok.into(),
             r.counts.rows_superseded.into(),

@@ -16,9 +16,9 @@ use pgrx::Uuid;
 use crate::error::{CallError, EventError, StageError};
 use crate::events::{self, EventType, ValidEvent};
 use crate::gucs;
-use crate::pipeline::stage::Stage;
-use crate::pipeline::{self, StageReport};
+use crate::pipeline::{self, RunStatus, StageReport};
 use crate::services::spi::Sql;
+use crate::stage::Stage;
 
 /// Queues `stage` of an import, unless that job is already queued or
 /// running. Wakes the worker at commit.
@@ -54,7 +54,7 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), StageError> {
     match event.event_type {
         EventType::DataImportCompleted if event.status == "completed" => enqueue(event.import_id, Stage::Orders),
         EventType::StageCompleted(stage)
-            if event.status == pipeline::STATUS_SUCCESS || event.status == pipeline::STATUS_PARTIAL =>
+            if matches!(RunStatus::from_name(&event.status), Some(RunStatus::Success | RunStatus::PartialSuccess)) =>
         {
             match stage.next() {
                 Some(next) => enqueue(event.import_id, next),

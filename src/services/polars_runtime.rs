@@ -42,6 +42,17 @@ fn start_pool(threads: usize) {
     }
 }
 
+/// Below this many rows a batch is transformed on the backend's own thread:
+/// handing a few hundred rows to the pool costs more (thread wake-ups per
+/// operation) than it saves. Small imports are the common case.
+const PARALLEL_FROM_ROWS: usize = 10_000;
+
+/// Call with each batch's size before transforming it: a pool thread only
+/// for batches large enough to gain from one.
+pub fn size_for_batch(rows: usize) {
+    polars_core::ALLOW_RAYON_THREADS.set(gucs::polars_threads() > 1 && rows >= PARALLEL_FROM_ROWS);
+}
+
 /// Runs a query like the stages' so that whatever else Polars starts lazily
 /// on first use (its async runtime) starts now, with signals blocked.
 fn warm_up() {

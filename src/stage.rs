@@ -1,11 +1,13 @@
-//! What every stage gets and gives back.
+//! The stage kit: what every stage gets (its run context, the batch loop)
+//! and gives back (its counts). Below the pipeline runner, which calls the
+//! stages, so that the stages depend on it and never on the runner.
 
 use pgrx::Uuid;
 use polars::prelude::DataFrame;
 
 use crate::error::StageError;
-use crate::services::memory;
 use crate::services::spi::{Cursor, Sql};
+use crate::services::{memory, polars_runtime};
 
 /// The three stages, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,7 @@ impl RunContext {
                     return Ok(false);
                 }
                 counts.batches += 1;
+                polars_runtime::size_for_batch(batch.rows());
                 work(self, counts, batch)?;
                 Ok(true)
             })?;
