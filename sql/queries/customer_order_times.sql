@@ -3,47 +3,52 @@
 --
 -- Rules it enforces (contract 3.2):
 -- * first_order_at / last_order_at are the min and max ordered_at over all
---   orders of the customer, after every run.
+--   orders of the customer (its shop and nickname), after every run.
 -- * Customers that lost or changed an order (queued by the orders stage in
---   etl.pending_customer_refresh, emptied here) are recomputed from all
---   their orders; a customer left with no order gets NULLs.
+--   etl.pending_customer_refresh, emptied here), and customers without times
+--   yet (new ones, whose other orders may come from imports whose customers
+--   stage has not run), are recomputed from all their orders; a customer
+--   left with no order gets NULLs.
 -- * The import's other customers only gained new orders: their times widen
---   to the min and max of those (least/greatest ignore NULL, so a new
---   customer takes them as they are). Cost follows the import, not the
+--   to the min and max of those. Cost follows the import, not the
 --   customer's history.
--- * Every read is through an index ((shop_id, customer_nickname) or
---   import_id); a customer whose times did not change is not written.
+-- * Every read is through an index ((shop_id, customer_nickname),
+--   import_id, the primary key); a customer whose times did not change is
+--   not written.
 WITH stale AS (
     DELETE FROM etl.pending_customer_refresh RETURNING shop_id, customer_nickname
-), recomputed AS (
-    SELECT s.shop_id, s.customer_nickname, m.first_at, m.last_at, true AS full_recompute
+), touched AS (
+    SELECT s.shop_id, s.customer_nickname, NULL::timestamptz AS first_at, NULL::timestamptz AS last_at,
+           true AS lost_or_changed
       FROM (SELECT DISTINCT shop_id, customer_nickname FROM stale) s
-     CROSS JOIN LATERAL (
-           SELECT pg_catalog.min(o.ordered_at) AS first_at, pg_catalog.max(o.ordered_at) AS last_at
-             FROM etl.orders o
-            WHERE o.shop_id = s.shop_id AND o.customer_nickname = s.customer_nickname) m
-), gained AS (
-    SELECT i.shop_id, i.customer_nickname,
-           pg_catalog.min(i.ordered_at) AS first_at, pg_catalog.max(i.ordered_at) AS last_at, false AS full_recompute
+    UNION ALL
+    SELECT i.shop_id, i.customer_nickname, pg_catalog.min(i.ordered_at), pg_catalog.max(i.ordered_at), false
       FROM etl.orders i
      WHERE i.import_id = $1
        AND NOT EXISTS (SELECT 1 FROM stale s
                         WHERE s.shop_id = i.shop_id AND s.customer_nickname = i.customer_nickname)
      GROUP BY i.shop_id, i.customer_nickname
 ), t AS (
-    SELECT k.*, c.customer_global_id
-      FROM (SELECT * FROM recomputed UNION ALL SELECT * FROM gained) k
+    SELECT c.customer_global_id,
+           CASE WHEN k.lost_or_changed OR c.first_order_at IS NULL
+                THEN (SELECT pg_catalog.min(o.ordered_at) FROM etl.orders o
+                       WHERE o.shop_id = k.shop_id AND o.customer_nickname = k.customer_nickname)
+                ELSE least(c.first_order_at, k.first_at)
+           END AS first_at,
+           CASE WHEN k.lost_or_changed OR c.first_order_at IS NULL
+                THEN (SELECT pg_catalog.max(o.ordered_at) FROM etl.orders o
+                       WHERE o.shop_id = k.shop_id AND o.customer_nickname = k.customer_nickname)
+                ELSE greatest(c.last_order_at, k.last_at)
+           END AS last_at
+      FROM touched k
      CROSS JOIN LATERAL (
-           SELECT x.customer_global_id FROM etl.customers x
+           SELECT x.customer_global_id, x.first_order_at, x.last_order_at FROM etl.customers x
             WHERE x.shop_id = k.shop_id AND x.customer_nickname = k.customer_nickname LIMIT 1) c
 )
 UPDATE etl.customers c
-   SET first_order_at = CASE WHEN t.full_recompute THEN t.first_at ELSE least(c.first_order_at, t.first_at) END,
-       last_order_at = CASE WHEN t.full_recompute THEN t.last_at ELSE greatest(c.last_order_at, t.last_at) END
+   SET first_order_at = t.first_at, last_order_at = t.last_at
   FROM t
  -- The customers by their primary key, whatever join the planner picks.
  WHERE c.customer_global_id = ANY (ARRAY(SELECT t2.customer_global_id FROM t t2))
    AND c.customer_global_id = t.customer_global_id
-   AND (c.first_order_at, c.last_order_at) IS DISTINCT FROM
-       (CASE WHEN t.full_recompute THEN t.first_at ELSE least(c.first_order_at, t.first_at) END,
-        CASE WHEN t.full_recompute THEN t.last_at ELSE greatest(c.last_order_at, t.last_at) END)
+   AND (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)

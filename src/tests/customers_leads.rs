@@ -353,4 +353,31 @@ mod tests {
         run_all(B);
         assert_eq!(value("SELECT total_amount::text FROM etl.business_leads"), "1999999999999980.02");
     }
+
+    #[pg_test]
+    fn customer_times_cover_orders_of_an_import_whose_customers_stage_has_not_run() {
+        fixtures();
+        import(A, "(1, 'E1', 'S1', 'erin', 'paid', NULL, '1', '2026-01-01 00:00:00')");
+        import(B, "(1, 'E2', 'S1', 'erin', 'paid', NULL, '2', '2026-02-01 00:00:00')");
+        stage("etl_orders", A);
+        stage("etl_orders", B);
+        // B's customers stage creates erin while A's order is not linked yet:
+        // her times still span every order she has.
+        stage("etl_customers", B);
+        let times = || {
+            value(&format!(
+                "SELECT format('%s|%s', {}, {}) FROM etl.customers WHERE customer_nickname = 'erin'",
+                utc("first_order_at"),
+                utc("last_order_at")
+            ))
+        };
+        assert_eq!(times(), "2025-12-31 16:00:00|2026-01-31 16:00:00");
+        stage("etl_customers", A);
+        assert_eq!(times(), "2025-12-31 16:00:00|2026-01-31 16:00:00");
+        // A new order of hers widens the times incrementally.
+        import(C, "(1, 'E3', 'S1', 'erin', 'paid', NULL, '3', '2026-03-01 00:00:00')");
+        stage("etl_orders", C);
+        stage("etl_customers", C);
+        assert_eq!(times(), "2025-12-31 16:00:00|2026-02-28 16:00:00");
+    }
 }
