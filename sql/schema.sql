@@ -172,5 +172,6 @@ CREATE TABLE etl.jobs (
     finished_at timestamptz,
     UNIQUE (import_id, stage)
 );
-CREATE INDEX jobs_ready_idx ON etl.jobs (next_run_at, job_id) WHERE state IN ('queued', 'failed');
+-- The claim's index: due jobs, including a 'running' one whose backend died.
+CREATE INDEX jobs_ready_idx ON etl.jobs (next_run_at, job_id) WHERE state IN ('queued', 'failed', 'running');
 

@@ -14,7 +14,8 @@
 --   whose existing orders changed are recomputed in full afterwards
 --   (lead_aggregates.sql).
 -- * Each order probes its customer's current lead by index; sums are exact
---   numeric.
+--   numeric. (No "= ANY(array)" beside the join key on the leads: as an
+--   index condition of a nested loop it walked the array per lead.)
 WITH attributed AS (
     UPDATE etl.orders o
        SET lead_id = (SELECT l.lead_id
@@ -53,9 +54,7 @@ WITH attributed AS (
            last_order_at = greatest(l.last_order_at, g.last_at),
            updated_at = pg_catalog.now()
       FROM gained g
-     -- The leads by their primary key, whatever join the planner picks.
-     WHERE l.lead_id = ANY (ARRAY(SELECT g2.lead_id FROM gained g2))
-       AND l.lead_id = g.lead_id
+     WHERE l.lead_id = g.lead_id
     RETURNING 1
 )
 SELECT (SELECT pg_catalog.count(*) FROM attributed), (SELECT pg_catalog.count(*) FROM grown)

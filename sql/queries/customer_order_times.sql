@@ -30,25 +30,23 @@ WITH stale AS (
      GROUP BY i.shop_id, i.customer_nickname
 ), t AS (
     SELECT c.customer_global_id,
-           CASE WHEN k.lost_or_changed OR c.first_order_at IS NULL
-                THEN (SELECT pg_catalog.min(o.ordered_at) FROM etl.orders o
-                       WHERE o.shop_id = k.shop_id AND o.customer_nickname = k.customer_nickname)
-                ELSE least(c.first_order_at, k.first_at)
-           END AS first_at,
-           CASE WHEN k.lost_or_changed OR c.first_order_at IS NULL
-                THEN (SELECT pg_catalog.max(o.ordered_at) FROM etl.orders o
-                       WHERE o.shop_id = k.shop_id AND o.customer_nickname = k.customer_nickname)
-                ELSE greatest(c.last_order_at, k.last_at)
-           END AS last_at
+           CASE WHEN k.lost_or_changed OR c.first_order_at IS NULL THEN whole.first_at
+                ELSE least(c.first_order_at, k.first_at) END AS first_at,
+           CASE WHEN k.lost_or_changed OR c.first_order_at IS NULL THEN whole.last_at
+                ELSE greatest(c.last_order_at, k.last_at) END AS last_at
       FROM touched k
      CROSS JOIN LATERAL (
            SELECT x.customer_global_id, x.first_order_at, x.last_order_at FROM etl.customers x
             WHERE x.shop_id = k.shop_id AND x.customer_nickname = k.customer_nickname LIMIT 1) c
+     -- All the customer's orders, read only when needed (a one-time filter).
+     CROSS JOIN LATERAL (
+           SELECT pg_catalog.min(o.ordered_at) AS first_at, pg_catalog.max(o.ordered_at) AS last_at
+             FROM etl.orders o
+            WHERE (k.lost_or_changed OR c.first_order_at IS NULL)
+              AND o.shop_id = k.shop_id AND o.customer_nickname = k.customer_nickname) whole
 )
 UPDATE etl.customers c
    SET first_order_at = t.first_at, last_order_at = t.last_at
   FROM t
- -- The customers by their primary key, whatever join the planner picks.
- WHERE c.customer_global_id = ANY (ARRAY(SELECT t2.customer_global_id FROM t t2))
-   AND c.customer_global_id = t.customer_global_id
+ WHERE c.customer_global_id = t.customer_global_id
    AND (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)

@@ -9,11 +9,12 @@
 -- * A later import (by completion time, then import_id) is never undone by
 --   an earlier one run again or run late: the order it wrote is left alone.
 -- * A nickname change clears customer_global_id and lead_id.
--- * Every existing order the batch rewrites queues its customer and its lead
---   (etl.pending_customer_refresh, etl.pending_lead_refresh) for a full
---   recompute by the next stages: their times and aggregates may have lost
---   or changed a value. New orders queue nothing: the next stages add them
---   to their customer's times and their lead's aggregates incrementally.
+-- * An existing order the batch rewrites queues its customer (when it
+--   leaves it or its time changes) and its lead (when it leaves it or its
+--   time, amount, status or type changes) in etl.pending_customer_refresh /
+--   etl.pending_lead_refresh for a full recompute by the next stages. New
+--   orders queue nothing: the next stages add them to their customer's
+--   times and their lead's aggregates incrementally.
 -- * Times without an offset are local to etl.source_timezone, with
 --   PostgreSQL's rules for daylight-saving gaps and overlaps.
 -- * Cost follows the batch: every existing order and every import is
@@ -40,10 +41,15 @@ input AS (
                 system_order_type, cents, local_time, utc_offset)
 ),
 rewritten AS (
-    SELECT o.shop_id, o.customer_nickname, o.lead_id
+    SELECT o.shop_id, o.customer_nickname, o.lead_id,
+           o.customer_nickname <> i.nickname AS moved,
+           o.ordered_at IS DISTINCT FROM i.ordered_at AS time_changed,
+           (o.amount, o.latest_status, o.system_order_type)
+               IS DISTINCT FROM (i.amount, i.status, i.system_order_type) AS value_changed
       FROM input i
      CROSS JOIN LATERAL (
-           SELECT o.shop_id, o.customer_nickname, o.lead_id, o.import_id
+           SELECT o.shop_id, o.customer_nickname, o.lead_id, o.import_id, o.ordered_at, o.amount,
+                  o.latest_status, o.system_order_type
              FROM etl.orders o
             WHERE o.shop_id = i.shop_id AND o.order_id = i.order_id
               AND o.loaded_by_run IS DISTINCT FROM $2
@@ -52,14 +58,18 @@ rewritten AS (
                            FROM etl.imports later, this_import this
                           WHERE later.import_id = o.import_id), false)
 ),
+-- A customer's times change when it loses an order or an order's time
+-- changes; a lead's aggregates when it loses an order or an order's time,
+-- amount, status or type changes. Those are recomputed in full.
 stale_customers AS (
     INSERT INTO etl.pending_customer_refresh (shop_id, customer_nickname)
-    SELECT DISTINCT m.shop_id, m.customer_nickname FROM rewritten m
+    SELECT DISTINCT m.shop_id, m.customer_nickname FROM rewritten m WHERE m.moved OR m.time_changed
     ON CONFLICT DO NOTHING
 ),
 stale_leads AS (
     INSERT INTO etl.pending_lead_refresh (lead_id)
-    SELECT DISTINCT m.lead_id FROM rewritten m WHERE m.lead_id IS NOT NULL
+    SELECT DISTINCT m.lead_id FROM rewritten m
+     WHERE m.lead_id IS NOT NULL AND (m.moved OR m.time_changed OR m.value_changed)
     ON CONFLICT DO NOTHING
 ),
 written AS (
@@ -69,6 +79,10 @@ written AS (
     SELECT i.shop_id, i.order_id, i.nickname, i.status, i.order_type,
            i.system_order_type, i.amount, i.ordered_at, $1, i.line_no, $2
       FROM input i
+     -- Reads the existing rows before this INSERT adds any (an InitPlan):
+     -- otherwise, on an empty table, each probe walked the index entries
+     -- of the rows the statement had just inserted (quadratic).
+     WHERE (SELECT pg_catalog.count(*) FROM rewritten) >= 0
      ORDER BY i.shop_id, i.order_id
     ON CONFLICT (shop_id, order_id) DO UPDATE SET
            customer_nickname = EXCLUDED.customer_nickname,
