@@ -18,16 +18,19 @@
 WITH stale AS (
     DELETE FROM etl.pending_customer_refresh RETURNING shop_id, customer_nickname
 ), touched AS (
-    SELECT s.shop_id, s.customer_nickname, NULL::timestamptz AS first_at, NULL::timestamptz AS last_at,
-           true AS lost_or_changed
-      FROM (SELECT DISTINCT shop_id, customer_nickname FROM stale) s
-    UNION ALL
-    SELECT i.shop_id, i.customer_nickname, pg_catalog.min(i.ordered_at), pg_catalog.max(i.ordered_at), false
-      FROM etl.orders i
-     WHERE i.import_id = $1
-       AND NOT EXISTS (SELECT 1 FROM stale s
-                        WHERE s.shop_id = i.shop_id AND s.customer_nickname = i.customer_nickname)
-     GROUP BY i.shop_id, i.customer_nickname
+    -- One row per customer: queued ones (lost or changed an order) and the
+    -- import's, with the min and max of the import's orders. A GROUP BY,
+    -- not an anti-join against the queue (a CTE without an index, which the
+    -- planner ran as a nested loop: quadratic on a large re-import).
+    SELECT k.shop_id, k.customer_nickname, pg_catalog.bool_or(k.lost_or_changed) AS lost_or_changed,
+           pg_catalog.min(k.ordered_at) AS first_at, pg_catalog.max(k.ordered_at) AS last_at
+      FROM (SELECT s.shop_id, s.customer_nickname, true AS lost_or_changed, NULL::timestamptz AS ordered_at
+              FROM stale s
+            UNION ALL
+            SELECT i.shop_id, i.customer_nickname, false, i.ordered_at
+              FROM etl.orders i
+             WHERE i.import_id = $1) k
+     GROUP BY k.shop_id, k.customer_nickname
 ), t AS (
     SELECT c.customer_global_id,
            CASE WHEN k.lost_or_changed OR c.first_order_at IS NULL THEN whole.first_at
