@@ -2,7 +2,14 @@
 --
 --   psql -v rows=100000 -v seed=0.42 -f bench/generate.sql   (in a database
 --   where CREATE EXTENSION etl_ext has been run)
+--   psql ... -v part=first -f bench/generate.sql   the first import only
+--   psql ... -v part=setup -f bench/generate.sql   shops and mappings only
 --
+-- part (default all): `all` writes everything below and analyzes the raw
+-- lines and lookup tables; `first` writes the shops, the mappings and the
+-- warm-up import only (the same lines as with `all`), completes it and runs
+-- no VACUUM or ANALYZE: the state of a fresh install that just received its
+-- first import; `setup` writes the shops and mappings only (no import).
 -- Creates 3000 active shops (plus 40 inactive ones), the order-type mappings
 -- and two completed imports of :rows raw lines each:
 --   'bench warm-up'  order numbers 1..rows (about 5% repeat an earlier line
@@ -18,6 +25,17 @@
 -- Everything is deterministic for a given :rows and :seed.
 
 \set ON_ERROR_STOP 1
+\if :{?part}
+\else
+\set part all
+\endif
+SELECT :'part' IN ('all', 'first', 'setup') AS part_known,
+       :'part' = 'all' AS part_all, :'part' <> 'setup' AS part_lines \gset
+\if :part_known
+\else
+\warn 'generate.sql: part must be all, first or setup'
+\quit
+\endif
 SET max_parallel_workers_per_gather = 0;   -- random() must stay in one process to be seeded
 SET client_min_messages = warning;
 
@@ -40,13 +58,17 @@ VALUES ('样品', 'SAMPLE'), ('sample', 'SAMPLE'), ('Sample', 'SAMPLE'),
        ('批发', 'BULK'), ('wholesale', 'BULK'), ('gift', 'GIFT')
 ON CONFLICT (raw_order_type) DO NOTHING;
 
+\if :part_lines
 -- Deterministic import ids (so every database made from this template
 -- agrees on them).
 -- The warm-up import is an hour older: the extension lets the later import
 -- (by completion time) win an order, so equal times would be a tie.
 INSERT INTO etl.imports (import_id, source, status, created_at)
-VALUES (md5('bench warm-up ' || :rows || ' ' || :seed)::uuid, 'bench warm-up', 'pending', now() - interval '1 hour'),
-       (md5('bench timed '   || :rows || ' ' || :seed)::uuid, 'bench timed',   'pending', now());
+SELECT i.*
+  FROM (VALUES (md5('bench warm-up ' || :rows || ' ' || :seed)::uuid, 'bench warm-up', 'pending', now() - interval '1 hour'),
+               (md5('bench timed '   || :rows || ' ' || :seed)::uuid, 'bench timed',   'pending', now()))
+       AS i(import_id, source, status, created_at)
+ WHERE :'part_all'::boolean OR i.source = 'bench warm-up';
 
 SELECT setseed(:seed);
 
@@ -116,12 +138,20 @@ SELECT g.import_id, g.i,
                               -- one line in twenty is dirty, in one of ten ways
                               CASE WHEN random() < 0.05 THEN 1 + floor(random() * 10)::int ELSE 0 END AS dirt
                          FROM generate_series(1, :rows) AS i
-                         WHERE p.phase >= 0) AS n) AS l) AS g;
+                         WHERE p.phase >= 0) AS n
+                 -- part=first: the warm-up import alone (phase 0 draws its
+                 -- random numbers first, so its lines are the same)
+                 WHERE :'part_all'::boolean OR p.phase = 0) AS l) AS g;
 
 UPDATE etl.imports SET status = 'completed', completed_at = created_at + interval '1 minute' WHERE source LIKE 'bench %';
+\endif
 COMMIT;
+
+-- A fresh install that just received its first import has no statistics.
+\if :part_all
 
 VACUUM ANALYZE etl.raw_orders;
 VACUUM ANALYZE etl.shops;
 VACUUM ANALYZE etl.order_type_mappings;
 VACUUM ANALYZE etl.imports;
+\endif
