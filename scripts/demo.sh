@@ -13,9 +13,15 @@ PORT=${DEMO_PORT:-5440}
 DIR=/tmp/etl_ext_demo
 
 bash scripts/setup.sh
-echo "== building and installing etl_ext (release)"
-cargo pgrx install --release --pg-config /usr/bin/pg_config >/tmp/etl_ext_demo_install.log 2>&1 \
-    || { tail -40 /tmp/etl_ext_demo_install.log; exit 1; }
+echo "== building and installing etl_ext (release: 12-20 minutes the first time on 2 cores)"
+# Cargo's progress, one line per crate, so a long first build shows it moves.
+START=$SECONDS
+if ! cargo pgrx install --release --pg-config /usr/bin/pg_config 2>&1 | tee /tmp/etl_ext_demo_install.log \
+        | grep --line-buffered -E "Compiling|Finished|Installing|error" \
+        | while IFS= read -r line; do printf '[%4ds] %s\n' $((SECONDS - START)) "$line"; done; then
+    tail -40 /tmp/etl_ext_demo_install.log
+    exit 1
+fi
 
 . scripts/cluster.sh
 echo "== starting a PostgreSQL 15 cluster in $DIR (port $PORT)"
