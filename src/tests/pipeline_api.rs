@@ -267,4 +267,32 @@ mod tests {
         assert_eq!(stage("etl_run_all", second).lines().next(), Some("orders success in=1 ok=1 sup=0 rej=0 fail=0"));
         assert_eq!(polars_threads_and_unmasked(), (2, vec![]), "{:?}", other_threads());
     }
+
+    #[pg_test]
+    fn api_emit_event_stores_what_it_cannot_carry_as_refused() {
+        // Through the SQL function a user calls: never an error, never XX000;
+        // each payload is stored with accepted = false and the reason.
+        let payloads = [
+            (
+                "format('{\"event_version\": \"1.0\", \"status\": \"completed\", \"note\": \"%s\"}', repeat('x', 9000))::jsonb",
+                "payload is % bytes; NOTIFY carries at most 7999%",
+            ),
+            ("('{\"deep\": ' || repeat('[', 300) || '1' || repeat(']', 300) || '}')::jsonb", "payload cannot be read as an event: %"),
+            (
+                "'{\"event_version\": \"1.0\", \"import_id\": \"0190b4c2-6f1e-7cc0-8a3e-1f2d3c4b5a69\", \"status\": \"completed\", \"success_count\": 1e400}'::jsonb",
+                "payload cannot be read as an event: %",
+            ),
+        ];
+        for (payload, reason) in payloads {
+            let id = int(&format!("SELECT etl_emit_event('DATA_IMPORT_COMPLETED', {payload})"));
+            assert!(
+                boolean(&format!(
+                    "SELECT NOT accepted AND error LIKE '{reason}' FROM etl.events WHERE event_id = {id}"
+                )),
+                "event {id}: {:?}",
+                text(&format!("SELECT error FROM etl.events WHERE event_id = {id}"))
+            );
+        }
+        assert_eq!(int("SELECT count(*) FROM etl.jobs"), 0, "a refused event queues nothing");
+    }
 }
