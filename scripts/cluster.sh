@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Helpers to run throw-away PostgreSQL 15 clusters as the postgres user
-# (initdb refuses root). Source this file, then:
+# Helpers to run throw-away PostgreSQL clusters as the postgres user (initdb
+# refuses root), of the major in $PG (15, the default, or 18). Source this
+# file, then:
 #   cluster_start DIR PORT [extra postgresql.conf lines...]
 #   cluster_psql PORT [psql args...]
 #   cluster_stop DIR
-PGBIN=/usr/lib/postgresql/15/bin
+. "$(dirname "${BASH_SOURCE[0]}")/pg_versions.sh"
+PG=${PG:-15}
+PG_CONFIG=$(pg_config_for "$PG") || exit 1
+PGBIN=$("$PG_CONFIG" --bindir)
 PGSOCK=/tmp
+# psql, pg_prove and the tests' own clients use this major's programs.
+export PATH="$PGBIN:$PATH"
 
 cluster_start() {
     local dir=$1 port=$2
@@ -35,5 +41,5 @@ cluster_stop() {
 cluster_psql() {
     local port=$1
     shift
-    psql -h "$PGSOCK" -p "$port" -U postgres -X -v ON_ERROR_STOP=1 "$@"
+    "$PGBIN/psql" -h "$PGSOCK" -p "$port" -U postgres -X -v ON_ERROR_STOP=1 "$@"
 }

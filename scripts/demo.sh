@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
 # The main job, from a fresh machine: installs what is needed, builds and
-# installs etl_ext, starts a local PostgreSQL 15 cluster, loads a generated
-# demo import (a realistic mix with some dirty lines) and prints the report
-# of etl_run_all. Safe to run again: the demo cluster is made anew.
+# installs etl_ext, starts a local PostgreSQL cluster (15, or the major in
+# $PG: 15 or 18), loads a generated demo import (a realistic mix with some
+# dirty lines) and prints the report of etl_run_all. Safe to run again: the
+# demo cluster is made anew.
 #   ROWS=5000 SEED=0.42 bash scripts/demo.sh
+#   PG=18 bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export USER=${USER:-root}
 ROWS=${ROWS:-5000}
 SEED=${SEED:-0.42}
+PG=${PG:-15}
 PORT=${DEMO_PORT:-5440}
 DIR=/tmp/etl_ext_demo
 
 bash scripts/setup.sh
+. scripts/pg_versions.sh
+PG_CONFIG=$(pg_config_for "$PG")
 echo "== building and installing etl_ext (release: 12-20 minutes the first time on 2 cores)"
 # Cargo's progress, one line per crate, so a long first build shows it moves.
 START=$SECONDS
-if ! cargo pgrx install --release --pg-config /usr/bin/pg_config 2>&1 | tee /tmp/etl_ext_demo_install.log \
+if ! cargo pgrx install --release --pg-config "$PG_CONFIG" --no-default-features --features "pg$PG" 2>&1 | tee /tmp/etl_ext_demo_install.log \
         | grep --line-buffered -E "Compiling|Finished|Installing|error" \
         | while IFS= read -r line; do printf '[%4ds] %s\n' $((SECONDS - START)) "$line"; done; then
     tail -40 /tmp/etl_ext_demo_install.log
@@ -24,7 +29,7 @@ if ! cargo pgrx install --release --pg-config /usr/bin/pg_config 2>&1 | tee /tmp
 fi
 
 . scripts/cluster.sh
-echo "== starting a PostgreSQL 15 cluster in $DIR (port $PORT)"
+echo "== starting a PostgreSQL $PG cluster in $DIR (port $PORT): $("$PG_CONFIG" --version)"
 cluster_start "$DIR" "$PORT"
 
 cluster_psql "$PORT" -q <<SQL
@@ -52,6 +57,6 @@ SELECT event_id, event_type, payload->>'status' AS status, payload->>'success_co
 SQL
 echo
 echo "The demo cluster keeps running. Connect with:"
-echo "  psql -h /tmp -p $PORT -U postgres"
+echo "  $PGBIN/psql -h /tmp -p $PORT -U postgres"
 echo "Stop it with:"
-echo "  sudo -u postgres /usr/lib/postgresql/15/bin/pg_ctl -D $DIR/data stop"
+echo "  sudo -u postgres $PGBIN/pg_ctl -D $DIR/data stop"

@@ -17,6 +17,7 @@ mod events;
 mod gucs;
 mod leads;
 mod orders;
+mod pg_compat;
 mod pipeline;
 mod queue;
 mod services;

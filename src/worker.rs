@@ -24,6 +24,7 @@ use pgrx::prelude::*;
 
 use crate::error::CallError;
 use crate::gucs;
+use crate::pg_compat;
 use crate::queue::{self, wake};
 use crate::services::identity;
 use crate::services::spi::Sql;
@@ -220,7 +221,7 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
     // check_for_interrupts!() (between batches) turns into a clean exit,
     // rolling the stage back. (pgrx's handler only sets a flag.)
     // SAFETY: installs PostgreSQL's own handler.
-    unsafe { pg_sys::pqsignal(libc::SIGTERM, Some(postgres_die)) };
+    unsafe { pg_compat::install_signal_handler(libc::SIGTERM, postgres_die) };
     let database = BackgroundWorker::get_extra().to_string();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     wake::register_worker();

@@ -9,6 +9,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use crate::pg_compat;
 use pgrx::{pg_guard, pg_shmem_init, pg_sys, register_xact_callback, PgAtomic, PgXactCallbackEvent};
 
 /// The worker's `pgprocno + 1`, or 0 while no worker runs.
@@ -31,8 +32,8 @@ pub fn init_shared_memory() {
 /// Called by the worker once it runs: from now on commits wake it.
 pub fn register_worker() {
     if SHARED_MEMORY_READY.load(Ordering::SeqCst) {
-        // SAFETY: MyProc is set in a background worker that has shared memory access.
-        let procno = unsafe { (*pg_sys::MyProc).pgprocno } as u32;
+        // SAFETY: a background worker with shared memory access has MyProc.
+        let procno = unsafe { pg_compat::my_proc_number() } as u32;
         WORKER_PROCNO.get().store(procno + 1, Ordering::SeqCst);
     }
 }

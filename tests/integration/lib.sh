@@ -52,3 +52,15 @@ finish() {
     echo "# $CHECKS checks, $FAILS failed"
     [ "$FAILS" -eq 0 ]
 }
+
+# require_extension NAME: skips the whole test (exit 77, counted as skipped by
+# scripts/test.sh) when this major's installation lacks the extension, e.g.
+# pg_cron, which Debian packages for PostgreSQL 15 only.
+require_extension() {
+    if [ ! -e "$("$PG_CONFIG" --sharedir)/extension/$1.control" ]; then
+        echo "# skip: extension $1 is not installed for PostgreSQL $PG"
+        exit 77
+    fi
+}
+
+echo "# $(basename "$0") on $("$PG_CONFIG" --version) ($PGBIN)"

@@ -6,6 +6,7 @@
 # cut by statement_timeout keeps the jobs it finished and counts the attempt
 # of the one it was in.
 . "$(dirname "$0")/lib.sh"
+require_extension pg_cron
 DIR=/tmp/etl_it_cron
 PORT=55474
 export DB=crondb
