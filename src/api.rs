@@ -122,6 +122,24 @@ fn etl_retry(import_id: Option<Uuid>) -> Vec<String> {
     or_raise(as_runner(|| queue::retry(import_id.ok_or(CallError::NullImportId)?)))
 }
 
+fn emit_event_as_runner(event_type: Option<&str>, payload: Option<&str>) -> i64 {
+    or_raise(as_runner(|| {
+        let event_type = event_type.ok_or(CallError::NullArgument("event_type"))?;
+        let payload = payload.ok_or(CallError::NullArgument("payload"))?;
+        queue::emit_event(event_type, payload)
+    }))
+}
+
+/// 0.1.0's C entry point of `etl_emit_event(text, jsonb)`: kept (with no SQL
+/// of its own) so that a database still at 0.1.0 runs on this library until
+/// `ALTER EXTENSION etl_ext UPDATE`, which makes `etl_emit_event` SQL over
+/// `etl.emit_event` (sql/etl_ext--0.1.0--0.2.0.sql).
+#[pg_extern(sql = false)]
+fn etl_emit_event(event_type: Option<&str>, payload: Option<JsonB>) -> i64 {
+    let payload = payload.map(|p| p.0.to_string());
+    emit_event_as_runner(event_type, payload.as_deref())
+}
+
 /// Functions for the extension's own SQL (the completion trigger, the
 /// procedure `etl_run_queue` and the `etl_emit_event` wrapper), in schema `etl`.
 #[pg_schema]
@@ -164,10 +182,6 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn emit_event(event_type: Option<&str>, payload: Option<&str>) -> i64 {
-        or_raise(as_runner(|| {
-            let event_type = event_type.ok_or(CallError::NullArgument("event_type"))?;
-            let payload = payload.ok_or(CallError::NullArgument("payload"))?;
-            queue::emit_event(event_type, payload)
-        }))
+        super::emit_event_as_runner(event_type, payload)
     }
 }

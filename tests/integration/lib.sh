@@ -64,3 +64,18 @@ require_extension() {
 }
 
 echo "# $(basename "$0") on $("$PG_CONFIG" --version) ($PGBIN)"
+
+# free_port: a TCP port nothing listens on now (the servers listen only on a
+# Unix socket named after the port, so the socket file is checked too).
+free_port() {
+    local port
+    for _ in $(seq 1 200); do
+        port=$((20000 + RANDOM % 20000))
+        [ -e "/tmp/.s.PGSQL.$port" ] && continue
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+        echo "$port"
+        return 0
+    done
+    echo "no free port found" >&2
+    return 1
+}

@@ -1,0 +1,161 @@
+-- etl_ext 0.1.0 -> 0.2.0 (ALTER EXTENSION etl_ext UPDATE TO '0.2.0').
+--
+-- What changes, and why (docs/upgrades.md):
+-- * Least privilege: roles etl_loader, etl_operator, etl_reader, etl_runner;
+--   PUBLIC loses EXECUTE on every function it had in 0.1.0.
+-- * Lead sums widen to numeric(24,2), so no number of orders overflows them
+--   (precision grows at the same scale: no table rewrite).
+-- * The queue counts an attempt in a committed transaction before the stage
+--   and re-claims a job whose backend died: its index covers 'running' jobs;
+--   etl.claim_job() and etl.run_job(bigint) let CALL etl_run_queue() commit
+--   per job.
+-- * etl_emit_event(text, jsonb) becomes SQL over etl.emit_event(text, text),
+--   which takes the payload as text, so that a payload JSON-in-Rust cannot
+--   hold is stored refused instead of raising an internal error.
+-- Data is kept as it is: no row of any table changes.
+
+\echo Use "ALTER EXTENSION etl_ext UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Lead sums.
+ALTER TABLE etl.business_leads
+    ALTER COLUMN total_amount TYPE numeric(24,2),
+    ALTER COLUMN sample_amount TYPE numeric(24,2),
+    ALTER COLUMN bulk_amount TYPE numeric(24,2);
+
+-- The claim's index: due jobs, including a 'running' one whose backend died.
+DROP INDEX etl.jobs_ready_idx;
+CREATE INDEX jobs_ready_idx ON etl.jobs (next_run_at, job_id) WHERE state IN ('queued', 'failed', 'running');
+
+-- The queue's entry points for etl_run_queue, and etl_emit_event's Rust side.
+CREATE FUNCTION etl."claim_job"() RETURNS bigint
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'claim_job_wrapper';
+
+CREATE FUNCTION etl."emit_event"(
+	"event_type" TEXT,
+	"payload" TEXT
+) RETURNS bigint
+VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'emit_event_wrapper';
+
+CREATE FUNCTION etl."run_job"(
+	"job_id" bigint
+) RETURNS TEXT
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'run_job_wrapper';
+
+-- From here on, as sql/finish.sql creates it in 0.2.0.
+CREATE OR REPLACE FUNCTION etl_emit_event(event_type text, payload jsonb) RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT etl.emit_event(event_type, payload::text) $$;
+COMMENT ON FUNCTION etl_emit_event(text, jsonb) IS
+    'Publishes an application event: stored, notified on etl_events and acted on when valid; stored with accepted = false and its reason when not.';
+
+CREATE PROCEDURE etl_run_queue(max_jobs integer)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    claimed bigint;
+    jobs_run integer := 0;
+BEGIN
+    LOOP
+        EXIT WHEN max_jobs IS NOT NULL AND jobs_run >= max_jobs;
+        claimed := etl.claim_job();
+        COMMIT;
+        EXIT WHEN claimed IS NULL;
+        PERFORM etl.run_job(claimed);
+        COMMIT;
+        jobs_run := jobs_run + 1;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE etl_run_queue(integer) IS
+    'Runs at most max_jobs due pipeline jobs (NULL: all), committing per job.';
+
+CREATE PROCEDURE etl_run_queue()
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL @extschema@.etl_run_queue(NULL::integer);
+END
+$$;
+COMMENT ON PROCEDURE etl_run_queue() IS
+    'Runs every due pipeline job, committing per job (for pg_cron: CALL etl_run_queue()).';
+
+-- Roles and privileges (least privilege; docs/security.md says why).
+--
+-- * etl_loader   writes imports and their raw lines, completes them, reads
+--                their status and rejects.
+-- * etl_operator all a loader may do, runs the stages and the queue, manages
+--                shops and mappings, reads everything.
+-- * etl_reader   reads the results, runs, events and status.
+-- * etl_runner   what the stages run as (etl.runner_role): just the rights
+--                the stages need. Never granted to a person.
+-- PUBLIC gets nothing. Roles are cluster-wide: created where missing, never
+-- dropped by DROP EXTENSION. Every role is NOLOGIN: an administrator grants
+-- them to login roles.
+
+DO $roles$
+DECLARE
+    wanted text;
+BEGIN
+    FOREACH wanted IN ARRAY ARRAY['etl_loader', 'etl_operator', 'etl_reader', 'etl_runner'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) wanted) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', wanted);
+        END IF;
+    END LOOP;
+END
+$roles$;
+GRANT etl_loader, etl_reader TO etl_operator;
+
+-- Nothing for PUBLIC.
+REVOKE ALL ON SCHEMA etl FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA etl FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA etl FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    @extschema@.etl_orders(uuid), @extschema@.etl_customers(uuid), @extschema@.etl_leads(uuid),
+    @extschema@.etl_run_all(uuid), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
+    @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
+    @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision)
+    FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA etl TO etl_loader, etl_reader, etl_runner;
+
+-- etl_loader
+GRANT SELECT, INSERT ON etl.imports, etl.raw_orders TO etl_loader;
+GRANT UPDATE (source, status, completed_at) ON etl.imports TO etl_loader;
+GRANT SELECT ON etl.rejects, etl.pipeline_status TO etl_loader;
+-- The completion trigger calls it (it then works as etl_runner).
+GRANT EXECUTE ON FUNCTION etl.import_completed(uuid) TO etl_loader;
+
+-- etl_reader
+GRANT SELECT ON etl.orders, etl.customers, etl.business_leads, etl.shops, etl.order_type_mappings,
+                etl.imports, etl.runs, etl.events, etl.rejects, etl.pipeline_status
+   TO etl_reader;
+
+-- etl_operator (plus all of the above)
+GRANT SELECT ON ALL TABLES IN SCHEMA etl TO etl_operator;
+GRANT INSERT, UPDATE, DELETE ON etl.shops, etl.order_type_mappings TO etl_operator;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.etl_orders(uuid), @extschema@.etl_customers(uuid), @extschema@.etl_leads(uuid),
+    @extschema@.etl_run_all(uuid), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
+    @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
+    @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
+    etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint)
+   TO etl_operator;
+GRANT EXECUTE ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() TO etl_operator;
+
+-- etl_runner: what the stages read and write, nothing more.
+GRANT SELECT ON etl.shops, etl.order_type_mappings, etl.imports, etl.raw_orders TO etl_runner;
+GRANT SELECT, INSERT, UPDATE, DELETE
+   ON etl.orders, etl.customers, etl.business_leads, etl.rejects, etl.runs, etl.events, etl.jobs,
+      etl.pending_customer_refresh, etl.pending_lead_refresh
+   TO etl_runner;

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# ALTER EXTENSION etl_ext UPDATE from the released 0.1.0, for real: the 0.1.0
+# library is built from its commit and installed, the pipeline runs imports
+# with it (orders, customers, leads, runs, events, jobs, rejects), then this
+# tree's library is put back and the extension updated. Checks: no row of
+# any table changed; the schema (every member, column, constraint, index,
+# trigger, view, function, privilege, role) equals a fresh install's; and the
+# upgraded database then runs new imports to the same results as a database
+# that ran everything on the new version.
+# Changes the installed etl_ext.so while it runs (and puts it back), so it
+# runs alone, as every integration test does in scripts/test.sh.
+. "$(dirname "$0")/lib.sh"
+if [ "$PG" != "15" ]; then
+    echo "# skip: 0.1.0 was released for PostgreSQL 15 only; there is nothing to upgrade from on $PG"
+    exit 77
+fi
+RELEASE_0_1_0=ad4b21b8d4e4f417bd36a4cf8679eb7588299605   # the last commit at version 0.1.0
+WORK=$(mktemp -d /tmp/etl_it_upgrade.XXXXXX)
+chmod 755 "$WORK"   # the server runs as postgres
+DIR=$WORK/cluster   # cluster_start makes it anew
+PORT=$(free_port)
+LIBDIR=$("$PG_CONFIG" --pkglibdir)
+EXTDIR=$("$PG_CONFIG" --sharedir)/extension
+CURRENT_SO="$WORK/etl_ext-current.so"
+cp "$LIBDIR/etl_ext.so" "$CURRENT_SO"
+# Swap libraries by rename (a new inode), never by writing over a file that
+# a server process may have mapped.
+put_library() { cp "$1" "$LIBDIR/etl_ext.so.new" && mv -f "$LIBDIR/etl_ext.so.new" "$LIBDIR/etl_ext.so"; }
+cleanup() {
+    cluster_stop "$DIR"
+    put_library "$CURRENT_SO" && rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if ! git -C "$ROOT" cat-file -e "$RELEASE_0_1_0^{commit}" 2>/dev/null; then
+    not_ok "the 0.1.0 release commit is in this clone" "git fetch --unshallow to get $RELEASE_0_1_0"
+    finish
+    exit 1
+fi
+echo "# building the 0.1.0 library (its own target directory, kept for the next run)"
+mkdir -p "$WORK/src-0.1.0"
+git -C "$ROOT" archive "$RELEASE_0_1_0" | tar -x -C "$WORK/src-0.1.0"
+if ! (cd "$WORK/src-0.1.0" && CARGO_TARGET_DIR="$ROOT/target/release-0.1.0" \
+        cargo build --lib --no-default-features --features pg15 >"$WORK/build-0.1.0.log" 2>&1); then
+    tail -30 "$WORK/build-0.1.0.log"
+    not_ok "the 0.1.0 library builds"
+    finish
+    exit 1
+fi
+OLD_SO="$ROOT/target/release-0.1.0/debug/libetl_ext.so"
+# The 0.1.0 install script kept in the repository, as 0.1.0 installed it.
+cp "$ROOT/sql/etl_ext--0.1.0.sql" "$EXTDIR/etl_ext--0.1.0.sql"
+expect_true "the update script is installed next to it" \
+    "$([ -e "$EXTDIR/etl_ext--0.1.0--0.2.0.sql" ] && echo t)"
+
+cluster_start "$DIR" "$PORT" || { not_ok "a PostgreSQL $PG server starts on port $PORT"; finish; exit 1; }
+# load_history DB: three imports (updates of earlier orders, dirty lines,
+# cancellations) and a completed import left queued, the way users leave it.
+load_history() {
+    q "$PORT" -d "$1" >/dev/null <<'SQL'
+INSERT INTO etl.shops (shop_name, platform) VALUES ('Tmall Flagship', 'tmall'), ('JD Outlet', 'jd');
+INSERT INTO etl.shops (shop_name, platform, active) VALUES ('Closed Store', 'taobao', false);
+INSERT INTO etl.order_type_mappings VALUES ('样品', 'SAMPLE'), ('批发', 'BULK');
+INSERT INTO etl.imports (import_id, source)
+SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 'history ' || i FROM generate_series(1, 4) i;
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, n,
+       'SO-' || (n % 300 + i * 50),                            -- later imports update earlier orders
+       (ARRAY['Tmall Flagship', ' JD Outlet', 'Closed Store', 'No Such Shop'])[1 + (n * i) % 4],
+       (ARRAY['王小明', 'Li Lei', E'\u3000小红\u3000', 'O''Brien'])[1 + (n + i) % 4],
+       (ARRAY['paid', 'cancelled', 'REFUNDED', 'shipped'])[1 + (n + i) % 4],
+       (ARRAY['样品', '批发', NULL])[1 + n % 3],
+       CASE WHEN n % 40 = 0 THEN '¥1,2x4' ELSE '¥' || ((n * 37 * i) % 9000) || '.' || lpad(((n * 13) % 1000)::text, 3, '0') END,
+       CASE WHEN n % 55 = 0 THEN '2026-02-30 10:00:00'
+            ELSE '2026-0' || (1 + (n + i) % 9) || '-1' || (n % 9) || ' 1' || (n % 10) || ':00:00' END
+  FROM generate_series(1, 4) i, generate_series(1, 400) n;
+UPDATE etl.imports SET status = 'completed';
+SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000000001');
+SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000000002');
+SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000000003');
+SQL
+}
+# new_imports DB: after the update, a new import and the queued one run.
+new_imports() {
+    q "$PORT" -d "$1" >/dev/null <<'SQL'
+INSERT INTO etl.imports (import_id, source) VALUES ('00000000-0000-7000-8000-000000000009', 'after');
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT '00000000-0000-7000-8000-000000000009', n, 'SO-' || (n * 3), 'Tmall Flagship',
+       (ARRAY['王小明', 'Li Lei', 'New Customer'])[1 + n % 3], 'paid', '样品', (n * 11) || '.5', '2026-11-0' || (1 + n % 9)
+  FROM generate_series(1, 200) n;
+UPDATE etl.imports SET status = 'completed' WHERE import_id = '00000000-0000-7000-8000-000000000009';
+SQL
+    q "$PORT" -d "$1" -c "CALL etl_run_queue()" >/dev/null
+}
+
+# 1. 0.1.0, with its own library.
+put_library "$OLD_SO"
+q "$PORT" -c "CREATE DATABASE upgraded" >/dev/null
+q "$PORT" -d upgraded -c "CREATE EXTENSION etl_ext VERSION '0.1.0'" >/dev/null
+expect_eq "0.1.0 is installed" "0.1.0" "$(q "$PORT" -d upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'etl_ext'")"
+load_history upgraded
+HISTORY=$(q "$PORT" -d upgraded -c "SELECT format('orders %s, customers %s, leads %s, rejects %s, runs %s, events %s',
+        (SELECT count(*) FROM etl.orders), (SELECT count(*) FROM etl.customers), (SELECT count(*) FROM etl.business_leads),
+        (SELECT count(*) FROM etl.rejects), (SELECT count(*) FROM etl.runs), (SELECT count(*) FROM etl.events))")
+echo "# 0.1.0 ran the history: $HISTORY"
+expect_true "0.1.0 ran the history: orders, customers, leads, rejects, nine runs and their events" \
+    "$(q "$PORT" -d upgraded -c "SELECT (SELECT count(*) FROM etl.orders) > 100 AND (SELECT count(*) FROM etl.customers) > 3
+        AND (SELECT count(*) FROM etl.business_leads) > 3 AND (SELECT count(*) FROM etl.rejects) > 10
+        AND (SELECT count(*) FROM etl.runs) = 9 AND (SELECT count(*) FROM etl.events) >= 9")"
+q "$PORT" -d upgraded -f "$ROOT/tests/integration/data_fingerprint.sql" >"$WORK/data-before.txt"
+
+# 2. This tree's library, and the update.
+put_library "$CURRENT_SO"
+if OUT=$(q "$PORT" -d upgraded -c "ALTER EXTENSION etl_ext UPDATE" 2>&1); then
+    ok "ALTER EXTENSION etl_ext UPDATE succeeds"
+else
+    not_ok "ALTER EXTENSION etl_ext UPDATE succeeds" "$OUT"
+fi
+CURRENT_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
+expect_eq "the extension is now at this tree's version" "$CURRENT_VERSION" \
+    "$(q "$PORT" -d upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'etl_ext'")"
+q "$PORT" -d upgraded -f "$ROOT/tests/integration/data_fingerprint.sql" >"$WORK/data-after.txt"
+if [ "$(wc -l <"$WORK/data-before.txt")" -lt 10 ]; then
+    not_ok "the data fingerprint lists every table" "$(cat "$WORK/data-before.txt")"
+elif diff "$WORK/data-before.txt" "$WORK/data-after.txt" >"$WORK/data.diff"; then
+    ok "no row of any table changed ($(wc -l <"$WORK/data-before.txt") tables compared row by row)"
+else
+    not_ok "no row of any table changed" "$(head -20 "$WORK/data.diff")"
+fi
+
+# 3. The schema equals a fresh install's.
+q "$PORT" -c "CREATE DATABASE fresh" >/dev/null
+q "$PORT" -d fresh -c "CREATE EXTENSION etl_ext" >/dev/null
+q "$PORT" -d upgraded -f "$ROOT/tests/integration/schema_fingerprint.sql" >"$WORK/schema-upgraded.txt"
+q "$PORT" -d fresh -f "$ROOT/tests/integration/schema_fingerprint.sql" >"$WORK/schema-fresh.txt"
+if diff "$WORK/schema-fresh.txt" "$WORK/schema-upgraded.txt" >"$WORK/schema.diff"; then
+    ok "the upgraded schema equals a fresh install's ($(wc -l <"$WORK/schema-fresh.txt") objects and properties)"
+else
+    not_ok "the upgraded schema equals a fresh install's (< fresh, > upgraded)" "$(head -40 "$WORK/schema.diff")"
+fi
+expect_eq "PUBLIC may no longer run etl_run_all" "f" \
+    "$(q "$PORT" -d upgraded -c "SELECT has_function_privilege('public', 'etl_run_all(uuid)', 'EXECUTE')")"
+expect_eq "lead sums are numeric(24,2)" "numeric(24,2)" \
+    "$(q "$PORT" -d upgraded -c "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'etl.business_leads'::regclass AND attname = 'total_amount'")"
+
+# 4. The upgraded database goes on exactly as one that ran everything on the
+#    new version: the queued import and a new one, through etl_run_queue.
+load_history fresh
+new_imports upgraded
+new_imports fresh
+FP="$ROOT/tests/integration/fingerprint.sql"
+UPGRADED_FP=$(q "$PORT" -d upgraded -f "$FP")
+expect_eq "after new imports, the upgraded database's results equal the new version's" \
+    "$(q "$PORT" -d fresh -f "$FP")" "$UPGRADED_FP"
+expect_eq "the import queued before the update ran after it" "orders:done,customers:done,leads:done" \
+    "$(q "$PORT" -d upgraded -c "SELECT string_agg(stage || ':' || state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '00000000-0000-7000-8000-000000000004'")"
+expect_eq "no job of the upgraded database is left undone" "0" \
+    "$(q "$PORT" -d upgraded -c "SELECT count(*) FROM etl.jobs WHERE state <> 'done'")"
+EVENT=$(q "$PORT" -d upgraded -c "SELECT etl_emit_event('ORDERS_ETL_COMPLETED', '{\"import_id\": 1e400}')" 2>/dev/null)
+expect_eq "etl_emit_event is SQL over etl.emit_event after the update: an unreadable payload is stored refused" \
+    "sql false" "$(q "$PORT" -d upgraded -c "SELECT (SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+        WHERE p.oid = 'etl_emit_event(text, jsonb)'::regprocedure) || ' ' || accepted FROM etl.events WHERE event_id = '${EVENT:-0}'")"
+finish
