@@ -1,5 +1,5 @@
 # Everyday commands. CI (.ci/run) runs check-format, check-lint and test.
-.PHONY: setup check-format format check-lint test demo demo18 bench
+.PHONY: setup check-format format check-lint test demo demo18 bench package
 
 setup:
 	bash scripts/setup.sh
@@ -27,3 +27,6 @@ demo18:
 
 bench:
 	bash scripts/bench.sh
+
+package:
+	bash scripts/package.sh
