@@ -5,6 +5,7 @@
 #   cluster_start DIR PORT [extra postgresql.conf lines...]
 #   cluster_psql PORT [psql args...]
 #   cluster_stop DIR
+#   free_port [PORT...]   a port no server uses now (and none of the PORTs given)
 . "$(dirname "${BASH_SOURCE[0]}")/pg_versions.sh"
 PG=${PG:-15}
 PG_CONFIG=$(pg_config_for "$PG") || exit 1
@@ -42,4 +43,21 @@ cluster_psql() {
     local port=$1
     shift
     "$PGBIN/psql" -h "$PGSOCK" -p "$port" -U postgres -X -v ON_ERROR_STOP=1 "$@"
+}
+
+free_port() {
+    local port taken
+    for _ in $(seq 1 200); do
+        port=$((20000 + RANDOM % 20000))
+        taken=0
+        for p in "$@"; do [ "$p" == "$port" ] && taken=1; done
+        [ $taken -eq 1 ] && continue
+        # The servers listen on a Unix socket named after the port; TCP too.
+        [ -e "$PGSOCK/.s.PGSQL.$port" ] && continue
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+        echo "$port"
+        return 0
+    done
+    echo "free_port: no free port found" >&2
+    return 1
 }

@@ -54,11 +54,13 @@ run_major() { # MAJOR
     (
         export PG=$major
         . scripts/cluster.sh
-        local dir=/tmp/etl_ext_sqltest_$major
-        cluster_start "$dir" 55432
-        trap 'cluster_stop "$dir"' EXIT
-        "$PGBIN/createdb" -h /tmp -p 55432 -U postgres etl_sqltest
-        pg_prove --psql-bin "$PGBIN/psql" -h /tmp -p 55432 -U postgres -d etl_sqltest --ext .sql -v tests/sql/
+        local dir port
+        dir=$(mktemp -d /tmp/etl_ext_sqltest.XXXXXX)
+        port=$(free_port)
+        cluster_start "$dir" "$port"
+        trap 'cluster_stop "$dir"; rm -rf "$dir"' EXIT
+        "$PGBIN/createdb" -h /tmp -p "$port" -U postgres etl_sqltest
+        pg_prove --psql-bin "$PGBIN/psql" -h /tmp -p "$port" -U postgres -d etl_sqltest --ext .sql -v tests/sql/
     )
     record "pg$major: pgTAP tests" $?
 

@@ -4,10 +4,10 @@
 # no unique violation, and give the same result as the imports run one after
 # another.
 . "$(dirname "$0")/lib.sh"
-DIR=/tmp/etl_it_concurrency
-PORT=55475
+test_dir DIR concurrency
+PORT=$(free_port)
 cluster_start "$DIR" $PORT "deadlock_timeout = '100ms'" "etl.batch_size = 200"
-trap 'cluster_stop $DIR' EXIT
+at_exit 'cluster_stop $DIR'
 FP=$(dirname "$0")/fingerprint.sql
 SESSIONS=8
 

@@ -5,11 +5,11 @@
 # import's rows (EXPLAIN); a small import after it plans no sequential scan
 # of the history of orders (auto_explain of every statement the stages run).
 . "$(dirname "$0")/lib.sh"
-DIR=/tmp/etl_it_fresh
-PORT=55477
+test_dir DIR fresh
+PORT=$(free_port)
 # No autovacuum: only the extension may refresh the statistics here.
 cluster_start "$DIR" $PORT "autovacuum = off"
-trap 'cluster_stop $DIR' EXIT
+at_exit 'cluster_stop $DIR'
 
 q $PORT -c "CREATE EXTENSION etl_ext" >/dev/null
 expect_eq "a fresh install has no statistics of etl.orders" "-1" \

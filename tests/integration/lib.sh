@@ -8,6 +8,32 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CHECKS=0
 FAILS=0
 
+# Exit hooks and temporary directories: a test registers how to stop its
+# servers (at_exit) and gets its directories from test_dir; at exit the
+# hooks run (last registered first), then the directories are removed if
+# every check passed, or kept (server logs and all) and named if not.
+EXIT_HOOKS=()
+TEST_DIRS=()
+at_exit() { EXIT_HOOKS+=("$1"); }
+_on_exit() {
+    local status=$? i
+    for ((i = ${#EXIT_HOOKS[@]} - 1; i >= 0; i--)); do eval "${EXIT_HOOKS[$i]}"; done
+    if [ ${#TEST_DIRS[@]} -gt 0 ]; then
+        if [ "$status" -eq 0 ] && [ "$FAILS" -eq 0 ]; then rm -rf "${TEST_DIRS[@]}"
+        else echo "# kept for a look: ${TEST_DIRS[*]}"; fi
+    fi
+}
+trap _on_exit EXIT
+# test_dir VAR NAME: sets VAR to a new directory /tmp/etl_it_NAME.XXXXXX
+# that the postgres user can use (cluster_start makes a cluster's anew).
+test_dir() {
+    local dir
+    dir=$(mktemp -d "/tmp/etl_it_$2.XXXXXX") || exit 1
+    chmod 755 "$dir"
+    TEST_DIRS+=("$dir")
+    printf -v "$1" '%s' "$dir"
+}
+
 # q PORT SQL...: one value, unaligned, no headers.
 q() {
     local port=$1
@@ -64,18 +90,3 @@ require_extension() {
 }
 
 echo "# $(basename "$0") on $("$PG_CONFIG" --version) ($PGBIN)"
-
-# free_port: a TCP port nothing listens on now (the servers listen only on a
-# Unix socket named after the port, so the socket file is checked too).
-free_port() {
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 20000))
-        [ -e "/tmp/.s.PGSQL.$port" ] && continue
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
-        echo "$port"
-        return 0
-    done
-    echo "no free port found" >&2
-    return 1
-}

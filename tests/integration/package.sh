@@ -11,8 +11,7 @@ if [ "$PG" != "15" ]; then
     echo "# skip: the package depends on Debian's postgresql-15; PostgreSQL $PG here is not a Debian package"
     exit 77
 fi
-WORK=$(mktemp -d /tmp/etl_it_package.XXXXXX)
-chmod 755 "$WORK"
+test_dir WORK package
 DIR=$WORK/cluster
 PORT=$(free_port)
 LIBDIR=$("$PG_CONFIG" --pkglibdir)
@@ -25,9 +24,9 @@ restore() {
     cluster_stop "$DIR"
     dpkg --purge "$NAME" >/dev/null 2>&1
     cp -p "$WORK/saved/lib/etl_ext.so" "$LIBDIR/etl_ext.so.new" && mv -f "$LIBDIR/etl_ext.so.new" "$LIBDIR/etl_ext.so" \
-        && cp -p "$WORK"/saved/extension/* "$EXTDIR/" && rm -rf "$WORK"
+        && cp -p "$WORK"/saved/extension/* "$EXTDIR/"
 }
-trap restore EXIT
+at_exit restore
 
 if ! DEB=$(cd "$ROOT" && PROFILE=debug bash scripts/package.sh 2>"$WORK/package.log"); then
     tail -30 "$WORK/package.log"

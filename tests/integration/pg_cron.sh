@@ -7,12 +7,12 @@
 # of the one it was in.
 . "$(dirname "$0")/lib.sh"
 require_extension pg_cron
-DIR=/tmp/etl_it_cron
-PORT=55474
+test_dir DIR cron
+PORT=$(free_port)
 export DB=crondb
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'pg_cron,etl_ext'" "cron.database_name = 'crondb'" \
     "etl.database = 'postgres'" "cron.host = '/tmp'"
-trap 'cluster_stop $DIR' EXIT
+at_exit 'cluster_stop $DIR'
 
 q $PORT -c "CREATE DATABASE crondb" >/dev/null
 q $PORT -d crondb -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION etl_ext" >/dev/null
@@ -45,7 +45,8 @@ expect_eq "the small import's orders stage, finished before the cut, stayed comm
 expect_eq "the cut job kept its attempt: running (its lease), attempts 1, no run committed" "running|1|0" \
     "$(q $PORT -d canceldb -c "SELECT j.state || '|' || j.attempts || '|' || (SELECT count(*) FROM etl.runs r WHERE r.import_id = j.import_id AND r.stage = j.stage)
                                 FROM etl.jobs j WHERE j.import_id = '$BIG' AND j.stage = 'orders'")"
-sleep 1.2
+DB=canceldb wait_for $PORT "SELECT next_run_at <= clock_timestamp() FROM etl.jobs WHERE import_id = '$BIG' AND stage = 'orders'" "t" 30 \
+    || not_ok "the cut job's lease runs out"
 q $PORT -d canceldb -c "CALL etl_run_queue()" >/dev/null
 expect_eq "a later run finishes both imports" "done,done,done|done,done,done" \
     "$(q $PORT -d canceldb -c "SELECT (SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$SMALL') || '|' ||

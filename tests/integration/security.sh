@@ -12,10 +12,10 @@
 # finished. Before the extension is installed, the owner's fake schema etl
 # must not be run by the worker either.
 . "$(dirname "$0")/lib.sh"
-DIR=/tmp/etl_it_security_main
-PORT=55480
+test_dir DIR security_main
+PORT=$(free_port)
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'appdb'" "etl.poll_interval = '1s'"
-trap 'cluster_stop $DIR' EXIT
+at_exit 'cluster_stop $DIR'
 
 # Every session of this script pins its own search_path, so that only the
 # extension (and its worker) can meet what the owner plants. A session that

@@ -4,10 +4,10 @@
 # whole stage: no good line becomes a reject, nothing of the stage is kept,
 # and running it again later loads every line.
 . "$(dirname "$0")/lib.sh"
-DIR=/tmp/etl_it_transient
-PORT=55476
+test_dir DIR transient
+PORT=$(free_port)
 cluster_start "$DIR" $PORT
-trap 'cluster_stop $DIR' EXIT
+at_exit 'cluster_stop $DIR'
 
 q $PORT -c "CREATE EXTENSION etl_ext" >/dev/null
 FIRST=$(q $PORT -c "SELECT etl_demo_import(400, 0.2)")

@@ -15,8 +15,7 @@ if [ "$PG" != "15" ]; then
     exit 77
 fi
 RELEASE_0_1_0=ad4b21b8d4e4f417bd36a4cf8679eb7588299605   # the last commit at version 0.1.0
-WORK=$(mktemp -d /tmp/etl_it_upgrade.XXXXXX)
-chmod 755 "$WORK"   # the server runs as postgres
+test_dir WORK upgrade
 DIR=$WORK/cluster   # cluster_start makes it anew
 PORT=$(free_port)
 LIBDIR=$("$PG_CONFIG" --pkglibdir)
@@ -28,9 +27,9 @@ cp "$LIBDIR/etl_ext.so" "$CURRENT_SO"
 put_library() { cp "$1" "$LIBDIR/etl_ext.so.new" && mv -f "$LIBDIR/etl_ext.so.new" "$LIBDIR/etl_ext.so"; }
 cleanup() {
     cluster_stop "$DIR"
-    put_library "$CURRENT_SO" && rm -rf "$WORK"
+    put_library "$CURRENT_SO"
 }
-trap cleanup EXIT
+at_exit cleanup
 
 if ! git -C "$ROOT" cat-file -e "$RELEASE_0_1_0^{commit}" 2>/dev/null; then
     not_ok "the 0.1.0 release commit is in this clone" "git fetch --unshallow to get $RELEASE_0_1_0"
@@ -40,14 +39,14 @@ fi
 echo "# building the 0.1.0 library (its own target directory, kept for the next run)"
 mkdir -p "$WORK/src-0.1.0"
 git -C "$ROOT" archive "$RELEASE_0_1_0" | tar -x -C "$WORK/src-0.1.0"
-if ! (cd "$WORK/src-0.1.0" && CARGO_TARGET_DIR="$ROOT/target/release-0.1.0" \
+if ! (cd "$WORK/src-0.1.0" && CARGO_TARGET_DIR="$ROOT/target/v0.1.0" \
         cargo build --lib --no-default-features --features pg15 >"$WORK/build-0.1.0.log" 2>&1); then
     tail -30 "$WORK/build-0.1.0.log"
     not_ok "the 0.1.0 library builds"
     finish
     exit 1
 fi
-OLD_SO="$ROOT/target/release-0.1.0/debug/libetl_ext.so"
+OLD_SO="$ROOT/target/v0.1.0/debug/libetl_ext.so"
 # The 0.1.0 install script kept in the repository, as 0.1.0 installed it.
 cp "$ROOT/sql/etl_ext--0.1.0.sql" "$EXTDIR/etl_ext--0.1.0.sql"
 expect_true "the update script is installed next to it" \

@@ -3,11 +3,11 @@
 # four events in order seen by a LISTEN client, wake-up latency, rollback,
 # invalid events, and etl_run_pending racing the worker.
 . "$(dirname "$0")/lib.sh"
-DIR=/tmp/etl_it_chain
-PORT=55471
+test_dir DIR chain
+PORT=$(free_port)
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'postgres'" \
     "etl.poll_interval = '60s'"
-trap 'cluster_stop $DIR' EXIT
+at_exit 'cluster_stop $DIR'
 
 q $PORT -c "CREATE EXTENSION etl_ext" >/dev/null
 expect_eq "the worker runs" "1" "$(q $PORT -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker'")"
@@ -17,7 +17,9 @@ LISTEN_OUT=$DIR/listen.out
 ( echo "LISTEN etl_events;"; for _ in $(seq 1 40); do echo "SELECT pg_sleep(0.25);"; done ) \
     | psql -h /tmp -p $PORT -U postgres -X -q >"$LISTEN_OUT" 2>&1 &
 LISTENER=$!
-sleep 0.5
+# It listens once it runs its first pg_sleep.
+wait_for $PORT "SELECT count(*) > 0 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(0.25);'" "t" 10 \
+    || not_ok "the LISTEN client is connected"
 
 # An import created pending, then completed in its own transaction. With a
 # 60 s poll, only the wake-up at commit can start it within a second.
@@ -61,7 +63,7 @@ expect_eq "a LISTEN client sees the four events in order" \
 IMPORT2=$(q $PORT -c "SELECT etl_uuid_v7()")
 q $PORT -c "INSERT INTO etl.imports (import_id, source) VALUES ('$IMPORT2', 'rollback')" >/dev/null
 q $PORT -c "BEGIN" -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$IMPORT2'" -c "ROLLBACK" >/dev/null
-sleep 1
+# (Nothing to wait for: a job or event can only come from a commit.)
 expect_eq "a rolled-back completion queues no job" "0" "$(q $PORT -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$IMPORT2'")"
 expect_eq "a rolled-back completion leaves no event" "0" "$(q $PORT -c "SELECT count(*) FROM etl.events WHERE payload->>'import_id' = '$IMPORT2'")"
 
@@ -92,7 +94,6 @@ expect_eq "eight refused events stored with accepted = false and an error" "8" \
     "$(q $PORT -c "SELECT count(*) FROM etl.events WHERE NOT accepted AND error IS NOT NULL")"
 expect_eq "refused events' errors name the problem" "t" \
     "$(q $PORT -c "SELECT bool_and(error ~ '(unsupported event_version|missing required field|invalid|does not exist|JSON object|unknown event_type)') FROM etl.events WHERE NOT accepted")"
-sleep 0.5
 expect_eq "refused events queue nothing" "0" "$(q $PORT -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$IMPORT3'")"
 
 # An accepted DATA_IMPORT_COMPLETED queues the pipeline.
@@ -123,7 +124,7 @@ expect_eq "18 stage runs for six imports" "18" \
 # launcher starts a new worker, which runs the stage again to the end.
 PID=$(q $PORT -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'etl_ext worker'")
 q $PORT -c "ALTER SYSTEM SET etl.batch_size = 2000" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
+wait_for $PORT "SHOW etl.batch_size" "2000" 10 || not_ok "the server reloaded etl.batch_size"
 BUSY_IMPORT=$(q $PORT -c "SELECT etl_demo_import(60000, 0.9)")
 wait_for $PORT "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                  WHERE a.backend_type = 'etl_ext worker' AND l.locktype = 'advisory' AND l.granted" "t" 20 >/dev/null

@@ -2,12 +2,12 @@
 # kill -9 of the worker in the middle of a stage on a large import: after the
 # restart the pipeline finishes, and the result equals an undisturbed run.
 . "$(dirname "$0")/lib.sh"
-DIR=/tmp/etl_it_crash
-PORT=55472
+test_dir DIR crash
+PORT=$(free_port)
 ROWS=${CRASH_TEST_ROWS:-120000}
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'postgres'" \
     "etl.poll_interval = '1s'" "etl.batch_size = 5000"
-trap 'cluster_stop $DIR' EXIT
+at_exit 'cluster_stop $DIR'
 FP=$(dirname "$0")/fingerprint.sql
 
 # The undisturbed reference: the same demo import run by etl_run_all in a

@@ -10,13 +10,13 @@
 #  (d) etl.database naming a database that does not exist: said clearly in
 #      the log, retried with backoff, and run once the database is there.
 . "$(dirname "$0")/lib.sh"
-DIR=/tmp/etl_it_lifecycle_main
-PORT=55500
-DIR2=/tmp/etl_it_lifecycle_nodb
-PORT2=55501
+test_dir DIR lifecycle_main
+PORT=$(free_port)
+test_dir DIR2 lifecycle_nodb
+PORT2=$(free_port "$PORT")
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'postgres'" \
     "etl.poll_interval = '30s'" "etl.batch_size = 2000" "etl.max_attempts = 3" "etl.retry_base_delay = '100ms'"
-trap 'cluster_stop $DIR; cluster_stop $DIR2' EXIT
+at_exit 'cluster_stop $DIR; cluster_stop $DIR2'
 # (d)'s server starts now; the log of its first 20 s is kept for later.
 cluster_start "$DIR2" $PORT2 "shared_preload_libraries = 'etl_ext'" "etl.database = 'nosuchdb'" "etl.poll_interval = '1s'"
 ( sleep 20; cp "$DIR2/server.log" "$DIR2/first20s.log" ) &

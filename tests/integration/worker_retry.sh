@@ -2,11 +2,11 @@
 # A failing stage is retried with growing delays, then dead; once the cause
 # is removed, etl_retry(import_id) finishes the pipeline.
 . "$(dirname "$0")/lib.sh"
-DIR=/tmp/etl_it_retry
-PORT=55473
+test_dir DIR retry
+PORT=$(free_port)
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'postgres'" \
     "etl.poll_interval = '10s'" "etl.max_attempts = 4" "etl.retry_base_delay = '300ms'"
-trap 'cluster_stop $DIR' EXIT
+at_exit 'cluster_stop $DIR'
 
 q $PORT -c "CREATE EXTENSION etl_ext" >/dev/null
 expect_eq "SHOW etl.max_attempts" "4" "$(q $PORT -c "SHOW etl.max_attempts")"
