@@ -217,8 +217,9 @@ def run_side(port, db, side, import_id, batch_size, timeout_s=None):
 
 
 def fingerprint(port, db):
-    """One md5 (and row count) per result table, by natural keys: see bench/compare.sql."""
-    return psql(port, db, "-f", os.path.join(HERE, "compare.sql"))
+    """One md5 (and row count) per result table, by natural keys: the project's
+    one result fingerprint, tests/result_fingerprint.sql."""
+    return psql(port, db, "-f", os.path.join(HERE, "..", "tests", "result_fingerprint.sql"))
 
 
 def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, timeout_s=None):

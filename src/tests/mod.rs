@@ -88,28 +88,23 @@ pub fn error_of(sql: &str) -> Option<String> {
     Spi::get_one_with_args::<String>("SELECT pg_temp.etl_test_error_of($1)", &[sql.into()]).unwrap()
 }
 
-/// Business rows, minus timestamps and lineage, as one text: to compare the
-/// database before and after a re-run.
+/// The result tables as one text, to compare the database before and after
+/// a re-run: the project's one result fingerprint (by natural keys, shared
+/// with the integration tests and the benchmark), and the generated ids, so
+/// that a re-run that recreated a customer or lead under a new id shows too.
 pub fn business_rows() -> String {
-    value(
-        "SELECT concat_ws(E'\n--\n',
-            (SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', shop_id, order_id,
-                     customer_nickname, latest_status, order_type, system_order_type, amount,
-                     ordered_at, import_id, customer_global_id, lead_id), E'\n' ORDER BY shop_id, order_id)
-               FROM etl.orders),
-            (SELECT string_agg(format('%s|%s|%s|%s|%s|%s', customer_global_id, shop_id, customer_nickname,
-                     customer_key, first_order_at, last_order_at), E'\n' ORDER BY customer_global_id)
+    const RESULT_FINGERPRINT: &str = include_str!("../../tests/result_fingerprint.sql");
+    let identities = value(
+        "SELECT md5(concat_ws(E'\n--\n',
+            (SELECT string_agg(format('%s|%s|%s|%s', shop_id, order_id, customer_global_id, lead_id),
+                     E'\n' ORDER BY shop_id, order_id) FROM etl.orders),
+            (SELECT string_agg(format('%s|%s', customer_key, customer_global_id), E'\n' ORDER BY customer_key)
                FROM etl.customers),
-            (SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', lead_id, lead_no,
-                     customer_global_id, current_stage, order_count, total_amount, sample_count,
-                     sample_amount, bulk_count, bulk_amount, first_order_at, last_order_at),
-                     E'\n' ORDER BY lead_no)
+            (SELECT string_agg(format('%s|%s|%s', lead_no, lead_id, customer_global_id), E'\n' ORDER BY lead_no)
                FROM etl.business_leads),
-            (SELECT string_agg(format('%s|%s|%s|%s|%s|%s', import_id, line_no, stage, reason, detail, raw),
-                     E'\n' ORDER BY import_id, line_no)
-               FROM etl.rejects),
-            'end')",
-    )
+            'end'))",
+    );
+    format!("{}\nids:{identities}", value(RESULT_FINGERPRINT))
 }
 
 /// Whether a uuid (as text) is version 7 with the RFC 4122 variant.

@@ -8,7 +8,7 @@ test_dir DIR concurrency
 PORT=$(free_port)
 cluster_start "$DIR" $PORT "deadlock_timeout = '100ms'" "etl.batch_size = 200"
 at_exit 'cluster_stop $DIR'
-FP=$(dirname "$0")/fingerprint.sql
+FP=$ROOT/tests/result_fingerprint.sql
 SESSIONS=8
 
 setup() { # database

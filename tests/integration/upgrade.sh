@@ -147,7 +147,7 @@ expect_eq "lead sums are numeric(24,2)" "numeric(24,2)" \
 load_history fresh
 new_imports upgraded
 new_imports fresh
-FP="$ROOT/tests/integration/fingerprint.sql"
+FP="$ROOT/tests/result_fingerprint.sql"
 UPGRADED_FP=$(q "$PORT" -d upgraded -f "$FP")
 expect_eq "after new imports, the upgraded database's results equal the new version's" \
     "$(q "$PORT" -d fresh -f "$FP")" "$UPGRADED_FP"

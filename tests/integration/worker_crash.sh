@@ -8,7 +8,7 @@ ROWS=${CRASH_TEST_ROWS:-120000}
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'postgres'" \
     "etl.poll_interval = '1s'" "etl.batch_size = 5000"
 at_exit 'cluster_stop $DIR'
-FP=$(dirname "$0")/fingerprint.sql
+FP=$ROOT/tests/result_fingerprint.sql
 
 # The undisturbed reference: the same demo import run by etl_run_all in a
 # database the worker does not watch.
