@@ -57,4 +57,4 @@ WITH attributed AS (
      WHERE l.lead_id = g.lead_id
     RETURNING 1
 )
-SELECT (SELECT pg_catalog.count(*) FROM attributed), (SELECT pg_catalog.count(*) FROM grown)
+SELECT (SELECT pg_catalog.count(*) FROM attributed) AS attributed, (SELECT pg_catalog.count(*) FROM grown) AS grown

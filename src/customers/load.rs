@@ -5,7 +5,7 @@ use polars::prelude::*;
 
 use crate::customers::transform::CustomerKeys;
 use crate::error::StageError;
-use crate::services::spi::{Cursor, Sql};
+use crate::services::spi::{column_ordinals, Cursor, Sql};
 
 /// The distinct customers of the import's orders, in key order.
 pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
@@ -22,8 +22,9 @@ pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Resu
     sql.fetch(cursor, count, |rows| {
         let mut keys =
             CustomerKeys { shop_id: Vec::with_capacity(rows.len()), customer_nickname: Vec::with_capacity(rows.len()) };
+        let [shop_id, customer_nickname] = column_ordinals(&rows, ["shop_id", "customer_nickname"])?;
         for row in rows {
-            match (row.get::<i64>(1)?, row.get::<String>(2)?) {
+            match (row.get::<i64>(shop_id)?, row.get::<String>(customer_nickname)?) {
                 (Some(shop), Some(nick)) => {
                     keys.shop_id.push(shop);
                     keys.customer_nickname.push(nick);

@@ -4,7 +4,7 @@ use pgrx::Uuid;
 use polars::prelude::*;
 
 use crate::error::StageError;
-use crate::services::spi::{Cursor, Sql};
+use crate::services::spi::{column_ordinals, Cursor, Sql};
 
 /// Customers that have orders of this import without a lead, in id order.
 pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
@@ -108,8 +108,9 @@ pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
 /// whose aggregates grew).
 pub fn attribute_orders(sql: &mut Sql, import_id: Uuid) -> Result<(u64, u64), StageError> {
     sql.query(include_str!("../../sql/queries/attribute_orders.sql"), &[import_id.into()], |rows| {
+        let [attributed, grown] = column_ordinals(&rows, ["attributed", "grown"])?;
         let row = rows.first();
-        Ok((row.get::<i64>(1)?.unwrap_or(0) as u64, row.get::<i64>(2)?.unwrap_or(0) as u64))
+        Ok((row.get::<i64>(attributed)?.unwrap_or(0) as u64, row.get::<i64>(grown)?.unwrap_or(0) as u64))
     })
 }
 

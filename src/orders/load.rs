@@ -9,7 +9,7 @@ use polars::prelude::*;
 
 use crate::error::StageError;
 use crate::orders::transform::RawLines;
-use crate::services::spi::{Cursor, Sql};
+use crate::services::spi::{column_ordinals, Cursor, Sql};
 
 /// Opens a cursor over the import's raw lines, newest line first: the first
 /// valid line seen for a key is the one that wins.
@@ -37,17 +37,22 @@ pub fn fetch_raw_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<R
             amount: Vec::with_capacity(n),
             ordered_at: Vec::with_capacity(n),
         };
+        let [line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at] = column_ordinals(
+            &rows,
+            ["line_no", "order_id", "shop", "customer_name", "order_status", "order_type", "amount", "ordered_at"],
+        )?;
         for row in rows {
-            let line_no =
-                row.get::<i32>(1)?.ok_or_else(|| StageError::Unexpected("etl.raw_orders.line_no is NULL".into()))?;
-            b.line_no.push(line_no);
-            b.order_id.push(row.get::<String>(2)?);
-            b.shop.push(row.get::<String>(3)?);
-            b.customer_name.push(row.get::<String>(4)?);
-            b.order_status.push(row.get::<String>(5)?);
-            b.order_type.push(row.get::<String>(6)?);
-            b.amount.push(row.get::<String>(7)?);
-            b.ordered_at.push(row.get::<String>(8)?);
+            b.line_no.push(
+                row.get::<i32>(line_no)?
+                    .ok_or_else(|| StageError::Unexpected("etl.raw_orders.line_no is NULL".into()))?,
+            );
+            b.order_id.push(row.get::<String>(order_id)?);
+            b.shop.push(row.get::<String>(shop)?);
+            b.customer_name.push(row.get::<String>(customer_name)?);
+            b.order_status.push(row.get::<String>(order_status)?);
+            b.order_type.push(row.get::<String>(order_type)?);
+            b.amount.push(row.get::<String>(amount)?);
+            b.ordered_at.push(row.get::<String>(ordered_at)?);
         }
         Ok(b)
     })

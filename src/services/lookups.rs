@@ -5,11 +5,16 @@ use pgrx::{FromDatum, IntoDatum};
 use polars::prelude::*;
 
 use crate::error::StageError;
-use crate::services::spi::Sql;
+use crate::services::spi::{column_ordinals, Sql};
 
-/// Runs `query` with the keys as `$1` and collects its first two columns,
+/// Runs `query` with the keys as `$1` and collects its two `columns`,
 /// skipping rows with a NULL in either.
-fn pairs<A, B>(sql: &mut Sql, query: &str, keys: Vec<String>) -> Result<(Vec<A>, Vec<B>), StageError>
+fn pairs<A, B>(
+    sql: &mut Sql,
+    query: &str,
+    keys: Vec<String>,
+    columns: [&str; 2],
+) -> Result<(Vec<A>, Vec<B>), StageError>
 where
     A: FromDatum + IntoDatum,
     B: FromDatum + IntoDatum,
@@ -17,8 +22,9 @@ where
     sql.query(query, &[keys.into()], |rows| {
         let mut first: Vec<A> = Vec::with_capacity(rows.len());
         let mut second: Vec<B> = Vec::with_capacity(rows.len());
+        let [a_col, b_col] = column_ordinals(&rows, columns)?;
         for row in rows {
-            if let (Some(a), Some(b)) = (row.get::<A>(1)?, row.get::<B>(2)?) {
+            if let (Some(a), Some(b)) = (row.get::<A>(a_col)?, row.get::<B>(b_col)?) {
                 first.push(a);
                 second.push(b);
             }
@@ -35,6 +41,7 @@ pub fn active_shops(sql: &mut Sql, names: Vec<String>) -> Result<DataFrame, Stag
            FROM etl.shops s
           WHERE s.active AND s.shop_name = ANY($1::text[])",
         names,
+        ["shop_name", "shop_id"],
     )?;
     Ok(df!("shop_name" => names, "shop_id" => ids)?)
 }
@@ -47,6 +54,7 @@ pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<Data
            FROM etl.order_type_mappings m
           WHERE m.raw_order_type = ANY($1::text[])",
         raw_types,
+        ["raw_order_type", "system_order_type"],
     )?;
     Ok(df!("raw_order_type" => raw, "mapped_type" => mapped)?)
 }
@@ -55,7 +63,7 @@ pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<Data
 pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame, StageError> {
     let (cust, lead, stage) = sql.query(
         "SELECT DISTINCT ON (l.customer_global_id)
-                l.customer_global_id::text, l.lead_id::text, l.current_stage
+                l.customer_global_id::text AS customer_global_id, l.lead_id::text AS lead_id, l.current_stage
            FROM etl.business_leads l
           WHERE l.customer_global_id = ANY($1::text[]::uuid[])
           ORDER BY l.customer_global_id, l.lead_no DESC",
@@ -64,9 +72,11 @@ pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame,
             let mut cust: Vec<String> = Vec::with_capacity(rows.len());
             let mut lead: Vec<String> = Vec::with_capacity(rows.len());
             let mut stage: Vec<String> = Vec::with_capacity(rows.len());
+            let [cust_col, lead_col, stage_col] =
+                column_ordinals(&rows, ["customer_global_id", "lead_id", "current_stage"])?;
             for row in rows {
                 if let (Some(c), Some(l), Some(s)) =
-                    (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<String>(3)?)
+                    (row.get::<String>(cust_col)?, row.get::<String>(lead_col)?, row.get::<String>(stage_col)?)
                 {
                     cust.push(c);
                     lead.push(l);

@@ -130,3 +130,21 @@ impl Sql {
 pub struct Cursor {
     name: String,
 }
+
+/// The ordinals of the named columns of a result, looked up once per result
+/// rather than once per value, so that rows are read by column name instead
+/// of by a position that must match a SELECT list written elsewhere. An
+/// empty result may have no tuple descriptor (`LIMIT 0`); it has no rows to
+/// read either, so it gets the positions 1..=N.
+pub fn column_ordinals<const N: usize>(rows: &SpiTupleTable<'_>, names: [&str; N]) -> Result<[usize; N], StageError> {
+    let mut ordinals: [usize; N] = std::array::from_fn(|i| i + 1);
+    if rows.is_empty() {
+        return Ok(ordinals);
+    }
+    for (ordinal, name) in ordinals.iter_mut().zip(names) {
+        *ordinal = rows
+            .column_ordinal(name)
+            .map_err(|_| StageError::Unexpected(format!("the result has no column \"{name}\"")))?;
+    }
+    Ok(ordinals)
+}

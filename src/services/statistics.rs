@@ -8,7 +8,7 @@
 
 use crate::error::StageError;
 use crate::services::identity;
-use crate::services::spi::Sql;
+use crate::services::spi::{column_ordinals, Sql};
 
 /// Growth (as a fraction of the pages the statistics saw) that makes them
 /// stale: estimates within a factor of 1.5 still give the same plan shapes,
@@ -28,15 +28,21 @@ pub fn stale(analysed_pages: f64, pages: f64) -> bool {
 /// did. One cheap catalog read otherwise.
 pub fn refresh_table_if_grown(sql: &mut Sql, table: &str) -> Result<bool, StageError> {
     let (analysed_pages, pages, owner) = sql.query(
-        "SELECT CASE WHEN c.reltuples < 0 THEN 0 ELSE c.relpages END::double precision,
-                (pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint)::double precision,
-                c.relowner
+        "SELECT CASE WHEN c.reltuples < 0 THEN 0 ELSE c.relpages END::double precision AS analysed_pages,
+                (pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint)::double precision
+                    AS pages,
+                c.relowner AS owner
            FROM pg_catalog.pg_class c
           WHERE c.oid = pg_catalog.to_regclass($1)::pg_catalog.oid",
         &[table.into()],
         |rows| {
+            let [analysed_pages, pages, owner] = column_ordinals(&rows, ["analysed_pages", "pages", "owner"])?;
             let row = rows.first();
-            Ok((row.get::<f64>(1)?.unwrap_or(0.0), row.get::<f64>(2)?.unwrap_or(0.0), row.get::<pgrx::pg_sys::Oid>(3)?))
+            Ok((
+                row.get::<f64>(analysed_pages)?.unwrap_or(0.0),
+                row.get::<f64>(pages)?.unwrap_or(0.0),
+                row.get::<pgrx::pg_sys::Oid>(owner)?,
+            ))
         },
     )?;
     let Some(owner) = owner else {
