@@ -17,26 +17,28 @@ use pgrx::spi::{OwnedPreparedStatement, Spi, SpiClient, SpiTupleTable};
 
 use crate::error::StageError;
 
-/// A statement's text and its parameters' types.
-type PlanKey = (String, Vec<Oid>);
+/// Kept plans of one statement text, by its parameters' types.
+type PlansByTypes = HashMap<Vec<Oid>, Rc<OwnedPreparedStatement>>;
 
 thread_local! {
-    /// Prepared statements of this backend. An `Rc` is taken out before a
-    /// statement runs, so that a statement run inside it (a user's trigger
-    /// calling the extension) can use the cache too.
-    static PLANS: RefCell<HashMap<PlanKey, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    /// Prepared statements of this backend, by statement text, then by the
+    /// parameters' types: a lookup borrows the text, so a statement run
+    /// many times does not copy it. An `Rc` is taken out before a statement runs,
+    /// so that a statement run inside it (a user's trigger calling the
+    /// extension) can use the cache too.
+    static PLANS: RefCell<HashMap<String, PlansByTypes>> = RefCell::new(HashMap::new());
 }
 
 /// The kept plan of `sql` for arguments like `args`, prepared on first use.
 fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<OwnedPreparedStatement>, StageError> {
     let types: Vec<Oid> = args.iter().map(DatumWithOid::oid).collect();
-    let key = (sql.to_string(), types);
-    if let Some(found) = PLANS.with(|plans| plans.borrow().get(&key).cloned()) {
+    if let Some(found) = PLANS.with(|plans| plans.borrow().get(sql).and_then(|by_types| by_types.get(&types)).cloned())
+    {
         return Ok(found);
     }
-    let arg_types: Vec<PgOid> = key.1.iter().map(|oid| PgOid::from(*oid)).collect();
+    let arg_types: Vec<PgOid> = types.iter().map(|oid| PgOid::from(*oid)).collect();
     let kept = Rc::new(client.prepare_mut(sql, &arg_types)?.keep());
-    PLANS.with(|plans| plans.borrow_mut().insert(key, Rc::clone(&kept)));
+    PLANS.with(|plans| plans.borrow_mut().entry(sql.to_owned()).or_default().insert(types, Rc::clone(&kept)));
     Ok(kept)
 }
 
