@@ -17,16 +17,15 @@ export USER=${USER:-root}
 bash scripts/setup.sh
 # The small and worker shapes drive the server through persistent sessions.
 python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install -q 'psycopg[binary]'
-echo "== building and installing etl_ext (release)"
-cargo pgrx install --release --pg-config /usr/bin/pg_config >/tmp/etl_ext_bench_install.log 2>&1 \
-    || { tail -40 /tmp/etl_ext_bench_install.log; exit 1; }
+. scripts/pg_versions.sh
+install_release 15 /tmp/etl_ext_bench_install.log
 # Other work on this machine may install another build of etl_ext (a debug
 # build, say) while we measure: bench/run.py checks this checksum before and
 # after every size and stops if the library changed.
 export ETL_EXT_SO_MD5=$(md5sum "$(pg_config --pkglibdir)/etl_ext.so" | cut -d' ' -f1)
 . scripts/cluster.sh
 DIR=/tmp/etl_ext_bench
-PORT=55460
+PORT=$(free_port)
 # autovacuum is off so that both sides of the first and steady shapes see the
 # same table state; bench/run.py turns it on for the small and worker shapes
 # (a server that runs all day has it), and the worker shape restarts this

@@ -18,15 +18,7 @@ DIR=/tmp/etl_ext_demo
 bash scripts/setup.sh
 . scripts/pg_versions.sh
 PG_CONFIG=$(pg_config_for "$PG")
-echo "== building and installing etl_ext (release: 12-20 minutes the first time on 2 cores)"
-# Cargo's progress, one line per crate, so a long first build shows it moves.
-START=$SECONDS
-if ! cargo pgrx install --release --pg-config "$PG_CONFIG" --no-default-features --features "pg$PG" 2>&1 | tee /tmp/etl_ext_demo_install.log \
-        | grep --line-buffered -E "Compiling|Finished|Installing|error" \
-        | while IFS= read -r line; do printf '[%4ds] %s\n' $((SECONDS - START)) "$line"; done; then
-    tail -40 /tmp/etl_ext_demo_install.log
-    exit 1
-fi
+install_release "$PG" /tmp/etl_ext_demo_install.log
 
 . scripts/cluster.sh
 echo "== starting a PostgreSQL $PG cluster in $DIR (port $PORT): $("$PG_CONFIG" --version)"

@@ -16,3 +16,23 @@ pg_config_for() {
         *) echo "PostgreSQL $1 is not supported (supported: $SUPPORTED_PG_MAJORS)" >&2; return 1 ;;
     esac
 }
+
+# install_release MAJOR LOG: builds etl_ext in release mode and installs it
+# into that major's PostgreSQL, printing cargo's progress (one line per crate,
+# with the seconds elapsed) so that a long first build shows it moves; the
+# whole output goes to LOG, whose end is shown if the build fails.
+install_release() {
+    local major=$1 log=$2 pg_config start=$SECONDS
+    pg_config=$(pg_config_for "$major") || return 1
+    rm -f "$log.status"
+    echo "== building and installing etl_ext for PostgreSQL $major (release: 12-20 minutes the first time on 2 cores)"
+    {
+        cargo pgrx install --release --pg-config "$pg_config" --no-default-features --features "pg$major"
+        echo $? >"$log.status"
+    } 2>&1 | tee "$log" | grep --line-buffered -E "Compiling|Finished|Installing|error" \
+        | while IFS= read -r line; do printf '[%4ds] %s\n' $((SECONDS - start)) "$line"; done || true
+    if [ "$(cat "$log.status" 2>/dev/null)" != "0" ]; then
+        tail -40 "$log"
+        return 1
+    fi
+}

@@ -18,6 +18,16 @@ impl Batch for transform::CustomerKeys {
     }
 }
 
+/// An import whose customers are at least 1/WHOLE_PASS_SHARE of all
+/// customers gets its order times in one pass over etl.orders.
+const WHOLE_PASS_SHARE: i64 = 10;
+
+#[cfg(any(test, feature = "pg_test"))]
+thread_local! {
+    /// Tests run both ways of computing order times on the same data.
+    pub static FORCE_WHOLE_PASS: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
@@ -34,7 +44,23 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     })?;
     let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id))?;
     counts.add_extra("orders_linked", linked as i64);
-    let refreshed = counts.timed("order_times", || load::refresh_order_times(&mut ctx.sql, ctx.import_id))?;
+    // Order times: per customer through the index for an import that
+    // touches few customers (its cost follows the import), in one pass over
+    // etl.orders for one that touches at least a tenth of them (a first or a
+    // big import, where that pass is cheaper than a probe per customer).
+    let mut whole = counts.rows_in.saturating_mul(WHOLE_PASS_SHARE) >= load::estimated_customers(&mut ctx.sql)?;
+    #[cfg(any(test, feature = "pg_test"))]
+    if let Some(forced) = FORCE_WHOLE_PASS.get() {
+        whole = forced;
+    }
+    counts.add_extra("order_times_whole_pass", i64::from(whole));
+    let refreshed = counts.timed("order_times", || {
+        if whole {
+            load::refresh_order_times_whole(&mut ctx.sql, ctx.import_id)
+        } else {
+            load::refresh_order_times(&mut ctx.sql, ctx.import_id)
+        }
+    })?;
     counts.add_extra("customers_times_changed", refreshed as i64);
     Ok(counts)
 }

@@ -380,4 +380,79 @@ mod tests {
         stage("etl_customers", C);
         assert_eq!(times(), "2025-12-31 16:00:00|2026-02-28 16:00:00");
     }
+
+    /// A history and an import with every way a customer's times change: an
+    /// order moved away (alice loses her earliest, carol her only one), an
+    /// order moved in (bob), an earlier order (alice), an order whose time
+    /// changed (dave, his only one), a new customer (erin), and a customer
+    /// the import does not touch (frank). The customers stage runs its order
+    /// times one way or the other (`whole`); every customer's times must be
+    /// the min and max over its orders.
+    fn order_times_scenario(whole: bool) {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'alice', 'paid', NULL, '1', '2026-01-01 10:00:00'),
+             (2, 'O2', 'S1', 'alice', 'paid', NULL, '1', '2026-01-02 10:00:00'),
+             (3, 'O3', 'S1', 'carol', 'paid', NULL, '1', '2026-01-03 10:00:00'),
+             (4, 'O4', 'Shop \"Two\"', 'dave', 'paid', NULL, '1', '2026-01-05 10:00:00'),
+             (5, 'O7', 'S1', 'frank', 'paid', NULL, '1', '2026-01-07 10:00:00')",
+        );
+        run_all(A);
+        import(
+            B,
+            "(1, 'O1', 'S1', 'bob', 'paid', NULL, '1', '2026-01-01 10:00:00'),
+             (2, 'O3', 'S1', 'bob', 'paid', NULL, '1', '2026-01-03 10:00:00'),
+             (3, 'O5', 'S1', 'alice', 'paid', NULL, '1', '2025-12-31 10:00:00'),
+             (4, 'O4', 'Shop \"Two\"', 'dave', 'refunded', NULL, '1', '2026-01-09 10:00:00'),
+             (5, 'O6', 'S1', 'erin', 'paid', NULL, '1', '2026-01-08 10:00:00')",
+        );
+        stage("etl_orders", B);
+        crate::customers::FORCE_WHOLE_PASS.set(Some(whole));
+        let report = stage("etl_customers", B);
+        crate::customers::FORCE_WHOLE_PASS.set(None);
+        assert!(report.starts_with("customers success"), "{report}");
+        assert_eq!(
+            int(&format!(
+                "SELECT (details ->> 'order_times_whole_pass')::bigint FROM etl.runs
+                  WHERE import_id = '{B}' AND stage = 'customers'"
+            )),
+            i64::from(whole)
+        );
+        // Every customer's times are those of all its orders.
+        assert_eq!(
+            value(
+                "SELECT coalesce(string_agg(c.customer_nickname, ',' ORDER BY c.customer_nickname), 'none')
+                   FROM etl.customers c,
+                        LATERAL (SELECT min(o.ordered_at) AS first_at, max(o.ordered_at) AS last_at FROM etl.orders o
+                                  WHERE o.shop_id = c.shop_id AND o.customer_nickname = c.customer_nickname) t
+                  WHERE (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)"
+            ),
+            "none"
+        );
+        let times = |nick: &str| {
+            value(&format!(
+                "SELECT format('%s|%s', {}, {}) FROM etl.customers WHERE customer_nickname = '{nick}'",
+                utc("first_order_at"),
+                utc("last_order_at")
+            ))
+        };
+        assert_eq!(times("alice"), "2025-12-31 02:00:00|2026-01-02 02:00:00");
+        assert_eq!(times("bob"), "2026-01-01 02:00:00|2026-01-03 02:00:00");
+        assert_eq!(times("carol"), "|");
+        assert_eq!(times("dave"), "2026-01-09 02:00:00|2026-01-09 02:00:00");
+        assert_eq!(times("erin"), "2026-01-08 02:00:00|2026-01-08 02:00:00");
+        assert_eq!(times("frank"), "2026-01-07 02:00:00|2026-01-07 02:00:00");
+        assert_eq!(int("SELECT count(*) FROM etl.pending_customer_refresh"), 0);
+    }
+
+    #[pg_test]
+    fn order_times_per_customer_follow_every_change() {
+        order_times_scenario(false);
+    }
+
+    #[pg_test]
+    fn order_times_in_one_pass_follow_every_change() {
+        order_times_scenario(true);
+    }
 }

@@ -74,6 +74,12 @@ mod tests {
             "a 50-line import read {seq_large} rows by sequential scans of {orders} orders of history"
         );
         assert!(idx_large < 3_000, "a 50-line import fetched {idx_large} rows through indexes");
+        assert_eq!(
+            int("SELECT (details ->> 'order_times_whole_pass')::bigint FROM etl.runs
+                  WHERE stage = 'customers' ORDER BY run_id DESC LIMIT 1"),
+            0,
+            "a 50-line import on {orders} orders computed its customers' times in a pass over every order"
+        );
         assert!(
             idx_large <= idx_small * 3 / 2 + 200 && seq_large <= seq_small * 3 / 2 + 200,
             "the same import read {seq_small}+{idx_small} rows on 5,000 orders but {seq_large}+{idx_large} on {orders}"
