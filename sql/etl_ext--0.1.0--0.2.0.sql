@@ -9,6 +9,7 @@
 --   and re-claims a job whose backend died: its index covers 'running' jobs;
 --   etl.claim_job() and etl.run_job(bigint) let CALL etl_run_queue() commit
 --   per job.
+-- * etl.progress (over etl.progress_rows()): the stages running now.
 -- * etl_emit_event(text, jsonb) becomes SQL over etl.emit_event(text, text),
 --   which takes the payload as text, so that a payload JSON-in-Rust cannot
 --   hold is stored refused instead of raising an internal error.
@@ -50,6 +51,23 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'run_job_wrapper';
 
+CREATE FUNCTION etl."progress_rows"() RETURNS TABLE (
+	"pid" INT,
+	"import_id" uuid,
+	"stage" TEXT,
+	"started_at" timestamp with time zone,
+	"updated_at" timestamp with time zone,
+	"batches_done" bigint,
+	"batches_total" bigint,
+	"lines_done" bigint,
+	"lines_total" bigint,
+	"lines_per_second" double precision,
+	"eta" interval
+)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'progress_rows_wrapper';
+
 -- From here on, as sql/finish.sql creates it in 0.2.0.
 CREATE OR REPLACE FUNCTION etl_emit_event(event_type text, payload jsonb) RETURNS bigint
 LANGUAGE sql VOLATILE
@@ -88,6 +106,17 @@ END
 $$;
 COMMENT ON PROCEDURE etl_run_queue() IS
     'Runs every due pipeline job, committing per job (for pg_cron: CALL etl_run_queue()).';
+
+-- etl.progress: the stages running now, anywhere in the database (a direct
+-- call or the worker), moving batch by batch while their transaction is
+-- still open. Read from shared memory: empty unless the library is in
+-- shared_preload_libraries.
+CREATE VIEW etl.progress AS
+SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
+       p.lines_done, p.lines_total, p.lines_per_second, p.eta
+  FROM etl.progress_rows() p;
+COMMENT ON VIEW etl.progress IS
+    'Stages running now: batches and lines done (and totals when known), lines per second and time left; empty unless etl_ext is preloaded.';
 
 -- Roles and privileges (least privilege; docs/security.md says why).
 --
@@ -132,13 +161,14 @@ GRANT USAGE ON SCHEMA etl TO etl_loader, etl_reader, etl_runner;
 -- etl_loader
 GRANT SELECT, INSERT ON etl.imports, etl.raw_orders TO etl_loader;
 GRANT UPDATE (source, status, completed_at) ON etl.imports TO etl_loader;
-GRANT SELECT ON etl.rejects, etl.pipeline_status TO etl_loader;
+GRANT SELECT ON etl.rejects, etl.pipeline_status, etl.progress TO etl_loader;
+GRANT EXECUTE ON FUNCTION etl.progress_rows() TO etl_loader, etl_reader;
 -- The completion trigger calls it (it then works as etl_runner).
 GRANT EXECUTE ON FUNCTION etl.import_completed(uuid) TO etl_loader;
 
 -- etl_reader
 GRANT SELECT ON etl.orders, etl.customers, etl.business_leads, etl.shops, etl.order_type_mappings,
-                etl.imports, etl.runs, etl.events, etl.rejects, etl.pipeline_status
+                etl.imports, etl.runs, etl.events, etl.rejects, etl.pipeline_status, etl.progress
    TO etl_reader;
 
 -- etl_operator (plus all of the above)
@@ -149,7 +179,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.etl_run_all(uuid), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
     @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
     @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
-    etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint)
+    etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint), etl.progress_rows()
    TO etl_operator;
 GRANT EXECUTE ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() TO etl_operator;
 

@@ -184,4 +184,42 @@ mod etl {
     fn emit_event(event_type: Option<&str>, payload: Option<&str>) -> i64 {
         super::emit_event_as_runner(event_type, payload)
     }
+
+    /// The stages running now, one row each, for the view `etl.progress`
+    /// (none unless the library is preloaded: docs in README).
+    #[pg_extern(volatile, parallel_safe)]
+    #[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
+    fn progress_rows() -> TableIterator<
+        'static,
+        (
+            name!(pid, i32),
+            name!(import_id, Uuid),
+            name!(stage, String),
+            name!(started_at, Option<pgrx::datum::TimestampWithTimeZone>),
+            name!(updated_at, Option<pgrx::datum::TimestampWithTimeZone>),
+            name!(batches_done, i64),
+            name!(batches_total, Option<i64>),
+            name!(lines_done, i64),
+            name!(lines_total, Option<i64>),
+            name!(lines_per_second, Option<f64>),
+            name!(eta, Option<pgrx::datum::Interval>),
+        ),
+    > {
+        let at = |t| pgrx::datum::TimestampWithTimeZone::try_from(t).ok();
+        TableIterator::new(crate::services::progress::running_stages().into_iter().map(move |p| {
+            (
+                p.pid,
+                p.import_id,
+                p.stage,
+                at(p.started_at),
+                at(p.updated_at),
+                p.batches_done,
+                p.batches_total,
+                p.lines_done,
+                p.lines_total,
+                p.lines_per_second.map(|r| (r * 10.0).round() / 10.0),
+                p.eta_micros.map(pgrx::datum::Interval::from_micros),
+            )
+        }))
+    }
 }

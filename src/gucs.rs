@@ -18,6 +18,7 @@ pub static MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static POLARS_THREADS: GucSetting<i32> = GucSetting::<i32>::new(2);
 pub static POLL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 pub static RETRY_BASE_DELAY_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
+pub static PROGRESS_NOTICES: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static RUNNER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"etl_runner"));
 
 /// Registers the settings. Called once from `_PG_init`.
@@ -46,6 +47,14 @@ pub fn init() {
         c"Only read by the background worker, which needs shared_preload_libraries = 'etl_ext'. On a reload the worker moves to the new database; a database that does not exist yet is waited for.",
         &DATABASE,
         GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"etl.progress_notices",
+        c"Reports every batch of a running stage to its caller as a NOTICE.",
+        c"Batch, lines done and total, lines per second and the time left: for a psql user running a big import. The view etl.progress shows the same to every session when the library is preloaded.",
+        &PROGRESS_NOTICES,
+        GucContext::Userset,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(
@@ -98,6 +107,10 @@ pub fn init() {
     );
     // SAFETY: called from _PG_init, on the backend's main thread.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"etl".as_ptr()) };
+}
+
+pub fn progress_notices() -> bool {
+    PROGRESS_NOTICES.get()
 }
 
 pub fn batch_size() -> usize {

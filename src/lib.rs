@@ -40,6 +40,7 @@ pub extern "C-unwind" fn _PG_init() {
     // library is preloaded; everything else works without.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         queue::wake::init_shared_memory();
+        services::progress::init_shared_memory();
         worker::register();
     }
 }

@@ -6,6 +6,7 @@ use pgrx::Uuid;
 use polars::prelude::DataFrame;
 
 use crate::error::StageError;
+use crate::services::progress::StageProgress;
 use crate::services::spi::{Cursor, Sql};
 use crate::services::{memory, polars_runtime};
 
@@ -41,14 +42,15 @@ impl Stage {
     }
 }
 
-/// The run a stage works for: its import, its `etl.runs` row, its settings
-/// and its statement counter.
+/// The run a stage works for: its import, its `etl.runs` row, its settings,
+/// its statement counter and its live progress.
 pub struct RunContext {
     pub import_id: Uuid,
     pub run_id: i64,
     pub batch_size: usize,
     pub source_timezone: String,
     pub sql: Sql,
+    pub progress: StageProgress,
 }
 
 /// A batch read from a cursor; an empty one means the cursor is exhausted.
@@ -82,8 +84,10 @@ impl RunContext {
                     return Ok(false);
                 }
                 counts.batches += 1;
-                polars_runtime::size_for_batch(batch.rows());
+                let rows = batch.rows();
+                polars_runtime::size_for_batch(rows);
                 work(self, counts, batch)?;
+                self.progress.batch_done(rows);
                 Ok(true)
             })?;
             if !more {

@@ -11,6 +11,13 @@ use crate::error::StageError;
 use crate::orders::transform::RawLines;
 use crate::services::spi::{column_ordinals, Cursor, Sql};
 
+/// How many raw lines the import has (for its progress).
+pub fn count_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
+    sql.query("SELECT pg_catalog.count(*) FROM etl.raw_orders r WHERE r.import_id = $1", &[import_id.into()], |rows| {
+        Ok(rows.first().get_one::<i64>()?.unwrap_or(0))
+    })
+}
+
 /// Opens a cursor over the import's raw lines, newest line first: the first
 /// valid line seen for a key is the one that wins.
 pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {

@@ -28,6 +28,12 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     // are still superseded. Bounded by the number of failed lines.
     let mut failed_keys = transform::no_keys()?;
 
+    if ctx.progress.is_watched() {
+        // Only when someone watches (etl.progress, notices): one count by
+        // the import's index, so the progress can show a total and a time left.
+        let lines = load::count_raw_lines(&mut ctx.sql, ctx.import_id)?;
+        ctx.progress.set_lines_total(lines);
+    }
     let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id)?;
     ctx.each_batch(&mut counts, cursor, load::fetch_raw_lines, |ctx, counts, raw| {
         counts.rows_in += raw.len() as i64;

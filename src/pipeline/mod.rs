@@ -7,6 +7,7 @@ use std::time::Instant;
 use pgrx::Uuid;
 
 use crate::error::{CallError, StageError};
+use crate::services::progress::StageProgress;
 use crate::services::spi::Sql;
 use crate::services::subxact;
 use crate::stage::{RunContext, Stage, StageCounts};
@@ -148,6 +149,7 @@ fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<Sta
         batch_size: gucs::batch_size(),
         source_timezone: source_timezone.to_string(),
         sql,
+        progress: StageProgress::start(import_id, stage.name(), gucs::batch_size()),
     };
     let outcome = subxact::run(|| match stage {
         Stage::Orders => orders::run(&mut ctx),

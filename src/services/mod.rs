@@ -7,6 +7,7 @@ pub mod identity;
 pub mod lookups;
 pub mod memory;
 pub mod polars_runtime;
+pub mod progress;
 pub mod spi;
 pub mod statistics;
 pub mod subxact;

@@ -24,6 +24,15 @@ mod tests {
         ))
     }
 
+    /// `first|last` order times (UTC) of the customer named `nick`.
+    fn times_of(nick: &str) -> String {
+        value(&format!(
+            "SELECT format('%s|%s', {}, {}) FROM etl.customers WHERE customer_nickname = $n${nick}$n$",
+            utc("first_order_at"),
+            utc("last_order_at")
+        ))
+    }
+
     /// Every lead of a customer (shop 101), oldest first:
     /// `stage|count|total|samples|sample amount|bulks|bulk amount|first|last|orders`.
     fn leads_of(nick: &str) -> String {
@@ -364,21 +373,14 @@ mod tests {
         // B's customers stage creates erin while A's order is not linked yet:
         // her times still span every order she has.
         stage("etl_customers", B);
-        let times = || {
-            value(&format!(
-                "SELECT format('%s|%s', {}, {}) FROM etl.customers WHERE customer_nickname = 'erin'",
-                utc("first_order_at"),
-                utc("last_order_at")
-            ))
-        };
-        assert_eq!(times(), "2025-12-31 16:00:00|2026-01-31 16:00:00");
+        assert_eq!(times_of("erin"), "2025-12-31 16:00:00|2026-01-31 16:00:00");
         stage("etl_customers", A);
-        assert_eq!(times(), "2025-12-31 16:00:00|2026-01-31 16:00:00");
+        assert_eq!(times_of("erin"), "2025-12-31 16:00:00|2026-01-31 16:00:00");
         // A new order of hers widens the times incrementally.
         import(C, "(1, 'E3', 'S1', 'erin', 'paid', NULL, '3', '2026-03-01 00:00:00')");
         stage("etl_orders", C);
         stage("etl_customers", C);
-        assert_eq!(times(), "2025-12-31 16:00:00|2026-02-28 16:00:00");
+        assert_eq!(times_of("erin"), "2025-12-31 16:00:00|2026-02-28 16:00:00");
     }
 
     /// A history and an import with every way a customer's times change: an
@@ -430,19 +432,12 @@ mod tests {
             ),
             "none"
         );
-        let times = |nick: &str| {
-            value(&format!(
-                "SELECT format('%s|%s', {}, {}) FROM etl.customers WHERE customer_nickname = '{nick}'",
-                utc("first_order_at"),
-                utc("last_order_at")
-            ))
-        };
-        assert_eq!(times("alice"), "2025-12-31 02:00:00|2026-01-02 02:00:00");
-        assert_eq!(times("bob"), "2026-01-01 02:00:00|2026-01-03 02:00:00");
-        assert_eq!(times("carol"), "|");
-        assert_eq!(times("dave"), "2026-01-09 02:00:00|2026-01-09 02:00:00");
-        assert_eq!(times("erin"), "2026-01-08 02:00:00|2026-01-08 02:00:00");
-        assert_eq!(times("frank"), "2026-01-07 02:00:00|2026-01-07 02:00:00");
+        assert_eq!(times_of("alice"), "2025-12-31 02:00:00|2026-01-02 02:00:00");
+        assert_eq!(times_of("bob"), "2026-01-01 02:00:00|2026-01-03 02:00:00");
+        assert_eq!(times_of("carol"), "|");
+        assert_eq!(times_of("dave"), "2026-01-09 02:00:00|2026-01-09 02:00:00");
+        assert_eq!(times_of("erin"), "2026-01-08 02:00:00|2026-01-08 02:00:00");
+        assert_eq!(times_of("frank"), "2026-01-07 02:00:00|2026-01-07 02:00:00");
         assert_eq!(int("SELECT count(*) FROM etl.pending_customer_refresh"), 0);
     }
 

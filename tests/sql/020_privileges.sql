@@ -9,7 +9,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
-SELECT plan(92);
+SELECT plan(96);
 
 -- try(sql): the first value of the query as text, or 'ERROR <sqlstate>: <message>'.
 -- Lets a check that runs as a restricted role fail without aborting the file.
@@ -77,8 +77,13 @@ SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
                               'etl_uuid_v7', 'etl_polars_pool_threads')
               AND NOT has_function_privilege('etl_operator', oid, 'EXECUTE')),
           NULL, 'etl_operator can execute the stage, queue, retry, event and demo functions');
-SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions WHERE has_function_privilege('etl_reader', oid, 'EXECUTE')),
-          NULL, 'etl_reader can execute none of the extension''s functions');
+SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
+            WHERE has_function_privilege('etl_reader', oid, 'EXECUTE') AND sig <> 'etl.progress_rows()'),
+          NULL, 'etl_reader can execute none of the extension''s functions but etl.progress_rows() (etl.progress reads it)');
+SELECT is((SELECT string_agg(r, ', ' ORDER BY r) FROM unnest(ARRAY['etl_loader', 'etl_reader', 'etl_operator']) AS r
+            WHERE NOT (has_table_privilege(r, 'etl.progress', 'SELECT')
+                       AND has_function_privilege(r, 'etl.progress_rows()', 'EXECUTE'))),
+          NULL, 'etl_loader, etl_reader and etl_operator can watch etl.progress');
 SELECT is((SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY c.relname) FROM pg_class c
             WHERE c.relnamespace = 'etl'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
               AND NOT has_table_privilege('etl_operator', c.oid, 'SELECT')),
@@ -95,9 +100,10 @@ SELECT is((SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY c.relname) FRO
           NULL, 'etl_loader can delete from no table of schema etl');
 SELECT is((SELECT string_agg(rel, ', ' ORDER BY rel)
              FROM unnest(ARRAY['etl.orders', 'etl.customers', 'etl.business_leads', 'etl.shops', 'etl.order_type_mappings',
-                               'etl.imports', 'etl.runs', 'etl.events', 'etl.rejects', 'etl.pipeline_status']) AS rel
+                               'etl.imports', 'etl.runs', 'etl.events', 'etl.rejects', 'etl.pipeline_status',
+                               'etl.progress']) AS rel
             WHERE NOT has_table_privilege('etl_reader', rel, 'SELECT')),
-          NULL, 'etl_reader can read the results, shops, mappings, imports, runs, events, rejects and etl.pipeline_status');
+          NULL, 'etl_reader can read the results, shops, mappings, imports, runs, events, rejects, etl.pipeline_status and etl.progress');
 SELECT is((SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY c.relname) FROM pg_class c
             WHERE c.relnamespace = 'etl'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
               AND has_table_privilege('etl_reader', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')),
@@ -285,6 +291,18 @@ SELECT throws_ok($$SELECT * FROM etl_run_all('e0000000-0000-7000-8000-0000000000
 SELECT is(pg_temp.try($$SELECT set_config('etl.runner_role', 'etl_runner', true)$$), 'etl_runner', 'etl.runner_role back to etl_runner');
 SELECT is(pg_temp.try($$SELECT count(*) FROM etl_run_all('e0000000-0000-7000-8000-000000000002')$$), '3',
           'with etl.runner_role back to etl_runner, etl_run_all runs again');
+
+-- etl.progress as the roles that watch it: without shared_preload_libraries
+-- (this cluster) nothing runs in shared memory, so it is empty, not an error.
+SET LOCAL ROLE etl_test_loader;
+SELECT is(pg_temp.try($$SELECT count(*) FROM etl.progress$$), '0', 'etl_loader reads etl.progress (empty without preloading)');
+RESET ROLE;
+SET LOCAL ROLE etl_test_reader;
+SELECT is(pg_temp.try($$SELECT count(*) FROM etl.progress$$), '0', 'etl_reader reads etl.progress (empty without preloading)');
+RESET ROLE;
+SET LOCAL ROLE etl_test_operator;
+SELECT is(pg_temp.try($$SELECT count(*) FROM etl.progress$$), '0', 'etl_operator reads etl.progress (empty without preloading)');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

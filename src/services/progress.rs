@@ -1,0 +1,256 @@
+//! Live progress of the stages running anywhere in the database. A stage
+//! runs in one transaction, so nothing it writes is visible to another
+//! session until it commits; its progress is: each running stage has a slot
+//! in shared memory, updated after every batch, and `etl.progress` reads
+//! the slots. With `etl.progress_notices = on`, each batch is also reported
+//! to the caller as a NOTICE (with or without shared memory).
+//!
+//! Shared memory exists only with `shared_preload_libraries = 'etl_ext'`;
+//! without it the view is empty and the notices still work. A slot names
+//! its backend's pid; one whose backend is gone (a `FATAL`, `kill -9`
+//! before the crash restart clears shared memory) is skipped and reused.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use pgrx::{pg_guard, pg_shmem_init, pg_sys, PGRXSharedMemory, PgLwLock, Uuid};
+
+use crate::gucs;
+
+/// Stages that can show at once (a backend runs one stage at a time). A
+/// stage that finds every slot taken runs unshown.
+const SLOTS: usize = 64;
+const STAGE_NAME_BYTES: usize = 16;
+
+#[derive(Copy, Clone, Default)]
+struct Slot {
+    /// The backend running the stage; 0: free.
+    pid: i32,
+    import_id: [u8; 16],
+    stage: [u8; STAGE_NAME_BYTES],
+    started_at: pg_sys::TimestampTz,
+    updated_at: pg_sys::TimestampTz,
+    batches_done: i64,
+    /// -1: not known.
+    batches_total: i64,
+    lines_done: i64,
+    /// -1: not known.
+    lines_total: i64,
+}
+
+#[derive(Copy, Clone)]
+pub struct ProgressSlots {
+    slots: [Slot; SLOTS],
+}
+
+impl Default for ProgressSlots {
+    fn default() -> Self {
+        Self { slots: [Slot::default(); SLOTS] }
+    }
+}
+
+// SAFETY: plain data, no pointers: the same bytes mean the same in every process.
+unsafe impl PGRXSharedMemory for ProgressSlots {}
+
+static PROGRESS: PgLwLock<ProgressSlots> = unsafe { PgLwLock::new(c"etl_ext_progress") };
+
+/// Set in the postmaster when the library is preloaded (inherited by fork).
+static SHARED_MEMORY_READY: AtomicBool = AtomicBool::new(false);
+
+/// Requests the shared memory. Call from `_PG_init` while preloading.
+pub fn init_shared_memory() {
+    pg_shmem_init!(PROGRESS);
+    SHARED_MEMORY_READY.store(true, Ordering::SeqCst);
+}
+
+fn my_pid() -> i32 {
+    // SAFETY: set once at backend start.
+    unsafe { pg_sys::MyProcPid }
+}
+
+fn now() -> pg_sys::TimestampTz {
+    // SAFETY: reads the clock.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+/// The progress of one running stage; its slot is freed when it is dropped
+/// (the stage ended, failed or was cancelled: Rust unwinds through it).
+pub struct StageProgress {
+    slot: Option<usize>,
+    import_id: Uuid,
+    stage: &'static str,
+    started: Instant,
+    batch_size: usize,
+    batches_done: i64,
+    lines_done: i64,
+    lines_total: Option<i64>,
+    notices: bool,
+}
+
+impl StageProgress {
+    /// Starts showing `stage` of `import_id` as running in this backend.
+    pub fn start(import_id: Uuid, stage: &'static str, batch_size: usize) -> Self {
+        let slot = if SHARED_MEMORY_READY.load(Ordering::SeqCst) { claim_slot(import_id, stage) } else { None };
+        Self {
+            slot,
+            import_id,
+            stage,
+            started: Instant::now(),
+            batch_size: batch_size.max(1),
+            batches_done: 0,
+            lines_done: 0,
+            lines_total: None,
+            notices: gucs::progress_notices(),
+        }
+    }
+
+    /// Whether anybody can see this progress (shared memory or notices):
+    /// when not, a stage need not count its lines beforehand.
+    pub fn is_watched(&self) -> bool {
+        self.slot.is_some() || self.notices
+    }
+
+    /// The stage's lines, when known before it starts (the orders stage).
+    pub fn set_lines_total(&mut self, lines: i64) {
+        self.lines_total = Some(lines);
+        self.publish();
+    }
+
+    /// Called after each batch, with the batch's lines (or keys).
+    pub fn batch_done(&mut self, lines: usize) {
+        self.batches_done += 1;
+        self.lines_done += lines as i64;
+        self.publish();
+        if self.notices {
+            let rate = self.lines_done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+            let of = |total: Option<i64>| total.map(|t| format!("/{t}")).unwrap_or_default();
+            let eta = match self.lines_total {
+                Some(total) if rate > 0.0 => {
+                    format!(", about {:.0} s left", ((total - self.lines_done).max(0) as f64) / rate)
+                }
+                _ => String::new(),
+            };
+            pgrx::notice!(
+                "etl_ext: {} stage of import {}: batch {}{}, {}{} lines, {:.0} lines/s{}",
+                self.stage,
+                self.import_id,
+                self.batches_done,
+                of(self.batches_total()),
+                self.lines_done,
+                of(self.lines_total),
+                rate,
+                eta
+            );
+        }
+    }
+
+    fn batches_total(&self) -> Option<i64> {
+        self.lines_total.map(|lines| ((lines + self.batch_size as i64 - 1) / self.batch_size as i64).max(1))
+    }
+
+    fn publish(&self) {
+        let Some(index) = self.slot else { return };
+        let mut table = PROGRESS.exclusive();
+        let slot = &mut table.slots[index];
+        if slot.pid != my_pid() {
+            return;
+        }
+        slot.updated_at = now();
+        slot.batches_done = self.batches_done;
+        slot.batches_total = self.batches_total().unwrap_or(-1);
+        slot.lines_done = self.lines_done;
+        slot.lines_total = self.lines_total.unwrap_or(-1);
+    }
+}
+
+impl Drop for StageProgress {
+    fn drop(&mut self) {
+        if let Some(index) = self.slot {
+            let mut table = PROGRESS.exclusive();
+            if table.slots[index].pid == my_pid() {
+                table.slots[index] = Slot::default();
+            }
+        }
+    }
+}
+
+fn claim_slot(import_id: Uuid, stage: &str) -> Option<usize> {
+    let me = my_pid();
+    let mut table = PROGRESS.exclusive();
+    let index = table.slots.iter().position(|s| s.pid == 0 || s.pid == me || !alive(s.pid))?;
+    let mut name = [0u8; STAGE_NAME_BYTES];
+    let bytes = stage.as_bytes();
+    let n = bytes.len().min(STAGE_NAME_BYTES);
+    name[..n].copy_from_slice(&bytes[..n]);
+    let started = now();
+    table.slots[index] = Slot {
+        pid: me,
+        import_id: *import_id.as_bytes(),
+        stage: name,
+        started_at: started,
+        updated_at: started,
+        batches_done: 0,
+        batches_total: -1,
+        lines_done: 0,
+        lines_total: -1,
+    };
+    Some(index)
+}
+
+/// One running stage, as `etl.progress` shows it.
+pub struct ProgressRow {
+    pub pid: i32,
+    pub import_id: Uuid,
+    pub stage: String,
+    pub started_at: pg_sys::TimestampTz,
+    pub updated_at: pg_sys::TimestampTz,
+    pub batches_done: i64,
+    pub batches_total: Option<i64>,
+    pub lines_done: i64,
+    pub lines_total: Option<i64>,
+    /// Lines per second since the stage started.
+    pub lines_per_second: Option<f64>,
+    /// Microseconds left at that rate, when the total is known.
+    pub eta_micros: Option<i64>,
+}
+
+/// Every stage running now (none without shared memory).
+pub fn running_stages() -> Vec<ProgressRow> {
+    if !SHARED_MEMORY_READY.load(Ordering::SeqCst) {
+        return Vec::new();
+    }
+    let slots: Vec<Slot> = PROGRESS.share().slots.iter().filter(|s| s.pid != 0).copied().collect();
+    let now = now();
+    slots
+        .into_iter()
+        .filter(|s| alive(s.pid))
+        .map(|s| {
+            let known = |v: i64| (v >= 0).then_some(v);
+            let elapsed_s = (now - s.started_at).max(1) as f64 / 1e6;
+            let rate = (s.lines_done > 0).then(|| s.lines_done as f64 / elapsed_s);
+            let eta_micros = match (known(s.lines_total), rate) {
+                (Some(total), Some(r)) if r > 0.0 => Some((((total - s.lines_done).max(0) as f64) / r * 1e6) as i64),
+                _ => None,
+            };
+            let stage_len = s.stage.iter().position(|b| *b == 0).unwrap_or(STAGE_NAME_BYTES);
+            ProgressRow {
+                pid: s.pid,
+                import_id: Uuid::from_bytes(s.import_id),
+                stage: String::from_utf8_lossy(&s.stage[..stage_len]).into_owned(),
+                started_at: s.started_at,
+                updated_at: s.updated_at,
+                batches_done: s.batches_done,
+                batches_total: known(s.batches_total),
+                lines_done: s.lines_done,
+                lines_total: known(s.lines_total),
+                lines_per_second: rate,
+                eta_micros,
+            }
+        })
+        .collect()
+}
