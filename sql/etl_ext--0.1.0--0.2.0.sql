@@ -9,7 +9,8 @@
 --   and re-claims a job whose backend died: its index covers 'running' jobs;
 --   etl.claim_job() and etl.run_job(bigint) let CALL etl_run_queue() commit
 --   per job.
--- * etl.progress (over etl.progress_rows()): the stages running now.
+-- * etl.progress (over etl.progress_rows()): the stages running now;
+--   etl_explain(shop, order_id): an order's lineage.
 -- * etl_emit_event(text, jsonb) becomes SQL over etl.emit_event(text, text),
 --   which takes the payload as text, so that a payload JSON-in-Rust cannot
 --   hold is stored refused instead of raising an internal error.
@@ -107,6 +108,87 @@ $$;
 COMMENT ON PROCEDURE etl_run_queue() IS
     'Runs every due pipeline job, committing per job (for pg_cron: CALL etl_run_queue()).';
 
+-- etl_explain(shop, order_id): the lineage of one order. One row per raw
+-- line of any import that carried it (matched by the cleaning rule of the
+-- orders stage: both texts trimmed of space, tab, CR, LF and U+3000), with
+-- the line as imported and its fate:
+--   loaded       it wrote the order's current row;
+--   superseded   a later valid line of its import, or a later import, won;
+--   rejected     a validation rule refused it (detail: reason and why);
+--   failed       the database refused it (detail: the database's message);
+--   not yet run  the orders stage of its import has not run successfully.
+-- Every row also says which run wrote the current row, its customer (key)
+-- and lead (number, stage), and whether the order counts in the lead's
+-- aggregates, and if not why. It reads every raw line (no index serves a
+-- search by order id): seconds on tens of millions of lines.
+CREATE FUNCTION etl_explain(shop text, order_id text)
+RETURNS TABLE (import_id uuid, import_source text, line_no integer, raw jsonb, fate text, detail text,
+               current_run_id bigint, customer_key text, lead_no bigint, lead_stage text,
+               counts_in_lead boolean, why_not_counted text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+WITH wanted AS (
+    SELECT nullif(btrim(shop, E' \t\r\n\u3000'), '') AS shop,
+           nullif(btrim(order_id, E' \t\r\n\u3000'), '') AS order_id
+), current_order AS (
+    SELECT o.import_id, o.source_line_no, o.loaded_by_run, o.latest_status, o.lead_id,
+           c.customer_key, l.lead_no, l.current_stage
+      FROM wanted w
+      JOIN etl.shops s ON s.shop_name = w.shop
+      JOIN etl.orders o ON o.shop_id = s.shop_id AND o.order_id = w.order_id
+      LEFT JOIN etl.customers c ON c.customer_global_id = o.customer_global_id
+      LEFT JOIN etl.business_leads l ON l.lead_id = o.lead_id
+), lines AS (
+    SELECT r.import_id, r.line_no, r.order_id, r.shop, r.customer_name, r.order_status, r.order_type,
+           r.amount, r.ordered_at, i.source,
+           coalesce(i.completed_at, i.created_at) AS import_time,
+           j.reason, j.detail AS reject_detail,
+           EXISTS (SELECT 1 FROM etl.runs u
+                    WHERE u.import_id = r.import_id AND u.stage = 'orders'
+                      AND u.status IN ('success', 'partial_success')) AS ran
+      FROM wanted w
+      JOIN etl.raw_orders r
+        ON nullif(btrim(r.order_id, E' \t\r\n\u3000'), '') = w.order_id
+       AND nullif(btrim(r.shop, E' \t\r\n\u3000'), '') = w.shop
+      JOIN etl.imports i ON i.import_id = r.import_id
+      LEFT JOIN etl.rejects j ON j.import_id = r.import_id AND j.line_no = r.line_no
+)
+SELECT l.import_id, l.source, l.line_no,
+       jsonb_build_object('order_id', l.order_id, 'shop', l.shop, 'customer_name', l.customer_name,
+                          'order_status', l.order_status, 'order_type', l.order_type,
+                          'amount', l.amount, 'ordered_at', l.ordered_at),
+       CASE WHEN l.reason = 'load_error' THEN 'failed'
+            WHEN l.reason IS NOT NULL THEN 'rejected'
+            WHEN NOT l.ran THEN 'not yet run'
+            WHEN c.import_id = l.import_id AND c.source_line_no = l.line_no THEN 'loaded'
+            ELSE 'superseded' END,
+       CASE WHEN l.reason IS NOT NULL THEN l.reason || ': ' || coalesce(l.reject_detail, '')
+            WHEN NOT l.ran THEN 'the orders stage of this import has not run successfully'
+            WHEN c.import_id = l.import_id AND c.source_line_no = l.line_no
+                 THEN 'wrote the current row (run ' || c.loaded_by_run || ')'
+            WHEN later.line_no IS NOT NULL
+                 THEN 'by line ' || later.line_no || ' of the same import (its latest valid line of the order wins)'
+            WHEN c.import_id IS NOT NULL
+                 THEN 'by import ' || c.import_id || ', line ' || c.source_line_no || ' (a later import wins)'
+            ELSE 'its import''s winning line of the order failed to load' END,
+       c.loaded_by_run, c.customer_key, c.lead_no, c.current_stage,
+       coalesce(c.lead_id IS NOT NULL AND c.latest_status NOT IN ('CANCELLED', 'REFUNDED'), false),
+       CASE WHEN c.import_id IS NULL THEN 'no such order'
+            WHEN c.lead_id IS NULL THEN 'no lead yet (the customers and leads stages have not run for it)'
+            WHEN c.latest_status = 'CANCELLED' THEN 'cancelled'
+            WHEN c.latest_status = 'REFUNDED' THEN 'refunded' END
+  FROM lines l
+  LEFT JOIN current_order c ON true
+  LEFT JOIN LATERAL (
+        SELECT max(l2.line_no) AS line_no FROM lines l2
+         WHERE l2.import_id = l.import_id AND l2.line_no > l.line_no
+           AND (l2.reason IS NULL OR l2.reason = 'load_error')) later ON later.line_no IS NOT NULL
+ ORDER BY l.import_time, l.import_id, l.line_no
+$fn$;
+COMMENT ON FUNCTION etl_explain(text, text) IS
+    'The lineage of one order: every raw line that carried it with its fate (loaded, superseded, rejected, failed, not yet run), the run that wrote the current row, its customer and lead, and whether it counts in the lead.';
+
 -- etl.progress: the stages running now, anywhere in the database (a direct
 -- call or the worker), moving batch by batch while their transaction is
 -- still open. Read from shared memory: empty unless the library is in
@@ -152,7 +234,8 @@ REVOKE ALL ON FUNCTION
     @extschema@.etl_orders(uuid), @extschema@.etl_customers(uuid), @extschema@.etl_leads(uuid),
     @extschema@.etl_run_all(uuid), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
     @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
-    @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision)
+    @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
+    @extschema@.etl_explain(text, text)
     FROM PUBLIC;
 REVOKE ALL ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() FROM PUBLIC;
 
@@ -179,6 +262,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.etl_run_all(uuid), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
     @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
     @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
+    @extschema@.etl_explain(text, text),
     etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint), etl.progress_rows()
    TO etl_operator;
 GRANT EXECUTE ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() TO etl_operator;
