@@ -90,3 +90,22 @@ require_extension() {
 }
 
 echo "# $(basename "$0") on $("$PG_CONFIG" --version) ($PGBIN)"
+
+# After a backend is killed (kill -9) the postmaster resets every backend;
+# a connection made before it noticed still succeeds. crash_resets DIR
+# counts the resets in the server log; wait_crash_reset DIR PORT BEFORE
+# waits until there is one more than BEFORE and the server accepts again.
+crash_resets() {
+    grep -c "all server processes terminated; reinitializing" "$1/server.log" 2>/dev/null || true
+}
+wait_crash_reset() {
+    local dir=$1 port=$2 before=$3 deadline=$((SECONDS + 120))
+    while [ "$(crash_resets "$dir")" -le "$before" ]; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.1
+    done
+    until q "$port" -c "SELECT 1" >/dev/null 2>&1; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.2
+    done
+}

@@ -25,12 +25,12 @@ if wait_for $PORT "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a U
                     WHERE a.backend_type = 'etl_ext worker' AND l.locktype = 'advisory' AND l.granted" "t" 30; then
     sleep 1.5
     PID=$(q $PORT -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'etl_ext worker'")
+    RESETS=$(crash_resets "$DIR")
     kill -9 "$PID" && ok "killed the worker (pid $PID) in the middle of the orders stage"
+    wait_crash_reset "$DIR" $PORT "$RESETS" || not_ok "the server reset every backend and accepts connections again"
 else
     not_ok "the worker started the orders stage"
 fi
-# The postmaster resets every backend after a crash; wait until it accepts again.
-for _ in $(seq 1 60); do q $PORT -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.5; done
 expect_eq "nothing of the interrupted stage was committed" "0" \
     "$(q $PORT -c "SELECT count(*) FROM etl.runs WHERE import_id = '$IMPORT' AND stage = 'orders' AND status <> 'running' AND finished_at < (SELECT min(backend_start) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker')")"
 if wait_for $PORT "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$IMPORT'" "done,done,done" 240; then

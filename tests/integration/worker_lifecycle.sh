@@ -24,13 +24,6 @@ SNAPSHOT=$!
 
 worker_pid() { q $PORT -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'etl_ext worker'"; }
 jobs_of() { q $PORT -c "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$1'"; }
-wait_accepting() { # after a crash the postmaster resets every backend; wait until it accepts again
-    for _ in $(seq 1 240); do
-        q $PORT -c "SELECT 1" >/dev/null 2>&1 && return 0
-        sleep 0.25
-    done
-    return 1
-}
 # in_orders_stage IMPORT: the worker is inside the orders stage of IMPORT's
 # job (the job is claimed, the worker reads etl.raw_orders), as
 # "attempts:<n>"; "dead" once the job is dead; "wait" otherwise.
@@ -181,8 +174,9 @@ for attempt in 1 2 3 4 5 6; do
     [ "$WHERE" == "stage" ] || break
     sleep 1
     PID=$(worker_pid)
+    RESETS=$(crash_resets "$DIR")
     [ -n "$PID" ] && kill -9 "$PID" && KILLS=$((KILLS + 1))
-    wait_accepting || { not_ok "the server accepts connections after kill -9"; break; }
+    wait_crash_reset "$DIR" $PORT "$RESETS" || { not_ok "the server accepts connections after kill -9"; break; }
     # A second, small import, completed after the first (once, after the first kill).
     [ -z "$SMALL" ] && SMALL=$(q $PORT -c "SELECT etl_demo_import(300, 0.6)")
 done
