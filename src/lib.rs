@@ -41,6 +41,7 @@ pub extern "C-unwind" fn _PG_init() {
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         queue::wake::init_shared_memory();
         services::progress::init_shared_memory();
+        services::shared_memory::mark_ready();
         worker::register();
     }
 }

@@ -29,8 +29,9 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let mut failed_keys = transform::no_keys()?;
 
     if ctx.progress.is_watched() {
-        // Only when someone watches (etl.progress, notices): one count by
-        // the import's index, so the progress can show a total and a time left.
+        // Only when the progress can be seen (the library preloaded, or
+        // notices on): one count by the import's index, so that it shows a
+        // total and a time left.
         let lines = load::count_raw_lines(&mut ctx.sql, ctx.import_id)?;
         ctx.progress.set_lines_total(lines);
     }

@@ -143,13 +143,14 @@ fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<Sta
         |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no run_id".into())),
     )?;
 
+    let batch_size = gucs::batch_size();
     let mut ctx = RunContext {
         import_id,
         run_id,
-        batch_size: gucs::batch_size(),
+        batch_size,
         source_timezone: source_timezone.to_string(),
         sql,
-        progress: StageProgress::start(import_id, stage.name(), gucs::batch_size()),
+        progress: StageProgress::start(import_id, stage.name(), batch_size),
     };
     let outcome = subxact::run(|| match stage {
         Stage::Orders => orders::run(&mut ctx),

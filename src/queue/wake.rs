@@ -7,16 +7,14 @@
 //! queue instead).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::pg_compat;
+use crate::services::shared_memory;
 use pgrx::{pg_guard, pg_shmem_init, pg_sys, register_xact_callback, PgAtomic, PgXactCallbackEvent};
 
 /// The worker's `pgprocno + 1`, or 0 while no worker runs.
 static WORKER_PROCNO: PgAtomic<AtomicU32> = unsafe { PgAtomic::new(c"etl_ext_worker_procno") };
-
-/// Set in the postmaster when the library is preloaded (inherited by fork).
-static SHARED_MEMORY_READY: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     /// Whether this transaction already registered its wake-up.
@@ -26,12 +24,11 @@ thread_local! {
 /// Requests the shared memory. Call from `_PG_init` while preloading.
 pub fn init_shared_memory() {
     pg_shmem_init!(WORKER_PROCNO = AtomicU32::new(0));
-    SHARED_MEMORY_READY.store(true, Ordering::SeqCst);
 }
 
 /// Called by the worker once it runs: from now on commits wake it.
 pub fn register_worker() {
-    if SHARED_MEMORY_READY.load(Ordering::SeqCst) {
+    if shared_memory::is_ready() {
         // SAFETY: a background worker with shared memory access has MyProc.
         let procno = unsafe { pg_compat::my_proc_number() } as u32;
         WORKER_PROCNO.get().store(procno + 1, Ordering::SeqCst);
@@ -40,7 +37,7 @@ pub fn register_worker() {
 
 /// Called by the worker when it stops.
 pub fn unregister_worker() {
-    if SHARED_MEMORY_READY.load(Ordering::SeqCst) {
+    if shared_memory::is_ready() {
         WORKER_PROCNO.get().store(0, Ordering::SeqCst);
     }
 }
@@ -48,7 +45,7 @@ pub fn unregister_worker() {
 /// Wakes the worker when the current transaction commits. Cheap to call
 /// many times in one transaction.
 pub fn wake_worker_at_commit() {
-    if !SHARED_MEMORY_READY.load(Ordering::SeqCst) || WAKE_REGISTERED.get() {
+    if !shared_memory::is_ready() || WAKE_REGISTERED.get() {
         return;
     }
     WAKE_REGISTERED.set(true);

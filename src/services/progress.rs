@@ -10,12 +10,12 @@
 //! its backend's pid; one whose backend is gone (a `FATAL`, `kill -9`
 //! before the crash restart clears shared memory) is skipped and reused.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use pgrx::{pg_guard, pg_shmem_init, pg_sys, PGRXSharedMemory, PgLwLock, Uuid};
 
 use crate::gucs;
+use crate::services::shared_memory;
 
 /// Stages that can show at once (a backend runs one stage at a time). A
 /// stage that finds every slot taken runs unshown.
@@ -54,13 +54,9 @@ unsafe impl PGRXSharedMemory for ProgressSlots {}
 
 static PROGRESS: PgLwLock<ProgressSlots> = unsafe { PgLwLock::new(c"etl_ext_progress") };
 
-/// Set in the postmaster when the library is preloaded (inherited by fork).
-static SHARED_MEMORY_READY: AtomicBool = AtomicBool::new(false);
-
 /// Requests the shared memory. Call from `_PG_init` while preloading.
 pub fn init_shared_memory() {
     pg_shmem_init!(PROGRESS);
-    SHARED_MEMORY_READY.store(true, Ordering::SeqCst);
 }
 
 fn my_pid() -> i32 {
@@ -95,7 +91,7 @@ pub struct StageProgress {
 impl StageProgress {
     /// Starts showing `stage` of `import_id` as running in this backend.
     pub fn start(import_id: Uuid, stage: &'static str, batch_size: usize) -> Self {
-        let slot = if SHARED_MEMORY_READY.load(Ordering::SeqCst) { claim_slot(import_id, stage) } else { None };
+        let slot = if shared_memory::is_ready() { claim_slot(import_id, stage) } else { None };
         Self {
             slot,
             import_id,
@@ -109,7 +105,7 @@ impl StageProgress {
         }
     }
 
-    /// Whether anybody can see this progress (shared memory or notices):
+    /// Whether this progress can be seen (a slot in shared memory, or notices):
     /// when not, a stage need not count its lines beforehand.
     pub fn is_watched(&self) -> bool {
         self.slot.is_some() || self.notices
@@ -221,7 +217,7 @@ pub struct ProgressRow {
 
 /// Every stage running now (none without shared memory).
 pub fn running_stages() -> Vec<ProgressRow> {
-    if !SHARED_MEMORY_READY.load(Ordering::SeqCst) {
+    if !shared_memory::is_ready() {
         return Vec::new();
     }
     let slots: Vec<Slot> = PROGRESS.share().slots.iter().filter(|s| s.pid != 0).copied().collect();
