@@ -178,8 +178,8 @@ REVOKE ALL ON SCHEMA etl FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA etl FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA etl FROM PUBLIC;
 REVOKE ALL ON FUNCTION
-    @extschema@.etl_orders(uuid), @extschema@.etl_customers(uuid), @extschema@.etl_leads(uuid),
-    @extschema@.etl_run_all(uuid), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
+    @extschema@.etl_orders(uuid, boolean), @extschema@.etl_customers(uuid, boolean), @extschema@.etl_leads(uuid, boolean),
+    @extschema@.etl_run_all(uuid, boolean), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
     @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
     @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
     @extschema@.etl_explain(text, text)
@@ -205,8 +205,8 @@ GRANT SELECT ON etl.orders, etl.customers, etl.business_leads, etl.shops, etl.or
 GRANT SELECT ON ALL TABLES IN SCHEMA etl TO etl_operator;
 GRANT INSERT, UPDATE, DELETE ON etl.shops, etl.order_type_mappings TO etl_operator;
 GRANT EXECUTE ON FUNCTION
-    @extschema@.etl_orders(uuid), @extschema@.etl_customers(uuid), @extschema@.etl_leads(uuid),
-    @extschema@.etl_run_all(uuid), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
+    @extschema@.etl_orders(uuid, boolean), @extschema@.etl_customers(uuid, boolean), @extschema@.etl_leads(uuid, boolean),
+    @extschema@.etl_run_all(uuid, boolean), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
     @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
     @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
     @extschema@.etl_explain(text, text),

@@ -43,19 +43,50 @@ fn or_raise<T>(result: Result<T, CallError>) -> T {
     result.unwrap_or_else(|e| e.raise())
 }
 
-fn run_for_sql(import_id: Option<Uuid>, stages: &[Stage]) -> TableIterator<'static, ReportRow> {
-    let reports = or_raise(as_runner(|| queue::run_for_caller(import_id, stages)));
+fn run_for_sql(import_id: Option<Uuid>, stages: &[Stage], dry_run: Option<bool>) -> TableIterator<'static, ReportRow> {
+    let reports = or_raise(as_runner(|| {
+        let dry_run = dry_run.ok_or(CallError::NullArgument("dry_run"))?;
+        queue::run_for_caller(import_id, stages, dry_run)
+    }));
     TableIterator::new(reports.iter().map(to_row).collect::<Vec<_>>())
 }
 
-/// Declares a SQL entry point that runs `$stages` and returns their reports.
-/// (pgrx needs the returned columns spelled out in each signature.)
+/// Declares the SQL entry point `$sql_name(import_id, dry_run => false)`
+/// that runs `$stages` and returns their reports, and `$released`, the C
+/// entry point without `dry_run` that the SQL of 0.1.0 and 0.2.0 calls until
+/// `ALTER EXTENSION etl_ext UPDATE` (pgrx needs the columns spelled out in
+/// each signature).
 macro_rules! stage_entry_point {
-    ($(#[$doc:meta])* $name:ident => $stages:expr) => {
+    ($(#[$doc:meta])* $sql_name:literal: $name:ident, released $released:ident => $stages:expr) => {
         $(#[$doc])*
-        #[pg_extern(volatile, parallel_unsafe)]
+        ///
+        /// With `dry_run => true` the stages run and are rolled back: the
+        /// reports say what would change, and nothing is kept, published or
+        /// queued.
+        #[pg_extern(volatile, parallel_unsafe, name = $sql_name)]
         #[search_path(pg_catalog, pg_temp)]
         fn $name(
+            import_id: Option<Uuid>,
+            dry_run: default!(Option<bool>, false),
+        ) -> TableIterator<
+            'static,
+            (
+                name!(stage, String),
+                name!(status, String),
+                name!(rows_in, i64),
+                name!(rows_ok, i64),
+                name!(rows_superseded, i64),
+                name!(rows_rejected, i64),
+                name!(rows_failed, i64),
+                name!(duration_ms, f64),
+                name!(details, JsonB),
+            ),
+        > {
+            run_for_sql(import_id, $stages, dry_run)
+        }
+
+        #[pg_extern(sql = false)]
+        fn $released(
             import_id: Option<Uuid>,
         ) -> TableIterator<
             'static,
@@ -71,26 +102,26 @@ macro_rules! stage_entry_point {
                 name!(details, JsonB),
             ),
         > {
-            run_for_sql(import_id, $stages)
+            run_for_sql(import_id, $stages, Some(false))
         }
     };
 }
 
 stage_entry_point!(
     /// Stage 1: cleans, validates and upserts the import's raw lines into etl.orders.
-    etl_orders => &[Stage::Orders]
+    "etl_orders": run_orders, released etl_orders => &[Stage::Orders]
 );
 stage_entry_point!(
     /// Stage 2: creates the import's customers and links its orders to them.
-    etl_customers => &[Stage::Customers]
+    "etl_customers": run_customers, released etl_customers => &[Stage::Customers]
 );
 stage_entry_point!(
     /// Stage 3: attributes the import's orders to leads and recomputes their aggregates.
-    etl_leads => &[Stage::Leads]
+    "etl_leads": run_leads, released etl_leads => &[Stage::Leads]
 );
 stage_entry_point!(
     /// The three stages in order, in the caller's transaction; stops at a failed stage.
-    etl_run_all => &Stage::ALL
+    "etl_run_all": run_all, released etl_run_all => &Stage::ALL
 );
 
 /// A new version 7 (time-ordered) UUID.

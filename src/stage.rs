@@ -129,6 +129,18 @@ impl StageCounts {
         result
     }
 
+    /// Counts one rejected or failed line under `details.rejects_by_reason`.
+    pub fn add_reject(&mut self, reason: &str) {
+        let by_reason = self
+            .extra
+            .entry("rejects_by_reason".to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let serde_json::Value::Object(map) = by_reason {
+            let current = map.get(reason).and_then(serde_json::Value::as_i64).unwrap_or(0);
+            map.insert(reason.to_string(), serde_json::Value::from(current + 1));
+        }
+    }
+
     pub fn add_extra(&mut self, key: &str, value: i64) {
         let entry = self.extra.entry(key.to_string()).or_insert(serde_json::Value::from(0i64));
         let current = entry.as_i64().unwrap_or(0);

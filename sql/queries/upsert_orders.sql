@@ -1,5 +1,7 @@
 -- Upserts one batch of cleaned orders (orders/load.rs, upsert_orders) and
--- returns how many rows it wrote.
+-- returns how many rows it wrote, how many of those existed before (written
+-- by another run) and how many of those it changed (the report's orders
+-- inserted / updated / unchanged).
 -- $1 import, $2 run, $3 etl.source_timezone; $4.. one array per column.
 --
 -- Rules it enforces (contract 3.1):
@@ -45,11 +47,12 @@ rewritten AS (
            o.customer_nickname <> i.nickname AS moved,
            o.ordered_at IS DISTINCT FROM i.ordered_at AS time_changed,
            (o.amount, o.latest_status, o.system_order_type)
-               IS DISTINCT FROM (i.amount, i.status, i.system_order_type) AS value_changed
+               IS DISTINCT FROM (i.amount, i.status, i.system_order_type) AS value_changed,
+           o.order_type IS DISTINCT FROM i.order_type AS type_text_changed
       FROM input i
      CROSS JOIN LATERAL (
            SELECT o.shop_id, o.customer_nickname, o.lead_id, o.import_id, o.ordered_at, o.amount,
-                  o.latest_status, o.system_order_type
+                  o.latest_status, o.system_order_type, o.order_type
              FROM etl.orders o
             WHERE o.shop_id = i.shop_id AND o.order_id = i.order_id
               AND o.loaded_by_run IS DISTINCT FROM $2
@@ -105,4 +108,8 @@ written AS (
                           WHERE later.import_id = o.import_id), false)
     RETURNING 1
 )
-SELECT pg_catalog.count(*) FROM written
+-- Every rewritten row is written (the same conditions as the DO UPDATE's).
+SELECT (SELECT pg_catalog.count(*) FROM written) AS written,
+       (SELECT pg_catalog.count(*) FROM rewritten) AS existed,
+       (SELECT pg_catalog.count(*) FROM rewritten m
+         WHERE m.moved OR m.time_changed OR m.value_changed OR m.type_text_changed) AS changed

@@ -174,7 +174,18 @@ impl OrderRows {
     }
 }
 
-/// Upserts rows `range` of `rows`; returns how many were written.
+/// What one upsert statement did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct UpsertCounts {
+    /// Rows inserted or rewritten.
+    pub written: u64,
+    /// Of those, the rows that existed before (written by another run).
+    pub existed: u64,
+    /// Of those, the rows whose values changed.
+    pub changed: u64,
+}
+
+/// Upserts rows `range` of `rows`.
 ///
 /// A key that this run already wrote (from a greater `line_no` in an
 /// earlier batch), or that a later import wrote, is left alone: that line
@@ -188,12 +199,14 @@ pub fn upsert_orders(
     source_timezone: &str,
     rows: &OrderRows,
     range: Range<usize>,
-) -> Result<u64, StageError> {
+) -> Result<UpsertCounts, StageError> {
     let mut args: Vec<DatumWithOid> = vec![import_id.into(), run_id.into(), source_timezone.into()];
     args.extend(rows.args(range));
     sql.query(UPSERT_ORDERS, &args, |rows| {
+        let [written, existed, changed] = column_ordinals(&rows, ["written", "existed", "changed"])?;
         let row = rows.first();
-        Ok(row.get_one::<i64>()?.unwrap_or(0) as u64)
+        let count = |ordinal| -> Result<u64, StageError> { Ok(row.get::<i64>(ordinal)?.unwrap_or(0) as u64) };
+        Ok(UpsertCounts { written: count(written)?, existed: count(existed)?, changed: count(changed)? })
     })
 }
 

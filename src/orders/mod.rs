@@ -61,17 +61,27 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
             })?;
         drop(classified);
         counts.rows_rejected += rejected.height() as i64;
+        for reason in rejected.column("reason")?.str()?.into_no_null_iter() {
+            counts.add_reject(reason);
+        }
         counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
 
         counts.rows_superseded += superseded_here as i64;
         let rows = load::OrderRows::from_frame(&winners)?;
         let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
+        let mut landed = load::UpsertCounts::default();
         let outcome = counts.timed("write_orders", || {
             batch::write_isolated(rows.len(), |range| {
-                load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)
+                let part = load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)?;
+                landed.existed += part.existed;
+                landed.changed += part.changed;
+                Ok(part.written)
             })
         })?;
         counts.add_extra("write_attempts", outcome.attempts as i64);
+        counts.add_extra("orders_inserted", (outcome.written - landed.existed) as i64);
+        counts.add_extra("orders_updated", landed.changed as i64);
+        counts.add_extra("orders_unchanged", (landed.existed - landed.changed) as i64);
         counts.rows_ok += outcome.written as i64;
         counts.rows_failed += outcome.failures.len() as i64;
         // Sent but not written: an earlier batch of this run wrote the key.
@@ -82,6 +92,9 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
             let idx: Vec<IdxSize> = outcome.failures.iter().map(|f| f.index as IdxSize).collect();
             let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
             failed_keys = failed_keys.vstack(&transform::keys(&failed)?)?;
+            for _ in &outcome.failures {
+                counts.add_reject(transform::LOAD_ERROR);
+            }
             load::write_rejects(
                 &mut ctx.sql,
                 ctx.import_id,

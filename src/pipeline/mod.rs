@@ -29,6 +29,9 @@ pub struct StageReport {
     pub queries: u64,
     pub duration_ms: f64,
     pub error: Option<String>,
+    /// A rehearsal (`dry_run => true`): nothing it reports was kept, and its
+    /// `etl.runs` row was rolled back with the rest.
+    pub dry_run: bool,
 }
 
 impl StageReport {
@@ -38,7 +41,11 @@ impl StageReport {
 
     pub fn details(&self) -> serde_json::Value {
         let mut details = self.counts.extra.clone();
-        details.insert("run_id".into(), self.run_id.into());
+        if self.dry_run {
+            details.insert("dry_run".into(), true.into());
+        } else {
+            details.insert("run_id".into(), self.run_id.into());
+        }
         details.insert("batches".into(), self.counts.batches.into());
         details.insert("queries".into(), self.queries.into());
         if let Some(error) = &self.error {
@@ -133,6 +140,19 @@ pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>,
     Ok(reports)
 }
 
+/// Runs `stages` as [`run_stages`] does, in a subtransaction that is then
+/// rolled back: the reports say what the run would change, and no row of
+/// any table keeps a trace of it (its runs and rejects included). Identity
+/// values it drew (run ids, lead numbers) are skipped, as after any rolled
+/// back transaction.
+pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+    let mut reports = subxact::run_and_roll_back(|| run_stages(import_id, stages))?;
+    for report in &mut reports {
+        report.dry_run = true;
+    }
+    Ok(reports)
+}
+
 fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<StageReport, CallError> {
     let started = Instant::now();
     let mut sql = Sql::new();
@@ -173,6 +193,7 @@ fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<Sta
         queries: sql.statements() + 1,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         error,
+        dry_run: false,
     };
     log_run(&mut sql, &report)?;
     Ok(report)

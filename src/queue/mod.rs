@@ -68,9 +68,14 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), StageError> {
 /// Runs `stages` for a direct SQL call, in the caller's transaction: each
 /// stage's event is published, the chain goes on from the last stage the
 /// call ran (a stage the same call runs next is not queued as well), and a
-/// job waiting for a stage the call ran is settled.
-pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+/// job waiting for a stage the call ran is settled. A dry run only
+/// rehearses the stages (`pipeline::rehearse_stages`).
+pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage], dry_run: bool) -> Result<Vec<StageReport>, CallError> {
     let import_id = pipeline::check_import(import_id)?;
+    if dry_run {
+        // A rehearsal publishes nothing, queues nothing and settles no job.
+        return pipeline::rehearse_stages(import_id, stages);
+    }
     let reports = pipeline::run_stages(import_id, stages)?;
     for report in &reports {
         let runs_next_here = report.stage.next().is_some_and(|next| stages.contains(&next));

@@ -58,6 +58,34 @@ pub fn run<R>(work: impl FnOnce() -> Result<R, StageError>) -> Result<R, StageEr
     outcome
 }
 
+/// Runs `work` in a subtransaction that is always rolled back: whatever it
+/// wrote, queued or notified is discarded, and the locks it took are
+/// released. An ERROR raised by PostgreSQL is re-raised after the rollback.
+pub fn run_and_roll_back<R>(work: impl FnOnce() -> R) -> R {
+    // SAFETY: as in `run`.
+    let (old_context, old_owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+    unsafe {
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(old_context);
+    }
+    let roll_back = move || unsafe {
+        pg_sys::MemoryContextSwitchTo(old_context);
+        pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        pg_sys::MemoryContextSwitchTo(old_context);
+        pg_sys::CurrentResourceOwner = old_owner;
+    };
+    PgTryBuilder::new(AssertUnwindSafe(|| {
+        let value = work();
+        roll_back();
+        value
+    }))
+    .catch_others(|caught| {
+        roll_back();
+        caught.rethrow()
+    })
+    .execute()
+}
+
 fn describe(caught: &CaughtError) -> (PgSqlErrorCode, String) {
     let report = match caught {
         CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,

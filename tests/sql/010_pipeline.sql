@@ -5,7 +5,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
 SELECT plan(19);
 
-SELECT has_function('etl_run_all', ARRAY['uuid'], 'etl_run_all(uuid) is installed');
+SELECT has_function('etl_run_all', ARRAY['uuid', 'boolean'], 'etl_run_all(uuid, dry_run boolean) is installed');
 SELECT is(current_setting('etl.source_timezone'), 'Asia/Shanghai', 'default source time zone');
 
 INSERT INTO etl.shops (shop_id, shop_name, platform, active)
