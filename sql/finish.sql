@@ -182,7 +182,7 @@ REVOKE ALL ON FUNCTION
     @extschema@.etl_run_all(uuid, boolean), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
     @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
     @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
-    @extschema@.etl_explain(text, text)
+    @extschema@.etl_explain(text, text), @extschema@.etl_redrive(uuid)
     FROM PUBLIC;
 REVOKE ALL ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() FROM PUBLIC;
 
@@ -209,7 +209,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.etl_run_all(uuid, boolean), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
     @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
     @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
-    @extschema@.etl_explain(text, text),
+    @extschema@.etl_explain(text, text), @extschema@.etl_redrive(uuid),
     etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint), etl.progress_rows()
    TO etl_operator;
 GRANT EXECUTE ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() TO etl_operator;
@@ -218,5 +218,5 @@ GRANT EXECUTE ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_r
 GRANT SELECT ON etl.shops, etl.order_type_mappings, etl.imports, etl.raw_orders TO etl_runner;
 GRANT SELECT, INSERT, UPDATE, DELETE
    ON etl.orders, etl.customers, etl.business_leads, etl.rejects, etl.runs, etl.events, etl.jobs,
-      etl.pending_customer_refresh, etl.pending_lead_refresh
+      etl.pending_customer_refresh, etl.pending_lead_refresh, etl.redrive_scope
    TO etl_runner;

@@ -149,6 +149,14 @@ CREATE TABLE etl.pending_customer_refresh (
 CREATE TABLE etl.pending_lead_refresh (
     lead_id uuid PRIMARY KEY
 );
+-- The orders a redrive (etl_redrive) wrote, for its customers and leads
+-- stages; emptied at its end, so empty outside a running redrive.
+CREATE TABLE etl.redrive_scope (
+    import_id uuid NOT NULL,
+    shop_id   bigint NOT NULL,
+    order_id  text NOT NULL,
+    PRIMARY KEY (import_id, shop_id, order_id)
+);
 
 -- The durable queue of the event chain: one job per import and stage.
 -- A job is taken with FOR UPDATE SKIP LOCKED and finished in the same

@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
 use crate::error::CallError;
-use crate::pipeline::StageReport;
+use crate::pipeline::{self, StageReport};
 use crate::queue;
 use crate::services::identity::as_runner;
 use crate::stage::Stage;
@@ -123,6 +123,53 @@ stage_entry_point!(
     /// The three stages in order, in the caller's transaction; stops at a failed stage.
     "etl_run_all": run_all, released etl_run_all => &Stage::ALL
 );
+
+/// Re-runs only the import's rejected and failed lines (after their cause
+/// was fixed), with every rule of a whole run, then the customers and leads
+/// of the orders they wrote. One row per former reason: how many lines were
+/// retried, and how many of them are now loaded, superseded, still rejected
+/// (for this or another reason) or failed to load.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn etl_redrive(
+    import_id: Option<Uuid>,
+) -> TableIterator<
+    'static,
+    (
+        name!(former_reason, String),
+        name!(retried, i64),
+        name!(loaded, i64),
+        name!(superseded, i64),
+        name!(still_rejected, i64),
+        name!(failed, i64),
+    ),
+> {
+    let reports = or_raise(as_runner(|| pipeline::redrive(pipeline::check_import(import_id)?)));
+    let fates = reports
+        .iter()
+        .find(|r| r.stage == Stage::Orders)
+        .and_then(|r| r.counts.extra.get("redrive_fates"))
+        .and_then(serde_json::Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let count =
+        |tally: &serde_json::Value, fate: &str| tally.get(fate).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    TableIterator::new(
+        fates
+            .into_iter()
+            .map(|(reason, tally)| {
+                (
+                    reason,
+                    count(&tally, "retried"),
+                    count(&tally, "loaded"),
+                    count(&tally, "superseded"),
+                    count(&tally, "rejected"),
+                    count(&tally, "failed"),
+                )
+            })
+            .collect::<Vec<_>>(),
+    )
+}
 
 /// A new version 7 (time-ordered) UUID.
 #[pg_extern(volatile, parallel_safe)]

@@ -19,6 +19,10 @@ pub enum CallError {
     UnknownTimeZone(String),
     #[error("{0} must not be NULL")]
     NullArgument(&'static str),
+    #[error("import {0} has no successful run of the orders stage, so it has no rejected lines to redrive")]
+    NotRunYet(String),
+    #[error("the redrive of import {import_id} failed in the {stage} stage and changed nothing: {message}")]
+    RedriveFailed { import_id: String, stage: &'static str, message: String },
     #[error("{0}")]
     Stage(#[from] StageError),
     #[error("{0}")]
@@ -30,10 +34,13 @@ impl CallError {
         match self {
             CallError::NullImportId | CallError::NullArgument(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             CallError::UnknownImport(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            CallError::ImportNotCompleted { .. } | CallError::NothingToRetry(_) => {
+            CallError::ImportNotCompleted { .. } | CallError::NothingToRetry(_) | CallError::NotRunYet(_) => {
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             CallError::UnknownTimeZone(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            // The stage's own error is in the message (and in etl.runs had
+            // the transaction been kept); the call can be retried.
+            CallError::RedriveFailed { .. } => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
             CallError::Stage(e) => e.sqlstate(),
             CallError::Security(e) => e.sqlstate(),
         }
@@ -45,6 +52,7 @@ impl CallError {
                 "The loader may still be writing it: run the pipeline after UPDATE etl.imports SET status = 'completed'.",
             ),
             CallError::UnknownTimeZone(_) => Some("SET etl.source_timezone to a name from pg_timezone_names."),
+            CallError::NotRunYet(_) => Some("Run it with etl_run_all(import_id) (or let the worker run it) first."),
             CallError::Security(SecurityError::RunnerIsSuperuser(_) | SecurityError::NoSuchRunner(_)) => Some(
                 "Set etl.runner_role to a role without superuser rights, such as the etl_runner role CREATE EXTENSION creates.",
             ),

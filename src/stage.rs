@@ -42,10 +42,21 @@ impl Stage {
     }
 }
 
-/// The run a stage works for: its import, its `etl.runs` row, its settings,
-/// its statement counter and its live progress.
+/// Which of the import's lines and orders a stage works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// All of them: the import's raw lines, then the orders it wrote.
+    Import,
+    /// A redrive: only the lines rejected or failed, then the orders they
+    /// wrote (listed in etl.redrive_scope by the orders stage).
+    Redrive,
+}
+
+/// The run a stage works for: its import and scope, its `etl.runs` row, its
+/// settings, its statement counter and its live progress.
 pub struct RunContext {
     pub import_id: Uuid,
+    pub scope: Scope,
     pub run_id: i64,
     pub batch_size: usize,
     pub source_timezone: String,

@@ -2,7 +2,8 @@
 -- returns how many rows it wrote, how many of those existed before (written
 -- by another run) and how many of those it changed (the report's orders
 -- inserted / updated / unchanged).
--- $1 import, $2 run, $3 etl.source_timezone; $4.. one array per column.
+-- $1 import, $2 run, $3 etl.source_timezone; $4..$13 one array per column;
+-- $14 keep_newer_line (a redrive, see below).
 --
 -- Rules it enforces (contract 3.1):
 -- * Upsert on (shop_id, order_id): every value column replaced, import_id
@@ -10,6 +11,9 @@
 --   line_no in an earlier batch) is left alone: that line is superseded.
 -- * A later import (by completion time, then import_id) is never undone by
 --   an earlier one run again or run late: the order it wrote is left alone.
+-- * With $14 (a redrive of the import's rejected lines), an order written
+--   by a newer line of the same import is left alone too: within an import
+--   the newest valid line wins.
 -- * A nickname change clears customer_global_id and lead_id.
 -- * An existing order the batch rewrites queues its customer (when it
 --   leaves it or its time changes) and its lead (when it leaves it or its
@@ -52,12 +56,13 @@ rewritten AS (
       FROM input i
      CROSS JOIN LATERAL (
            SELECT o.shop_id, o.customer_nickname, o.lead_id, o.import_id, o.ordered_at, o.amount,
-                  o.latest_status, o.system_order_type, o.order_type
+                  o.latest_status, o.system_order_type, o.order_type, o.source_line_no
              FROM etl.orders o
             WHERE o.shop_id = i.shop_id AND o.order_id = i.order_id
               AND o.loaded_by_run IS DISTINCT FROM $2
             LIMIT 1) o
-     WHERE NOT coalesce((SELECT (coalesce(later.completed_at, later.created_at), later.import_id) > (this.at, this.import_id)
+     WHERE NOT ($14 AND o.import_id = $1 AND o.source_line_no > i.line_no)
+       AND NOT coalesce((SELECT (coalesce(later.completed_at, later.created_at), later.import_id) > (this.at, this.import_id)
                            FROM etl.imports later, this_import this
                           WHERE later.import_id = o.import_id), false)
 ),
@@ -103,6 +108,7 @@ written AS (
                           THEN o.lead_id END,
            updated_at = pg_catalog.now()
      WHERE o.loaded_by_run IS DISTINCT FROM EXCLUDED.loaded_by_run
+       AND NOT ($14 AND o.import_id = $1 AND o.source_line_no > EXCLUDED.source_line_no)
        AND NOT coalesce((SELECT (coalesce(later.completed_at, later.created_at), later.import_id) > (this.at, this.import_id)
                            FROM etl.imports later, this_import this
                           WHERE later.import_id = o.import_id), false)

@@ -5,17 +5,29 @@ use polars::prelude::*;
 
 use crate::customers::transform::CustomerKeys;
 use crate::error::StageError;
-use crate::services::spi::{column_ordinals, Cursor, Sql};
+use crate::services::spi::{column_ordinals, in_redrive_scope, Cursor, Sql};
+use crate::stage::Scope;
 
-/// The distinct customers of the import's orders, in key order.
-pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
-    sql.open_cursor(
-        "SELECT DISTINCT o.shop_id, o.customer_nickname
-           FROM etl.orders o
-          WHERE o.import_id = $1
-          ORDER BY 1, 2",
-        &[import_id.into()],
-    )
+/// The distinct customers of the scope's orders, in key order.
+pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
+    let query = match scope {
+        Scope::Import => {
+            "SELECT DISTINCT o.shop_id, o.customer_nickname
+               FROM etl.orders o
+              WHERE o.import_id = $1
+              ORDER BY 1, 2"
+        }
+        Scope::Redrive => {
+            "SELECT DISTINCT o.shop_id, o.customer_nickname
+               FROM etl.redrive_scope s
+              CROSS JOIN LATERAL (
+                    SELECT o.shop_id, o.customer_nickname FROM etl.orders o
+                     WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
+              WHERE s.import_id = $1
+              ORDER BY 1, 2"
+        }
+    };
+    sql.open_cursor(query, &[import_id.into()])
 }
 
 pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<CustomerKeys, StageError> {
@@ -57,21 +69,34 @@ pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Stag
     )
 }
 
-/// Sets `customer_global_id` on every order of the import that has none
-/// (new orders, and orders whose nickname changed), in one statement over
-/// the import. Each order probes its customer by the unique key: the plan
-/// cannot turn into a scan of etl.customers, whatever the statistics say.
-pub fn link_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
-    sql.execute(
-        "UPDATE etl.orders o
-            SET customer_global_id = (SELECT c.customer_global_id
-                                        FROM etl.customers c
-                                       WHERE c.shop_id = o.shop_id
-                                         AND c.customer_nickname = o.customer_nickname),
-                updated_at = pg_catalog.now()
-          WHERE o.import_id = $1 AND o.customer_global_id IS NULL",
-        &[import_id.into()],
-    )
+/// Sets `customer_global_id` on every order of the scope that has none
+/// (new orders, and orders whose nickname changed), in one statement. Each
+/// order probes its customer by the unique key: the plan cannot turn into a
+/// scan of etl.customers, whatever the statistics say.
+pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
+    let query = match scope {
+        Scope::Import => {
+            "UPDATE etl.orders o
+                SET customer_global_id = (SELECT c.customer_global_id
+                                            FROM etl.customers c
+                                           WHERE c.shop_id = o.shop_id
+                                             AND c.customer_nickname = o.customer_nickname),
+                    updated_at = pg_catalog.now()
+              WHERE o.import_id = $1 AND o.customer_global_id IS NULL"
+        }
+        Scope::Redrive => {
+            "UPDATE etl.orders o
+                SET customer_global_id = (SELECT c.customer_global_id
+                                            FROM etl.customers c
+                                           WHERE c.shop_id = o.shop_id
+                                             AND c.customer_nickname = o.customer_nickname),
+                    updated_at = pg_catalog.now()
+               FROM etl.redrive_scope s
+              WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id
+                AND o.customer_global_id IS NULL"
+        }
+    };
+    sql.execute(query, &[import_id.into()])
 }
 
 /// Recomputes first/last order times, over all their orders, of the
@@ -81,8 +106,24 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
 /// Each customer's orders are reached through the (shop_id,
 /// customer_nickname) index, so the cost follows the import's customers and
 /// their orders, never the size of etl.orders.
-pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
-    sql.execute(include_str!("../../sql/queries/customer_order_times.sql"), &[import_id.into()])
+pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
+    const QUERY: &str = include_str!("../../sql/queries/customer_order_times.sql");
+    match scope {
+        Scope::Import => sql.execute(QUERY, &[import_id.into()]),
+        Scope::Redrive => sql.execute(
+            &in_redrive_scope(
+                QUERY,
+                "FROM etl.orders i
+             WHERE i.import_id = $1",
+                "FROM etl.redrive_scope s
+             CROSS JOIN LATERAL (
+                   SELECT i.shop_id, i.customer_nickname, i.ordered_at FROM etl.orders i
+                    WHERE i.shop_id = s.shop_id AND i.order_id = s.order_id LIMIT 1) i
+             WHERE s.import_id = $1",
+            ),
+            &[import_id.into()],
+        ),
+    }
 }
 
 /// The same as [`refresh_order_times`] for a big import: every touched

@@ -10,7 +10,7 @@ pub mod transform;
 
 use crate::error::StageError;
 use crate::services::{polars_runtime, statistics};
-use crate::stage::{Batch, RunContext, StageCounts};
+use crate::stage::{Batch, RunContext, Scope, StageCounts};
 
 impl Batch for transform::CustomerKeys {
     fn rows(&self) -> usize {
@@ -33,7 +33,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     let mut counts = StageCounts::default();
     let analysed = counts.timed("analyze", || statistics::refresh_if_grown(&mut ctx.sql))?;
     counts.add_extra("analyzed", i64::from(analysed));
-    let cursor = load::open_customer_keys(&mut ctx.sql, ctx.import_id)?;
+    let cursor = load::open_customer_keys(&mut ctx.sql, ctx.import_id, ctx.scope)?;
     ctx.each_batch(&mut counts, cursor, load::fetch_customer_keys, |ctx, counts, keys| {
         counts.rows_in += keys.len() as i64;
         let candidates = counts.timed("transform", || transform::candidates(keys))?;
@@ -42,15 +42,17 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         counts.rows_ok += candidates.height() as i64;
         Ok(())
     })?;
-    let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id))?;
+    let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id, ctx.scope))?;
     counts.add_extra("orders_linked", linked as i64);
     // Order times: per customer through the index for an import that
     // touches few customers (its cost follows the import), in one pass over
     // etl.orders for one that touches at least a tenth of them (a first or a
     // big import, where that pass is cheaper than a probe per customer).
-    let mut whole = counts.rows_in.saturating_mul(WHOLE_PASS_SHARE) >= load::estimated_customers(&mut ctx.sql)?;
+    // (A redrive's scope is its rejected lines: always the probes.)
+    let mut whole = ctx.scope == Scope::Import
+        && counts.rows_in.saturating_mul(WHOLE_PASS_SHARE) >= load::estimated_customers(&mut ctx.sql)?;
     #[cfg(any(test, feature = "pg_test"))]
-    if let Some(forced) = FORCE_WHOLE_PASS.get() {
+    if let Some(forced) = FORCE_WHOLE_PASS.get().filter(|_| ctx.scope == Scope::Import) {
         whole = forced;
     }
     counts.add_extra("order_times_whole_pass", i64::from(whole));
@@ -58,7 +60,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         if whole {
             load::refresh_order_times_whole(&mut ctx.sql, ctx.import_id)
         } else {
-            load::refresh_order_times(&mut ctx.sql, ctx.import_id)
+            load::refresh_order_times(&mut ctx.sql, ctx.import_id, ctx.scope)
         }
     })?;
     counts.add_extra("customers_times_changed", refreshed as i64);

@@ -4,17 +4,29 @@ use pgrx::Uuid;
 use polars::prelude::*;
 
 use crate::error::StageError;
-use crate::services::spi::{column_ordinals, Cursor, Sql};
+use crate::services::spi::{column_ordinals, in_redrive_scope, Cursor, Sql};
+use crate::stage::Scope;
 
-/// Customers that have orders of this import without a lead, in id order.
-pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
-    sql.open_cursor(
-        "SELECT DISTINCT o.customer_global_id::text
-           FROM etl.orders o
-          WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL
-          ORDER BY 1",
-        &[import_id.into()],
-    )
+/// Customers that have orders of the scope without a lead, in id order.
+pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
+    let query = match scope {
+        Scope::Import => {
+            "SELECT DISTINCT o.customer_global_id::text
+               FROM etl.orders o
+              WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL
+              ORDER BY 1"
+        }
+        Scope::Redrive => {
+            "SELECT DISTINCT o.customer_global_id::text
+               FROM etl.redrive_scope s
+              CROSS JOIN LATERAL (
+                    SELECT o.customer_global_id, o.lead_id FROM etl.orders o
+                     WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
+              WHERE s.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL
+              ORDER BY 1"
+        }
+    };
+    sql.open_cursor(query, &[import_id.into()])
 }
 
 /// The leads that lost or changed an order (queued by the orders stage):
@@ -106,8 +118,22 @@ pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
 /// aggregates, in one statement over the import (see
 /// sql/queries/attribute_orders.sql). Returns (orders attributed, leads
 /// whose aggregates grew).
-pub fn attribute_orders(sql: &mut Sql, import_id: Uuid) -> Result<(u64, u64), StageError> {
-    sql.query(include_str!("../../sql/queries/attribute_orders.sql"), &[import_id.into()], |rows| {
+pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<(u64, u64), StageError> {
+    const QUERY: &str = include_str!("../../sql/queries/attribute_orders.sql");
+    let redrive_query;
+    let query = match scope {
+        Scope::Import => QUERY,
+        Scope::Redrive => {
+            redrive_query = in_redrive_scope(
+                QUERY,
+                "WHERE o.import_id = $1 AND",
+                "FROM etl.redrive_scope s
+     WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
+            );
+            &redrive_query
+        }
+    };
+    sql.query(query, &[import_id.into()], |rows| {
         let [attributed, grown] = column_ordinals(&rows, ["attributed", "grown"])?;
         let row = rows.first();
         Ok((row.get::<i64>(attributed)?.unwrap_or(0) as u64, row.get::<i64>(grown)?.unwrap_or(0) as u64))

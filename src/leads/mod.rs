@@ -19,7 +19,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
 
-    let cursor = load::open_customers_to_attribute(&mut ctx.sql, ctx.import_id)?;
+    let cursor = load::open_customers_to_attribute(&mut ctx.sql, ctx.import_id, ctx.scope)?;
     let fetch_customers = |sql: &mut _, cursor: &_, n| load::fetch_ids(sql, cursor, n, "customer_global_id");
     ctx.each_batch(&mut counts, cursor, fetch_customers, |ctx, counts, customers| {
         counts.rows_in += customers.height() as i64;
@@ -35,7 +35,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         Ok(())
     })?;
     let (attributed, grown) =
-        counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id))?;
+        counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id, ctx.scope))?;
     counts.add_extra("orders_attributed", attributed as i64);
     counts.add_extra("leads_grown", grown as i64);
 

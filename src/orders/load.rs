@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use pgrx::datum::DatumWithOid;
+use pgrx::spi::SpiTupleTable;
 use pgrx::Uuid;
 use polars::prelude::*;
 
@@ -32,37 +33,145 @@ pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageErr
 }
 
 pub fn fetch_raw_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RawLines, StageError> {
+    sql.fetch(cursor, count, |rows| read_raw_lines(rows, None))
+}
+
+/// A batch of an import's rejected and failed lines, with the reason each
+/// was refused for.
+pub struct RejectedLines {
+    pub lines: RawLines,
+    pub former_reason: Vec<String>,
+}
+
+impl crate::stage::Batch for RejectedLines {
+    fn rows(&self) -> usize {
+        self.lines.len()
+    }
+}
+
+/// How many lines of the import are rejected or failed (a redrive's total).
+pub fn count_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
+    sql.query(
+        "SELECT pg_catalog.count(*) FROM etl.rejects j WHERE j.import_id = $1 AND j.stage = 'orders'",
+        &[import_id.into()],
+        |rows| Ok(rows.first().get_one::<i64>()?.unwrap_or(0)),
+    )
+}
+
+/// Opens a cursor over the import's rejected and failed lines as imported,
+/// newest first, each through the primary keys of etl.rejects and
+/// etl.raw_orders: the cost follows the rejected lines, not the import.
+pub fn open_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
+    sql.open_cursor(
+        "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
+                r.order_type, r.amount, r.ordered_at, j.reason AS former_reason
+           FROM etl.rejects j
+          CROSS JOIN LATERAL (
+                SELECT r.* FROM etl.raw_orders r
+                 WHERE r.import_id = j.import_id AND r.line_no = j.line_no
+                 LIMIT 1) r
+          WHERE j.import_id = $1 AND j.stage = 'orders'
+          ORDER BY j.line_no DESC",
+        &[import_id.into()],
+    )
+}
+
+pub fn fetch_rejected_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RejectedLines, StageError> {
     sql.fetch(cursor, count, |rows| {
-        let n = rows.len();
-        let mut b = RawLines {
-            line_no: Vec::with_capacity(n),
-            order_id: Vec::with_capacity(n),
-            shop: Vec::with_capacity(n),
-            customer_name: Vec::with_capacity(n),
-            order_status: Vec::with_capacity(n),
-            order_type: Vec::with_capacity(n),
-            amount: Vec::with_capacity(n),
-            ordered_at: Vec::with_capacity(n),
-        };
-        let [line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at] = column_ordinals(
-            &rows,
-            ["line_no", "order_id", "shop", "customer_name", "order_status", "order_type", "amount", "ordered_at"],
-        )?;
-        for row in rows {
-            b.line_no.push(
-                row.get::<i32>(line_no)?
-                    .ok_or_else(|| StageError::Unexpected("etl.raw_orders.line_no is NULL".into()))?,
-            );
-            b.order_id.push(row.get::<String>(order_id)?);
-            b.shop.push(row.get::<String>(shop)?);
-            b.customer_name.push(row.get::<String>(customer_name)?);
-            b.order_status.push(row.get::<String>(order_status)?);
-            b.order_type.push(row.get::<String>(order_type)?);
-            b.amount.push(row.get::<String>(amount)?);
-            b.ordered_at.push(row.get::<String>(ordered_at)?);
-        }
-        Ok(b)
+        let mut former_reason = Vec::with_capacity(rows.len());
+        let lines = read_raw_lines(rows, Some(&mut former_reason))?;
+        Ok(RejectedLines { lines, former_reason })
     })
+}
+
+/// Reads raw lines by column name; with `former_reason`, also that column.
+fn read_raw_lines(
+    rows: SpiTupleTable<'_>,
+    mut former_reason: Option<&mut Vec<String>>,
+) -> Result<RawLines, StageError> {
+    let n = rows.len();
+    let mut b = RawLines {
+        line_no: Vec::with_capacity(n),
+        order_id: Vec::with_capacity(n),
+        shop: Vec::with_capacity(n),
+        customer_name: Vec::with_capacity(n),
+        order_status: Vec::with_capacity(n),
+        order_type: Vec::with_capacity(n),
+        amount: Vec::with_capacity(n),
+        ordered_at: Vec::with_capacity(n),
+    };
+    if n == 0 {
+        return Ok(b);
+    }
+    let [line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at] = column_ordinals(
+        &rows,
+        ["line_no", "order_id", "shop", "customer_name", "order_status", "order_type", "amount", "ordered_at"],
+    )?;
+    let reason = match former_reason {
+        Some(_) => Some(column_ordinals(&rows, ["former_reason"])?[0]),
+        None => None,
+    };
+    for row in rows {
+        b.line_no.push(
+            row.get::<i32>(line_no)?.ok_or_else(|| StageError::Unexpected("etl.raw_orders.line_no is NULL".into()))?,
+        );
+        b.order_id.push(row.get::<String>(order_id)?);
+        b.shop.push(row.get::<String>(shop)?);
+        b.customer_name.push(row.get::<String>(customer_name)?);
+        b.order_status.push(row.get::<String>(order_status)?);
+        b.order_type.push(row.get::<String>(order_type)?);
+        b.amount.push(row.get::<String>(amount)?);
+        b.ordered_at.push(row.get::<String>(ordered_at)?);
+        if let (Some(ordinal), Some(reasons)) = (reason, former_reason.as_deref_mut()) {
+            reasons.push(row.get::<String>(ordinal)?.unwrap_or_default());
+        }
+    }
+    Ok(b)
+}
+
+/// Forgets the rejects of these lines of the import (a redrive retries them).
+pub fn clear_rejects_of(sql: &mut Sql, import_id: Uuid, line_no: &[i32]) -> Result<u64, StageError> {
+    sql.execute(
+        "DELETE FROM etl.rejects WHERE import_id = $1 AND line_no = ANY($2::int[])",
+        &[import_id.into(), line_no.to_vec().into()],
+    )
+}
+
+/// Puts the orders of `sent` that this run wrote in etl.redrive_scope (for
+/// the customers and leads stages of a redrive); returns their lines.
+pub fn record_redriven(
+    sql: &mut Sql,
+    import_id: Uuid,
+    run_id: i64,
+    sent: &OrderRows,
+) -> Result<std::collections::HashSet<i32>, StageError> {
+    sql.query(
+        "WITH written AS (
+             SELECT o.shop_id, o.order_id, o.source_line_no
+               FROM unnest($3::bigint[], $4::text[]) AS u(shop_id, order_id)
+              CROSS JOIN LATERAL (
+                    SELECT o.shop_id, o.order_id, o.source_line_no FROM etl.orders o
+                     WHERE o.shop_id = u.shop_id AND o.order_id = u.order_id AND o.loaded_by_run = $2
+                     LIMIT 1) o
+         ), recorded AS (
+             -- A key an earlier batch of the run wrote is there already.
+             INSERT INTO etl.redrive_scope (import_id, shop_id, order_id)
+             SELECT $1, w.shop_id, w.order_id FROM written w
+             ON CONFLICT DO NOTHING
+             RETURNING shop_id, order_id
+         )
+         SELECT w.source_line_no FROM written w JOIN recorded r ON r.shop_id = w.shop_id AND r.order_id = w.order_id",
+        &[import_id.into(), run_id.into(), sent.shop_id.clone().into(), sent.order_id.clone().into()],
+        |rows| {
+            let mut lines = std::collections::HashSet::with_capacity(rows.len());
+            for row in rows {
+                if let Some(line) = row.get::<i32>(1)? {
+                    lines.insert(line);
+                }
+            }
+            Ok(lines)
+        },
+    )
 }
 
 /// Rejects always describe the latest run of the stage for an import.
@@ -189,7 +298,8 @@ pub struct UpsertCounts {
 ///
 /// A key that this run already wrote (from a greater `line_no` in an
 /// earlier batch), or that a later import wrote, is left alone: that line
-/// is superseded. When an order
+/// is superseded. With `keep_newer_line` (a redrive), so is a line older
+/// than the line of the same import that wrote the order. When an order
 /// changes nickname, it leaves its customer and lead, which are queued for
 /// a refresh of their aggregates.
 pub fn upsert_orders(
@@ -197,11 +307,13 @@ pub fn upsert_orders(
     import_id: Uuid,
     run_id: i64,
     source_timezone: &str,
+    keep_newer_line: bool,
     rows: &OrderRows,
     range: Range<usize>,
 ) -> Result<UpsertCounts, StageError> {
     let mut args: Vec<DatumWithOid> = vec![import_id.into(), run_id.into(), source_timezone.into()];
     args.extend(rows.args(range));
+    args.push(keep_newer_line.into());
     sql.query(UPSERT_ORDERS, &args, |rows| {
         let [written, existed, changed] = column_ordinals(&rows, ["written", "existed", "changed"])?;
         let row = rows.first();

@@ -8,11 +8,13 @@
 pub mod load;
 pub mod transform;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use polars::prelude::*;
 
 use crate::error::StageError;
 use crate::services::{batch, lookups, polars_runtime, statistics};
-use crate::stage::{Batch, RunContext, StageCounts};
+use crate::stage::{Batch, RunContext, Scope, StageCounts};
 
 impl Batch for transform::RawLines {
     fn rows(&self) -> usize {
@@ -21,12 +23,18 @@ impl Batch for transform::RawLines {
 }
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+    match ctx.scope {
+        Scope::Import => load_import(ctx),
+        Scope::Redrive => redrive(ctx),
+    }
+}
+
+/// Every raw line of the import, newest first.
+fn load_import(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
     load::clear_rejects(&mut ctx.sql, ctx.import_id)?;
-    // Keys whose winning line failed to load: older lines with the same key
-    // are still superseded. Bounded by the number of failed lines.
-    let mut failed_keys = transform::no_keys()?;
+    let mut loader = LineLoader::new()?;
 
     if ctx.progress.is_watched() {
         // Only when the progress can be seen (the library preloaded, or
@@ -37,6 +45,68 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     }
     let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id)?;
     ctx.each_batch(&mut counts, cursor, load::fetch_raw_lines, |ctx, counts, raw| {
+        loader.load_batch(ctx, counts, raw)?;
+        Ok(())
+    })?;
+    Ok(counts)
+}
+
+/// Only the import's rejected and failed lines (etl.rejects), newest
+/// first, with every rule of a whole run: within the import the newest
+/// valid line of an order wins, so a line older than the one that wrote
+/// the order stays superseded; a later import still wins. Each loaded
+/// order is put in etl.redrive_scope for the customers and leads stages.
+/// `details.redrive_fates` counts each line's new fate by its former reason.
+fn redrive(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+    polars_runtime::prepare();
+    let mut counts = StageCounts::default();
+    let mut loader = LineLoader::new()?;
+    let mut fates = RedriveFates::default();
+    if ctx.progress.is_watched() {
+        let lines = load::count_rejected_lines(&mut ctx.sql, ctx.import_id)?;
+        ctx.progress.set_lines_total(lines);
+    }
+    let cursor = load::open_rejected_lines(&mut ctx.sql, ctx.import_id)?;
+    ctx.each_batch(&mut counts, cursor, load::fetch_rejected_lines, |ctx, counts, batch| {
+        let load::RejectedLines { lines, former_reason } = batch;
+        let line_no = lines.line_no.clone();
+        // They are retried: what is still refused is written again below.
+        load::clear_rejects_of(&mut ctx.sql, ctx.import_id, &line_no)?;
+        let outcome = loader.load_batch(ctx, counts, lines)?;
+        let loaded = load::record_redriven(&mut ctx.sql, ctx.import_id, ctx.run_id, &outcome.sent)?;
+        fates.add(&line_no, &former_reason, &outcome, &loaded);
+        Ok(())
+    })?;
+    counts.extra.insert("redrive_fates".into(), fates.into_json());
+    Ok(counts)
+}
+
+/// What became of a batch's lines.
+struct BatchOutcome {
+    /// Line number and new reason of each line rejected or failed now.
+    refused: HashMap<i32, String>,
+    /// The winners sent to etl.orders (some may not have been written).
+    sent: load::OrderRows,
+}
+
+/// Loads batches of raw lines into etl.orders, remembering across batches
+/// the keys whose winning line failed to load: older lines with the same
+/// key are still superseded (bounded by the number of failed lines).
+struct LineLoader {
+    failed_keys: DataFrame,
+}
+
+impl LineLoader {
+    fn new() -> Result<Self, StageError> {
+        Ok(Self { failed_keys: transform::no_keys()? })
+    }
+
+    fn load_batch(
+        &mut self,
+        ctx: &mut RunContext,
+        counts: &mut StageCounts,
+        raw: transform::RawLines,
+    ) -> Result<BatchOutcome, StageError> {
         counts.rows_in += raw.len() as i64;
         if counts.batches > 1 {
             // Earlier batches may have grown etl.orders past what its
@@ -52,27 +122,37 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
                 lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
             Ok((shops, mappings))
         })?;
+        let failed_keys = &self.failed_keys;
         let (classified, rejected, (winners, superseded_here)) =
             counts.timed("transform", || -> Result<_, StageError> {
                 let classified = transform::classify(cleaned, shops, mappings)?;
                 let rejected = transform::rejects(&classified)?;
-                let winners = transform::winners(&classified, &failed_keys)?;
+                let winners = transform::winners(&classified, failed_keys)?;
                 Ok((classified, rejected, winners))
             })?;
         drop(classified);
         counts.rows_rejected += rejected.height() as i64;
-        for reason in rejected.column("reason")?.str()?.into_no_null_iter() {
+        let mut refused = HashMap::with_capacity(rejected.height());
+        for (line, reason) in rejected
+            .column("line_no")?
+            .i32()?
+            .into_no_null_iter()
+            .zip(rejected.column("reason")?.str()?.into_no_null_iter())
+        {
             counts.add_reject(reason);
+            refused.insert(line, reason.to_string());
         }
         counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
 
         counts.rows_superseded += superseded_here as i64;
         let rows = load::OrderRows::from_frame(&winners)?;
+        let keep_newer_line = ctx.scope == Scope::Redrive;
         let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
         let mut landed = load::UpsertCounts::default();
         let outcome = counts.timed("write_orders", || {
             batch::write_isolated(rows.len(), |range| {
-                let part = load::upsert_orders(sql, *import_id, *run_id, source_timezone, &rows, range)?;
+                let part =
+                    load::upsert_orders(sql, *import_id, *run_id, source_timezone, keep_newer_line, &rows, range)?;
                 landed.existed += part.existed;
                 landed.changed += part.changed;
                 Ok(part.written)
@@ -84,16 +164,18 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         counts.add_extra("orders_unchanged", (landed.existed - landed.changed) as i64);
         counts.rows_ok += outcome.written as i64;
         counts.rows_failed += outcome.failures.len() as i64;
-        // Sent but not written: an earlier batch of this run wrote the key.
+        // Sent but not written: an earlier batch of this run (or, in a
+        // redrive, a newer line of the import or a later import) wrote the key.
         let not_written = rows.len() - outcome.failures.len() - outcome.written as usize;
         counts.rows_superseded += not_written as i64;
 
         if !outcome.failures.is_empty() {
             let idx: Vec<IdxSize> = outcome.failures.iter().map(|f| f.index as IdxSize).collect();
             let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
-            failed_keys = failed_keys.vstack(&transform::keys(&failed)?)?;
-            for _ in &outcome.failures {
+            self.failed_keys = self.failed_keys.vstack(&transform::keys(&failed)?)?;
+            for failure in &outcome.failures {
                 counts.add_reject(transform::LOAD_ERROR);
+                refused.insert(rows.line_no[failure.index], transform::LOAD_ERROR.to_string());
             }
             load::write_rejects(
                 &mut ctx.sql,
@@ -103,9 +185,41 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
                 outcome.failures.iter().map(|f| f.message.clone()).collect(),
             )?;
         }
-        Ok(())
-    })?;
-    Ok(counts)
+        Ok(BatchOutcome { refused, sent: rows })
+    }
+}
+
+/// A redrive's tally: for each former reason, how many lines were retried
+/// and what became of them. A handful of reasons: bounded.
+#[derive(Default)]
+struct RedriveFates {
+    by_reason: BTreeMap<String, [i64; 5]>,
+}
+
+impl RedriveFates {
+    const FATES: [&'static str; 5] = ["retried", "loaded", "superseded", "rejected", "failed"];
+
+    fn add(&mut self, line_no: &[i32], former_reason: &[String], outcome: &BatchOutcome, loaded: &HashSet<i32>) {
+        for (line, former) in line_no.iter().zip(former_reason) {
+            let fate = match outcome.refused.get(line) {
+                Some(reason) if reason == transform::LOAD_ERROR => 4,
+                Some(_) => 3,
+                None if loaded.contains(line) => 1,
+                None => 2,
+            };
+            let tally = self.by_reason.entry(former.clone()).or_default();
+            tally[0] += 1;
+            tally[fate] += 1;
+        }
+    }
+
+    fn into_json(self) -> serde_json::Value {
+        let by_reason = self.by_reason.into_iter().map(|(reason, tally)| {
+            let fates = Self::FATES.iter().zip(tally).map(|(name, n)| (name.to_string(), n.into())).collect();
+            (reason, serde_json::Value::Object(fates))
+        });
+        serde_json::Value::Object(by_reason.collect())
+    }
 }
 
 fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame) -> Result<(), StageError> {

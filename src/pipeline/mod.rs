@@ -10,7 +10,7 @@ use crate::error::{CallError, StageError};
 use crate::services::progress::StageProgress;
 use crate::services::spi::Sql;
 use crate::services::subxact;
-use crate::stage::{RunContext, Stage, StageCounts};
+use crate::stage::{RunContext, Scope, Stage, StageCounts};
 use crate::{customers, gucs, leads, orders};
 
 /// Advisory lock key that serialises stage runs across sessions, so that
@@ -32,6 +32,7 @@ pub struct StageReport {
     /// A rehearsal (`dry_run => true`): nothing it reports was kept, and its
     /// `etl.runs` row was rolled back with the rest.
     pub dry_run: bool,
+    pub scope: Scope,
 }
 
 impl StageReport {
@@ -45,6 +46,9 @@ impl StageReport {
             details.insert("dry_run".into(), true.into());
         } else {
             details.insert("run_id".into(), self.run_id.into());
+        }
+        if self.scope == Scope::Redrive {
+            details.insert("scope".into(), "redrive".into());
         }
         details.insert("batches".into(), self.counts.batches.into());
         details.insert("queries".into(), self.queries.into());
@@ -126,11 +130,44 @@ pub fn check_source_timezone() -> Result<String, CallError> {
 /// Runs `stages` in order for a checked import, in the caller's
 /// transaction; stops after a failed stage.
 pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+    run_stages_in(import_id, stages, Scope::Import)
+}
+
+/// Runs the three stages on the import's rejected and failed lines only,
+/// then on the orders those lines wrote: the redrive after the cause was
+/// fixed (a shop added, a mapping added, a user's trigger fixed).
+/// A failed stage is an error: its work was rolled back, and so is the
+/// caller's transaction.
+pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
+    lock_pipeline()?;
+    let orders_ran = Sql::new().query(
+        "SELECT EXISTS (SELECT 1 FROM etl.runs r
+                         WHERE r.import_id = $1 AND r.stage = 'orders'
+                           AND r.status IN ('success', 'partial_success'))",
+        &[import_id.into()],
+        |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
+    )?;
+    if !orders_ran {
+        return Err(CallError::NotRunYet(import_id.to_string()));
+    }
+    let reports = run_stages_in(import_id, &Stage::ALL, Scope::Redrive)?;
+    if let Some(failed) = reports.iter().find(|r| !r.succeeded()) {
+        return Err(CallError::RedriveFailed {
+            import_id: import_id.to_string(),
+            stage: failed.stage.name(),
+            message: failed.error.clone().unwrap_or_default(),
+        });
+    }
+    Sql::new().execute("DELETE FROM etl.redrive_scope WHERE import_id = $1", &[import_id.into()])?;
+    Ok(reports)
+}
+
+fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<StageReport>, CallError> {
     let source_timezone =
         if stages.contains(&Stage::Orders) { check_source_timezone()? } else { gucs::source_timezone() };
     let mut reports = Vec::with_capacity(stages.len());
     for &stage in stages {
-        let report = run_stage(import_id, stage, &source_timezone)?;
+        let report = run_stage(import_id, stage, scope, &source_timezone)?;
         let failed = !report.succeeded();
         reports.push(report);
         if failed {
@@ -153,7 +190,7 @@ pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageRep
     Ok(reports)
 }
 
-fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<StageReport, CallError> {
+fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str) -> Result<StageReport, CallError> {
     let started = Instant::now();
     let mut sql = Sql::new();
     sql.execute("SELECT pg_catalog.pg_advisory_xact_lock($1)", &[PIPELINE_LOCK_KEY.into()])?;
@@ -166,6 +203,7 @@ fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<Sta
     let batch_size = gucs::batch_size();
     let mut ctx = RunContext {
         import_id,
+        scope,
         run_id,
         batch_size,
         source_timezone: source_timezone.to_string(),
@@ -194,6 +232,7 @@ fn run_stage(import_id: Uuid, stage: Stage, source_timezone: &str) -> Result<Sta
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         error,
         dry_run: false,
+        scope,
     };
     log_run(&mut sql, &report)?;
     Ok(report)

@@ -3,7 +3,7 @@
 -- at the end, so the database is left as it was.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(54);
+SELECT plan(55);
 
 CREATE EXTENSION etl_ext;
 SELECT has_schema('etl', 'schema etl exists');
@@ -30,9 +30,11 @@ SELECT has_column('etl', 'runs', c, 'runs.' || c)
   FROM unnest(ARRAY['import_id', 'stage', 'status', 'started_at', 'finished_at', 'rows_in', 'rows_ok',
                     'rows_superseded', 'rows_rejected', 'rows_failed', 'batches', 'queries', 'duration_ms', 'error']) AS c;
 
--- The functions, callable unqualified with the default search_path.
-SELECT has_function(f, ARRAY['uuid'], f || '(uuid)')
+-- The functions, callable unqualified with the default search_path (the
+-- stage functions' dry_run defaults to false: f(import_id) calls them).
+SELECT has_function(f, ARRAY['uuid', 'boolean'], f || '(uuid, dry_run boolean)')
   FROM unnest(ARRAY['etl_orders', 'etl_customers', 'etl_leads', 'etl_run_all']) AS f;
+SELECT has_function('etl_redrive', ARRAY['uuid'], 'etl_redrive(uuid)');
 SELECT has_function('etl_run_pending', 'etl_run_pending()');
 SELECT has_function('etl_emit_event', ARRAY['text', 'jsonb'], 'etl_emit_event(text, jsonb)');
 SELECT is(current_setting('search_path'), '"$user", public', 'the default search_path');

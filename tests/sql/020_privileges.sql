@@ -49,8 +49,8 @@ SELECT p.oid, p.proname::text AS proname, p.oid::regprocedure::text AS sig
 SELECT is((SELECT count(DISTINCT proname)::int FROM ext_functions
             WHERE proname IN ('etl_orders', 'etl_customers', 'etl_leads', 'etl_run_all', 'etl_run_pending', 'etl_retry',
                               'etl_emit_event', 'etl_run_queue', 'claim_job', 'run_job', 'etl_demo_import',
-                              'import_completed', 'etl_explain')),
-          13, 'the entry points the checks below are about all exist');
+                              'import_completed', 'etl_explain', 'etl_redrive')),
+          14, 'the entry points the checks below are about all exist');
 
 -- PUBLIC gets nothing.
 SELECT is(has_schema_privilege('public', 'etl', 'USAGE'), false, 'PUBLIC has no USAGE on schema etl');
@@ -66,18 +66,18 @@ SELECT is((SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY c.relname) FRO
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE proname IN ('etl_orders', 'etl_customers', 'etl_leads', 'etl_run_all', 'etl_run_pending', 'etl_retry',
                               'etl_emit_event', 'etl_run_queue', 'claim_job', 'run_job', 'etl_demo_import',
-                              'etl_explain')
+                              'etl_explain', 'etl_redrive')
               AND has_function_privilege('etl_loader', oid, 'EXECUTE')),
-          NULL, 'etl_loader can execute no stage, queue, event or lineage function');
+          NULL, 'etl_loader can execute no stage, queue, event, lineage or redrive function');
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE proname = 'import_completed' AND NOT has_function_privilege('etl_loader', oid, 'EXECUTE')),
           NULL, 'etl_loader can execute etl.import_completed (the completion trigger calls it)');
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE proname IN ('etl_orders', 'etl_customers', 'etl_leads', 'etl_run_all', 'etl_run_pending', 'etl_retry',
                               'etl_emit_event', 'etl_run_queue', 'claim_job', 'run_job', 'etl_demo_import',
-                              'etl_uuid_v7', 'etl_polars_pool_threads', 'etl_explain')
+                              'etl_uuid_v7', 'etl_polars_pool_threads', 'etl_explain', 'etl_redrive')
               AND NOT has_function_privilege('etl_operator', oid, 'EXECUTE')),
-          NULL, 'etl_operator can execute the stage, queue, retry, event, demo and lineage functions');
+          NULL, 'etl_operator can execute the stage, queue, retry, event, demo, lineage and redrive functions');
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE has_function_privilege('etl_reader', oid, 'EXECUTE') AND sig <> 'etl.progress_rows()'),
           NULL, 'etl_reader can execute none of the extension''s functions but etl.progress_rows() (etl.progress reads it)');
