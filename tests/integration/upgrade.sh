@@ -49,8 +49,8 @@ fi
 OLD_SO="$ROOT/target/v0.1.0/debug/libetl_ext.so"
 # The 0.1.0 install script kept in the repository, as 0.1.0 installed it.
 cp "$ROOT/sql/etl_ext--0.1.0.sql" "$EXTDIR/etl_ext--0.1.0.sql"
-expect_true "the update script is installed next to it" \
-    "$([ -e "$EXTDIR/etl_ext--0.1.0--0.2.0.sql" ] && echo t)"
+expect_true "the update scripts are installed next to it" \
+    "$([ -e "$EXTDIR/etl_ext--0.1.0--0.2.0.sql" ] && [ -e "$EXTDIR/etl_ext--0.2.0--0.3.0.sql" ] && echo t)"
 
 cluster_start "$DIR" "$PORT" || { not_ok "a PostgreSQL $PG server starts on port $PORT"; finish; exit 1; }
 # load_history DB: three imports (updates of earlier orders, dirty lines,
@@ -92,6 +92,13 @@ SQL
     q "$PORT" -d "$1" -c "CALL etl_run_queue()" >/dev/null
 }
 
+# data_fingerprint DB: every row of every table, a line per table; tables
+# without a row are left out (a table an update creates is new and empty: no
+# row of it changed).
+data_fingerprint() {
+    q "$PORT" -d "$1" -f "$ROOT/tests/integration/data_fingerprint.sql" | grep -v '|0|d41d8cd98f00b204e9800998ecf8427e$'
+}
+
 # 1. 0.1.0, with its own library.
 put_library "$OLD_SO"
 q "$PORT" -c "CREATE DATABASE upgraded" >/dev/null
@@ -106,7 +113,7 @@ expect_true "0.1.0 ran the history: orders, customers, leads, rejects, nine runs
     "$(q "$PORT" -d upgraded -c "SELECT (SELECT count(*) FROM etl.orders) > 100 AND (SELECT count(*) FROM etl.customers) > 3
         AND (SELECT count(*) FROM etl.business_leads) > 3 AND (SELECT count(*) FROM etl.rejects) > 10
         AND (SELECT count(*) FROM etl.runs) = 9 AND (SELECT count(*) FROM etl.events) >= 9")"
-q "$PORT" -d upgraded -f "$ROOT/tests/integration/data_fingerprint.sql" >"$WORK/data-before.txt"
+data_fingerprint upgraded >"$WORK/data-before.txt"
 
 # 2. This tree's library, and the update.
 put_library "$CURRENT_SO"
@@ -118,7 +125,7 @@ fi
 CURRENT_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 expect_eq "the extension is now at this tree's version" "$CURRENT_VERSION" \
     "$(q "$PORT" -d upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'etl_ext'")"
-q "$PORT" -d upgraded -f "$ROOT/tests/integration/data_fingerprint.sql" >"$WORK/data-after.txt"
+data_fingerprint upgraded >"$WORK/data-after.txt"
 if [ "$(wc -l <"$WORK/data-before.txt")" -lt 10 ]; then
     not_ok "the data fingerprint lists every table" "$(cat "$WORK/data-before.txt")"
 elif diff "$WORK/data-before.txt" "$WORK/data-after.txt" >"$WORK/data.diff"; then
@@ -138,7 +145,7 @@ else
     not_ok "the upgraded schema equals a fresh install's (< fresh, > upgraded)" "$(head -40 "$WORK/schema.diff")"
 fi
 expect_eq "PUBLIC may no longer run etl_run_all" "f" \
-    "$(q "$PORT" -d upgraded -c "SELECT has_function_privilege('public', 'etl_run_all(uuid)', 'EXECUTE')")"
+    "$(q "$PORT" -d upgraded -c "SELECT has_function_privilege('public', 'etl_run_all(uuid, boolean)', 'EXECUTE')")"
 expect_eq "lead sums are numeric(24,2)" "numeric(24,2)" \
     "$(q "$PORT" -d upgraded -c "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'etl.business_leads'::regclass AND attname = 'total_amount'")"
 
@@ -159,4 +166,36 @@ EVENT=$(q "$PORT" -d upgraded -c "SELECT etl_emit_event('ORDERS_ETL_COMPLETED', 
 expect_eq "etl_emit_event is SQL over etl.emit_event after the update: an unreadable payload is stored refused" \
     "sql false" "$(q "$PORT" -d upgraded -c "SELECT (SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
         WHERE p.oid = 'etl_emit_event(text, jsonb)'::regprocedure) || ' ' || accepted FROM etl.events WHERE event_id = '${EVENT:-0}'")"
+
+# 5. From 0.2.0 (its generated script, kept in sql/), on this tree's library
+#    before the update: the window between installing a new library and
+#    ALTER EXTENSION UPDATE. 0.2.0's SQL calls the library's released entry
+#    points (etl_run_all(uuid) without dry_run); the data stays; the schema
+#    ends as a fresh install's.
+cp "$ROOT/sql/etl_ext--0.2.0.sql" "$EXTDIR/etl_ext--0.2.0.sql"
+q "$PORT" -c "CREATE DATABASE from_0_2_0" >/dev/null
+q "$PORT" -d from_0_2_0 -c "CREATE EXTENSION etl_ext VERSION '0.2.0'" >/dev/null
+load_history from_0_2_0
+expect_eq "0.2.0's etl_run_all(uuid) runs on the new library" "orders,customers,leads" \
+    "$(q "$PORT" -d from_0_2_0 -c "SELECT string_agg(stage, ',') FROM etl_run_all('00000000-0000-7000-8000-000000000004') WHERE status <> 'failed'")"
+data_fingerprint from_0_2_0 >"$WORK/data-0.2.0-before.txt"
+if OUT=$(q "$PORT" -d from_0_2_0 -c "ALTER EXTENSION etl_ext UPDATE" 2>&1); then
+    ok "ALTER EXTENSION etl_ext UPDATE from 0.2.0 succeeds"
+else
+    not_ok "ALTER EXTENSION etl_ext UPDATE from 0.2.0 succeeds" "$OUT"
+fi
+data_fingerprint from_0_2_0 >"$WORK/data-0.2.0-after.txt"
+if diff "$WORK/data-0.2.0-before.txt" "$WORK/data-0.2.0-after.txt" >"$WORK/data-0.2.0.diff"; then
+    ok "no row of any table changed in the update from 0.2.0"
+else
+    not_ok "no row of any table changed in the update from 0.2.0" "$(head -20 "$WORK/data-0.2.0.diff")"
+fi
+q "$PORT" -d from_0_2_0 -f "$ROOT/tests/integration/schema_fingerprint.sql" >"$WORK/schema-0.2.0.txt"
+if diff "$WORK/schema-fresh.txt" "$WORK/schema-0.2.0.txt" >"$WORK/schema-0.2.0.diff"; then
+    ok "the schema updated from 0.2.0 equals a fresh install's"
+else
+    not_ok "the schema updated from 0.2.0 equals a fresh install's (< fresh, > updated)" "$(head -40 "$WORK/schema-0.2.0.diff")"
+fi
+expect_eq "after the update the stage functions take dry_run" "0" \
+    "$(q "$PORT" -d from_0_2_0 -c "SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000000004', dry_run => true) WHERE NOT (details ->> 'dry_run')::boolean")"
 finish
