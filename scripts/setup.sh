@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 for pkg in postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo \
-           postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl; do
+           postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-plproxy; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A partitioned etl_ext on this machine (docs/scale-out.md):
+#   bash scripts/scale_out.sh start N BASEPORT   a proxy server on BASEPORT and N partition servers on
+#                                                 BASEPORT+1 .. BASEPORT+N (N a power of two)
+#   bash scripts/scale_out.sh stop BASEPORT      stops them and removes their files
+# Throw-away PostgreSQL 15 clusters under $TMPDIR/etl_scale_out_BASEPORT, sockets in /tmp, superuser
+# postgres, everything in each server's database postgres. Each partition has etl_ext (the worker
+# preloaded) and sql/scale_out/partition.sql; the proxy has plproxy, a server etl_partitions listing
+# the partitions and sql/scale_out/proxy.sql. The proxy connects to the partitions as etl_proxy_user, a
+# role granted etl_operator there: no superuser. Needs etl_ext installed (bash scripts/setup.sh, then
+# cargo pgrx install, as scripts/test.sh and scripts/demo.sh do) and postgresql-15-plproxy.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PG=15   # PL/Proxy is packaged for Debian's PostgreSQL 15
+. "$ROOT/scripts/cluster.sh"
+
+usage() { sed -n '2,5p' "$0" >&2; exit 2; }
+base_dir() { echo "${TMPDIR:-/tmp}/etl_scale_out_$1"; }
+
+start() {
+    local n=$1 base=$2 dir i port options=""
+    [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ $((n & (n - 1))) -eq 0 ] \
+        || { echo "scale_out.sh: N must be a power of two (1, 2, 4, ...), as PL/Proxy requires; got $n" >&2; exit 2; }
+    [[ "$base" =~ ^[0-9]+$ ]] || usage
+    [ -e "$("$PG_CONFIG" --sharedir)/extension/plproxy.control" ] \
+        || { echo "scale_out.sh: PL/Proxy is not installed (apt-get install postgresql-15-plproxy, or bash scripts/setup.sh)" >&2; exit 1; }
+    [ -e "$("$PG_CONFIG" --sharedir)/extension/etl_ext.control" ] \
+        || { echo "scale_out.sh: etl_ext is not installed in PostgreSQL 15 (cargo pgrx install --pg-config $PG_CONFIG)" >&2; exit 1; }
+    for i in $(seq 0 "$n"); do
+        port=$((base + i))
+        if [ -e "$PGSOCK/.s.PGSQL.$port" ]; then
+            echo "scale_out.sh: port $port is in use (bash scripts/scale_out.sh stop $base, if it is ours)" >&2
+            exit 1
+        fi
+    done
+    dir=$(base_dir "$base")
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    echo "$n" >"$dir/partitions"
+
+    for i in $(seq 0 $((n - 1))); do
+        port=$((base + 1 + i))
+        cluster_start "$dir/p$i" "$port" "shared_preload_libraries = 'etl_ext'" "etl.database = 'postgres'"
+        cluster_psql "$port" -q >/dev/null <<SQL
+CREATE EXTENSION etl_ext;
+\i $ROOT/sql/scale_out/partition.sql
+DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'etl_proxy_user') THEN CREATE ROLE etl_proxy_user LOGIN; END IF;
+END \$\$;
+GRANT etl_operator TO etl_proxy_user;
+SQL
+        options="$options${options:+, }p$i 'host=$PGSOCK port=$port dbname=postgres options=''-c etl_proxy.partition=$i'''"
+        echo "partition $i: port $port"
+    done
+
+    cluster_start "$dir/proxy" "$base"
+    cluster_psql "$base" -q >/dev/null <<SQL
+CREATE EXTENSION plproxy;
+CREATE SERVER etl_partitions FOREIGN DATA WRAPPER plproxy OPTIONS (connection_lifetime '1800', $options);
+CREATE USER MAPPING FOR PUBLIC SERVER etl_partitions OPTIONS (user 'etl_proxy_user');
+\i $ROOT/sql/scale_out/proxy.sql
+SQL
+    echo "proxy: port $base"
+    echo
+    echo "Connect:  psql -h $PGSOCK -p $base -U postgres"
+    echo "Stop:     bash scripts/scale_out.sh stop $base"
+}
+
+stop() {
+    local base=$1 dir n i
+    dir=$(base_dir "$base")
+    [ -d "$dir" ] || { echo "scale_out.sh: nothing was started on $base ($dir does not exist)" >&2; exit 1; }
+    n=$(cat "$dir/partitions" 2>/dev/null || echo 0)
+    cluster_stop "$dir/proxy"
+    for i in $(seq 0 $((n - 1))); do cluster_stop "$dir/p$i"; done
+    rm -rf "$dir"
+    echo "stopped the proxy on $base and its $n partitions"
+}
+
+case "${1:-}" in
+    start) [ $# -eq 3 ] || usage; start "$2" "$3" ;;
+    stop) [ $# -eq 2 ] || usage; stop "$2" ;;
+    *) usage ;;
+esac

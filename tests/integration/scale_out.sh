@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Scale-out with PL/Proxy (issue 11; docs/scale-out.md): the same imports
+# through one server and through a proxy with 2 and with 4 partitions give
+# the same result tables (orders, customers, leads, rejects: compared by
+# natural keys with tests/result_fingerprint.sql, which runs unchanged on the
+# proxy's views) and the same counts. A partition that is down makes
+# etl_run_all fail naming it; once it is back, a re-run completes, and a
+# partition that had finished reuses its runs instead of running again.
+. "$(dirname "$0")/lib.sh"
+if [ "$PG" != "15" ]; then
+    echo "# skip: PL/Proxy is packaged for Debian's PostgreSQL 15 only; there is none for $PG here"
+    exit 77
+fi
+if [ ! -e "$("$PG_CONFIG" --sharedir)/extension/plproxy.control" ]; then
+    echo "# skip: PL/Proxy is not installed (bash scripts/setup.sh installs postgresql-15-plproxy)"
+    exit 77
+fi
+test_dir DIR scale_out
+export TMPDIR=$DIR   # scale_out.sh puts its clusters there
+SINGLE=$(free_port)
+BASE2=$(free_port "$SINGLE")
+BASE4=$(free_port "$SINGLE" "$BASE2")
+cluster_start "$DIR/single" "$SINGLE"
+at_exit 'cluster_stop $DIR/single'
+for base in "$BASE2" "$BASE4"; do
+    for i in 1 2 3 4 5; do
+        [ -e "/tmp/.s.PGSQL.$((base + i))" ] && { not_ok "ports $base..$((base + 5)) are free"; finish; exit 1; }
+    done
+done
+bash "$ROOT/scripts/scale_out.sh" start 2 "$BASE2" >"$DIR/start2.log" 2>&1 || { not_ok "scale_out.sh start 2" "$(tail "$DIR/start2.log")"; finish; exit 1; }
+at_exit "bash $ROOT/scripts/scale_out.sh stop $BASE2 >/dev/null"
+bash "$ROOT/scripts/scale_out.sh" start 4 "$BASE4" >"$DIR/start4.log" 2>&1 || { not_ok "scale_out.sh start 4" "$(tail "$DIR/start4.log")"; finish; exit 1; }
+at_exit "bash $ROOT/scripts/scale_out.sh stop $BASE4 >/dev/null"
+ok "scale_out.sh starts a proxy with 2 and one with 4 partitions"
+
+# The lines of import I (1..4): orders updated by later imports and repeated
+# within one, shops with white space (ideographic too), a shop in another
+# case, an inactive shop, unknown shops, no shop, bad amounts and times,
+# empty and missing customers, mapped and unmapped types, cancellations.
+lines() {
+    cat <<SQL
+SELECT n AS line_no, 'SO-' || (n % 400 + $1 * 70) AS order_id,
+       (ARRAY['Tmall Flagship', ' JD Outlet ', 'Closed Store', 'No Such Shop', NULL, E'\u3000Douyin Live',
+              'Pinduoduo "Deals"', 'tmall flagship'])[1 + (n * $1) % 8] AS shop,
+       (ARRAY['王小明', 'Li Lei', E'\u3000小红\u3000', 'O''Brien', '', NULL, 'Zoë'])[1 + (n + $1) % 7] AS customer_name,
+       (ARRAY['paid', 'cancelled', 'REFUNDED', 'shipped'])[1 + (n + $1) % 4] AS order_status,
+       (ARRAY['样品', '批发', NULL, 'unknown type'])[1 + n % 4] AS order_type,
+       CASE WHEN n % 40 = 0 THEN '¥1,2x4' WHEN n % 97 = 0 THEN NULL
+            ELSE '¥' || ((n * 37 * $1) % 9000) || '.' || lpad(((n * 13) % 1000)::text, 3, '0') END AS amount,
+       CASE WHEN n % 55 = 0 THEN '2026-02-30 10:00:00'
+            ELSE '2026-0' || (1 + (n + $1) % 9) || '-1' || (n % 9) || ' 1' || (n % 10) || ':00:00' END AS ordered_at
+  FROM generate_series(1, 700) n
+SQL
+}
+import_id() { echo "01940000-0000-7000-8000-00000000000$1"; }
+
+# The single server: the tables, as a loader writes them.
+q "$SINGLE" >/dev/null <<'SQL'
+CREATE EXTENSION etl_ext;
+INSERT INTO etl.shops (shop_name, platform) VALUES ('Tmall Flagship', 'tmall'), ('JD Outlet', 'jd'),
+    ('Closed Store', 'taobao'), ('Douyin Live', 'douyin'), ('Pinduoduo "Deals"', 'pdd');
+UPDATE etl.shops SET active = false WHERE shop_name = 'Closed Store';
+INSERT INTO etl.order_type_mappings VALUES ('样品', 'SAMPLE'), ('批发', 'BULK');
+SQL
+single_import() {
+    q "$SINGLE" >/dev/null <<SQL
+INSERT INTO etl.imports (import_id, source) VALUES ('$(import_id "$1")', 'import $1');
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT '$(import_id "$1")', l.* FROM ($(lines "$1")) l;
+UPDATE etl.imports SET status = 'completed', completed_at = clock_timestamp() WHERE import_id = '$(import_id "$1")';
+SQL
+    q "$SINGLE" -F '|' -c "SELECT stage, rows_in, rows_ok, rows_superseded, rows_rejected, rows_failed
+                            FROM etl_run_all('$(import_id "$1")')"
+}
+
+# Through a proxy: the same master data and lines, by its functions.
+proxy_setup() {
+    q "$1" >/dev/null <<'SQL'
+SELECT etl_add_shop('Tmall Flagship', 'tmall'), etl_add_shop('JD Outlet', 'jd'), etl_add_shop('Closed Store', 'taobao'),
+       etl_add_shop('Douyin Live', 'douyin'), etl_add_shop('Pinduoduo "Deals"', 'pdd');
+SELECT etl_set_shop_active('Closed Store', false);
+SELECT etl_add_order_type_mapping('样品', 'SAMPLE'), etl_add_order_type_mapping('批发', 'BULK');
+SQL
+}
+proxy_load() { # PORT I
+    q "$1" >/dev/null <<SQL
+SELECT etl_begin_import('$(import_id "$2")', 'import $2');
+SELECT etl_load_lines('$(import_id "$2")', array_agg(line_no ORDER BY line_no), array_agg(order_id ORDER BY line_no),
+                      array_agg(shop ORDER BY line_no), array_agg(customer_name ORDER BY line_no),
+                      array_agg(order_status ORDER BY line_no), array_agg(order_type ORDER BY line_no),
+                      array_agg(amount ORDER BY line_no), array_agg(ordered_at ORDER BY line_no))
+  FROM ($(lines "$2")) l GROUP BY l.line_no / 250;
+SELECT etl_complete_import('$(import_id "$2")');
+SQL
+}
+proxy_run() { # PORT I
+    q "$1" -F '|' -c "SELECT stage, rows_in, rows_ok, rows_superseded, rows_rejected, rows_failed
+                       FROM etl_run_all('$(import_id "$2")')"
+}
+
+proxy_setup "$BASE2"
+proxy_setup "$BASE4"
+expect_eq "shop ids are the single server's, on every partition" \
+    "$(q "$SINGLE" -c "SELECT string_agg(shop_id || ':' || shop_name || ':' || active, ',' ORDER BY shop_id) FROM etl.shops")" \
+    "$(q "$((BASE4 + 3))" -c "SELECT string_agg(shop_id || ':' || shop_name || ':' || active, ',' ORDER BY shop_id) FROM etl.shops")"
+for i in 1 2 3; do
+    SINGLE_REPORT=$(single_import "$i")
+    proxy_load "$BASE2" "$i"
+    proxy_load "$BASE4" "$i"
+    expect_eq "import $i: 2 partitions report the single server's counts (summed)" "$SINGLE_REPORT" "$(proxy_run "$BASE2" "$i")"
+    expect_eq "import $i: 4 partitions report the single server's counts (summed)" "$SINGLE_REPORT" "$(proxy_run "$BASE4" "$i")"
+done
+expect_eq "every partition of 4 got lines" "0,1,2,3" \
+    "$(q "$BASE4" -c "SELECT string_agg(DISTINCT partition::text, ',') FROM etl.rejects")"
+expect_eq "a shop's orders live in one partition" "0" \
+    "$(q "$BASE4" -c "SELECT count(*) FROM (SELECT shop_id FROM etl.orders GROUP BY shop_id HAVING count(DISTINCT partition) > 1) s")"
+
+FP="$ROOT/tests/result_fingerprint.sql"
+SINGLE_FP=$(q "$SINGLE" -f "$FP")
+echo "# one server:   $SINGLE_FP"
+expect_eq "2 partitions: the result tables equal one server's" "$SINGLE_FP" "$(q "$BASE2" -f "$FP")"
+expect_eq "4 partitions: the result tables equal one server's" "$SINGLE_FP" "$(q "$BASE4" -f "$FP")"
+
+# A partition down: import 4 is loaded and completed, then partition 1 of
+# the 2 stops before the proxy runs the import.
+single_import 4 >/dev/null
+proxy_load "$BASE2" 4
+P1_DATA="$DIR/etl_scale_out_$BASE2/p1/data"
+sudo -u postgres "$PGBIN/pg_ctl" -D "$P1_DATA" -m fast -w stop >/dev/null
+OUT=$(q "$BASE2" -v VERBOSITY=verbose -c "SELECT * FROM etl_run_all('$(import_id 4)')" 2>&1)
+echo "# with partition 1 down: $(echo "$OUT" | head -1)"
+case "$OUT" in *"partition 1 ("*"port=$((BASE2 + 2))"*"not reachable"*) ok "etl_run_all fails naming the partition that is down" ;;
+               *) not_ok "etl_run_all fails naming the partition that is down" "$OUT" ;; esac
+case "$OUT" in *08006*) ok "... with SQLSTATE 08006 (connection failure)" ;; *) not_ok "... with SQLSTATE 08006" "$OUT" ;; esac
+sudo -u postgres "$PGBIN/pg_ctl" -D "$P1_DATA" -l "$DIR/etl_scale_out_$BASE2/p1/restart.log" -w start >/dev/null
+RERUN=$(q "$BASE2" -c "SELECT string_agg(stage || ':' || status, ',') || ' ' || string_agg(details -> 'partitions' -> 0 ->> 'reused', ',')
+                        FROM etl_run_all('$(import_id 4)')")
+expect_eq "once it is back, the re-run completes" "orders:partial_success,customers:success,leads:success" "${RERUN% *}"
+expect_eq "... and partition 0, done before, reused its runs instead of running again" "true,true,true" "${RERUN#* }"
+expect_eq "after import 4, 2 partitions still equal one server" "$(q "$SINGLE" -f "$FP")" "$(q "$BASE2" -f "$FP")"
+finish
