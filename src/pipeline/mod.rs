@@ -15,7 +15,8 @@ use crate::{customers, gucs, leads, orders};
 
 /// Advisory lock key that serialises stage runs across sessions, so that
 /// concurrent imports cannot deadlock on shared customers and leads and give
-/// the same result as the same imports run one after another.
+/// the same result as the same imports run one after another. A partition's
+/// `etl_partition.run_all` (sql/scale_out/partition.sql) takes it too.
 const PIPELINE_LOCK_KEY: i64 = 0x6574_6c5f_6578_7401; // "etl_ext" + 1
 
 /// Outcome of one stage run, as returned to SQL and logged in `etl.runs`.
@@ -261,4 +262,14 @@ fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), StageError> {
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scale_out_partitions_take_the_same_pipeline_lock() {
+        let partition_sql = include_str!("../../sql/scale_out/partition.sql");
+        let call = format!("pg_advisory_xact_lock({})", super::PIPELINE_LOCK_KEY);
+        assert!(partition_sql.contains(&call), "sql/scale_out/partition.sql must call {call}");
+    }
 }
