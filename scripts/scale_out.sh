@@ -7,11 +7,18 @@
 # postgres, everything in each server's database postgres. Each partition has etl_ext (the worker
 # preloaded) and sql/scale_out/partition.sql; the proxy has plproxy, a server etl_partitions listing
 # the partitions and sql/scale_out/proxy.sql. The proxy connects to the partitions as etl_proxy_user, a
-# role granted etl_operator there: no superuser. Needs etl_ext installed (bash scripts/setup.sh, then
-# cargo pgrx install, as scripts/test.sh and scripts/demo.sh do) and postgresql-15-plproxy.
+# role granted etl_operator there: no superuser. On a fresh machine it runs scripts/setup.sh and
+# builds and installs etl_ext (release) first, as scripts/demo.sh does.
+# SCALE_OUT_CONF: extra postgresql.conf lines for every server, one per line (the benchmark's).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PG=15   # PL/Proxy is packaged for Debian's PostgreSQL 15
+. "$ROOT/scripts/pg_versions.sh"
+# A fresh machine: what is missing is installed first (as scripts/demo.sh does).
+# (Debian's PostgreSQL 15 keeps its extensions in /usr/share/postgresql/15.)
+if [ "${1:-}" == "start" ] && { [ ! -x "$PG15_PG_CONFIG" ] || [ ! -e /usr/share/postgresql/15/extension/plproxy.control ]; }; then
+    bash "$ROOT/scripts/setup.sh"
+fi
 . "$ROOT/scripts/cluster.sh"
 
 usage() { sed -n '2,5p' "$0" >&2; exit 2; }
@@ -22,10 +29,9 @@ start() {
     [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ $((n & (n - 1))) -eq 0 ] \
         || { echo "scale_out.sh: N must be a power of two (1, 2, 4, ...), as PL/Proxy requires; got $n" >&2; exit 2; }
     [[ "$base" =~ ^[0-9]+$ ]] || usage
-    [ -e "$("$PG_CONFIG" --sharedir)/extension/plproxy.control" ] \
-        || { echo "scale_out.sh: PL/Proxy is not installed (apt-get install postgresql-15-plproxy, or bash scripts/setup.sh)" >&2; exit 1; }
-    [ -e "$("$PG_CONFIG" --sharedir)/extension/etl_ext.control" ] \
-        || { echo "scale_out.sh: etl_ext is not installed in PostgreSQL 15 (cargo pgrx install --pg-config $PG_CONFIG)" >&2; exit 1; }
+    if [ ! -e "$("$PG_CONFIG" --sharedir)/extension/etl_ext.control" ]; then
+        (cd "$ROOT" && install_release 15 /tmp/etl_ext_scale_out_install.log)
+    fi
     for i in $(seq 0 "$n"); do
         port=$((base + i))
         if [ -e "$PGSOCK/.s.PGSQL.$port" ]; then
@@ -37,10 +43,12 @@ start() {
     rm -rf "$dir"
     mkdir -p "$dir"
     echo "$n" >"$dir/partitions"
+    local conf=()
+    [ -n "${SCALE_OUT_CONF:-}" ] && mapfile -t conf <<<"$SCALE_OUT_CONF"
 
     for i in $(seq 0 $((n - 1))); do
         port=$((base + 1 + i))
-        cluster_start "$dir/p$i" "$port" "shared_preload_libraries = 'etl_ext'" "etl.database = 'postgres'"
+        cluster_start "$dir/p$i" "$port" "shared_preload_libraries = 'etl_ext'" "etl.database = 'postgres'" "${conf[@]}"
         cluster_psql "$port" -q >/dev/null <<SQL
 CREATE EXTENSION etl_ext;
 \i $ROOT/sql/scale_out/partition.sql
@@ -53,7 +61,7 @@ SQL
         echo "partition $i: port $port"
     done
 
-    cluster_start "$dir/proxy" "$base"
+    cluster_start "$dir/proxy" "$base" "${conf[@]}"
     cluster_psql "$base" -q >/dev/null <<SQL
 CREATE EXTENSION plproxy;
 CREATE SERVER etl_partitions FOREIGN DATA WRAPPER plproxy OPTIONS (connection_lifetime '1800', $options);
