@@ -74,29 +74,25 @@ pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Stag
 /// order probes its customer by the unique key: the plan cannot turn into a
 /// scan of etl.customers, whatever the statistics say.
 pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
-    let query = match scope {
-        Scope::Import => {
-            "UPDATE etl.orders o
-                SET customer_global_id = (SELECT c.customer_global_id
-                                            FROM etl.customers c
-                                           WHERE c.shop_id = o.shop_id
-                                             AND c.customer_nickname = o.customer_nickname),
-                    updated_at = pg_catalog.now()
-              WHERE o.import_id = $1 AND o.customer_global_id IS NULL"
-        }
-        Scope::Redrive => {
-            "UPDATE etl.orders o
-                SET customer_global_id = (SELECT c.customer_global_id
-                                            FROM etl.customers c
-                                           WHERE c.shop_id = o.shop_id
-                                             AND c.customer_nickname = o.customer_nickname),
-                    updated_at = pg_catalog.now()
-               FROM etl.redrive_scope s
-              WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id
-                AND o.customer_global_id IS NULL"
-        }
-    };
-    sql.execute(query, &[import_id.into()])
+    const QUERY: &str = "UPDATE etl.orders o
+            SET customer_global_id = (SELECT c.customer_global_id
+                                        FROM etl.customers c
+                                       WHERE c.shop_id = o.shop_id
+                                         AND c.customer_nickname = o.customer_nickname),
+                updated_at = pg_catalog.now()
+          WHERE o.import_id = $1 AND o.customer_global_id IS NULL";
+    match scope {
+        Scope::Import => sql.execute(QUERY, &[import_id.into()]),
+        Scope::Redrive => sql.execute(
+            &in_redrive_scope(
+                QUERY,
+                "WHERE o.import_id = $1 AND",
+                "FROM etl.redrive_scope s
+          WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
+            ),
+            &[import_id.into()],
+        ),
+    }
 }
 
 /// Recomputes first/last order times, over all their orders, of the

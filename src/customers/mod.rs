@@ -49,12 +49,10 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     // etl.orders for one that touches at least a tenth of them (a first or a
     // big import, where that pass is cheaper than a probe per customer).
     // (A redrive's scope is its rejected lines: always the probes.)
-    let mut whole = ctx.scope == Scope::Import
+    let whole = ctx.scope == Scope::Import
         && counts.rows_in.saturating_mul(WHOLE_PASS_SHARE) >= load::estimated_customers(&mut ctx.sql)?;
     #[cfg(any(test, feature = "pg_test"))]
-    if let Some(forced) = FORCE_WHOLE_PASS.get().filter(|_| ctx.scope == Scope::Import) {
-        whole = forced;
-    }
+    let whole = FORCE_WHOLE_PASS.get().filter(|_| ctx.scope == Scope::Import).unwrap_or(whole);
     counts.add_extra("order_times_whole_pass", i64::from(whole));
     let refreshed = counts.timed("order_times", || {
         if whole {

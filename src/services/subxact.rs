@@ -18,13 +18,7 @@ use crate::error::StageError;
 /// query cancel and `statement_timeout`, shutdown, out of memory,
 /// serialization failure and deadlock.
 pub fn run<R>(work: impl FnOnce() -> Result<R, StageError>) -> Result<R, StageError> {
-    // SAFETY: plain reads of backend globals on the backend's thread.
-    let (old_context, old_owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
-    // SAFETY: we are inside a transaction (called from a SQL function or the worker).
-    unsafe {
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(old_context);
-    }
+    let (old_context, old_owner) = begin();
     let restore = move || unsafe {
         pg_sys::MemoryContextSwitchTo(old_context);
         pg_sys::CurrentResourceOwner = old_owner;
@@ -62,12 +56,7 @@ pub fn run<R>(work: impl FnOnce() -> Result<R, StageError>) -> Result<R, StageEr
 /// wrote, queued or notified is discarded, and the locks it took are
 /// released. An ERROR raised by PostgreSQL is re-raised after the rollback.
 pub fn run_and_roll_back<R>(work: impl FnOnce() -> R) -> R {
-    // SAFETY: as in `run`.
-    let (old_context, old_owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
-    unsafe {
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(old_context);
-    }
+    let (old_context, old_owner) = begin();
     let roll_back = move || unsafe {
         pg_sys::MemoryContextSwitchTo(old_context);
         pg_sys::RollbackAndReleaseCurrentSubTransaction();
@@ -84,6 +73,19 @@ pub fn run_and_roll_back<R>(work: impl FnOnce() -> R) -> R {
         caught.rethrow()
     })
     .execute()
+}
+
+/// Starts a subtransaction, staying in the caller's memory context; returns
+/// that context and the resource owner to restore when it ends.
+fn begin() -> (pg_sys::MemoryContext, pg_sys::ResourceOwner) {
+    // SAFETY: plain reads of backend globals on the backend's thread.
+    let (old_context, old_owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+    // SAFETY: we are inside a transaction (called from a SQL function or the worker).
+    unsafe {
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(old_context);
+    }
+    (old_context, old_owner)
 }
 
 fn describe(caught: &CaughtError) -> (PgSqlErrorCode, String) {
