@@ -313,3 +313,47 @@ CREATE OR REPLACE VIEW etl.business_leads AS SELECT * FROM etl_proxy.business_le
 CREATE OR REPLACE VIEW etl.rejects AS SELECT * FROM etl_proxy.rejects();
 CREATE OR REPLACE VIEW etl.runs AS SELECT * FROM etl_proxy.runs();
 CREATE OR REPLACE VIEW etl.pipeline_status AS SELECT * FROM etl_proxy.pipeline_status();
+
+-- Privileges, as on one server: PUBLIC gets nothing; the roles of etl_ext
+-- (created here where missing, NOLOGIN) get what they get there.
+DO $roles$
+DECLARE
+    wanted text;
+BEGIN
+    FOREACH wanted IN ARRAY ARRAY['etl_loader', 'etl_operator', 'etl_reader'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = wanted) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', wanted);
+        END IF;
+    END LOOP;
+END
+$roles$;
+GRANT etl_loader, etl_reader TO etl_operator;
+-- PL/Proxy connects with the user mapping's role; the caller needs USAGE.
+GRANT USAGE ON FOREIGN SERVER etl_partitions TO etl_loader, etl_reader, etl_operator;
+REVOKE ALL ON SCHEMA etl_proxy, etl FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA etl_proxy, etl FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA etl_proxy FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.etl_add_shop(text, text), public.etl_set_shop_active(text, boolean),
+    public.etl_add_order_type_mapping(text, text), public.etl_begin_import(uuid, text),
+    public.etl_load_lines(uuid, integer[], text[], text[], text[], text[], text[], text[], text[]),
+    public.etl_complete_import(uuid), public.etl_run_all(uuid) FROM PUBLIC;
+-- A view's functions are called with the reader's rights: SELECT on the
+-- view and EXECUTE on its function.
+GRANT USAGE ON SCHEMA etl TO etl_loader, etl_reader;
+GRANT USAGE ON SCHEMA etl_proxy TO etl_loader, etl_reader, etl_operator;
+GRANT SELECT ON etl.imports, etl.rejects, etl.pipeline_status TO etl_loader;
+GRANT EXECUTE ON FUNCTION etl_proxy.imports(), etl_proxy.rejects(), etl_proxy.pipeline_status() TO etl_loader;
+GRANT SELECT ON ALL TABLES IN SCHEMA etl TO etl_reader;
+GRANT EXECUTE ON FUNCTION etl_proxy.imports(), etl_proxy.rejects(), etl_proxy.pipeline_status(), etl_proxy.orders(),
+    etl_proxy.customers(), etl_proxy.business_leads(), etl_proxy.runs() TO etl_reader;
+GRANT EXECUTE ON FUNCTION public.etl_begin_import(uuid, text),
+    public.etl_load_lines(uuid, integer[], text[], text[], text[], text[], text[], text[], text[]),
+    public.etl_complete_import(uuid),
+    etl_proxy.shop_hash(text), etl_proxy.begin_import(uuid, text),
+    etl_proxy.load_lines(uuid, integer[], text[], text[], text[], text[], text[], text[], text[]),
+    etl_proxy.complete_import(uuid, timestamptz)
+   TO etl_loader;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA etl_proxy TO etl_operator;
+GRANT EXECUTE ON FUNCTION public.etl_add_shop(text, text), public.etl_set_shop_active(text, boolean),
+    public.etl_add_order_type_mapping(text, text), public.etl_run_all(uuid) TO etl_operator;
+GRANT SELECT, INSERT, UPDATE ON etl_proxy.shops, etl_proxy.order_type_mappings TO etl_operator;

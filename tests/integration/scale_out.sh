@@ -115,6 +115,26 @@ expect_eq "every partition of 4 got lines" "0,1,2,3" \
 expect_eq "a shop's orders live in one partition" "0" \
     "$(q "$BASE4" -c "SELECT count(*) FROM (SELECT shop_id FROM etl.orders GROUP BY shop_id HAVING count(DISTINCT partition) > 1) s")"
 
+# The proxy's privileges are one server's: a loader loads, a reader reads,
+# only an operator runs; nobody else does anything.
+q "$BASE4" -c "CREATE ROLE px_loader LOGIN IN ROLE etl_loader" -c "CREATE ROLE px_reader LOGIN IN ROLE etl_reader" \
+           -c "CREATE ROLE px_ops LOGIN IN ROLE etl_operator" -c "CREATE ROLE px_nobody LOGIN" >/dev/null
+OUT=$(q "$BASE4" -U px_loader -d postgres -c "SELECT etl_begin_import('01940000-0000-7000-8000-0000000000ff', 'by a loader')" \
+          -c "SELECT etl_load_lines('01940000-0000-7000-8000-0000000000ff', ARRAY[1], ARRAY['L-1'], ARRAY['Tmall Flagship'],
+                                    ARRAY['Ann'], ARRAY['paid'], ARRAY[NULL], ARRAY['1'], ARRAY['2026-01-01'])" 2>&1 | tail -1)
+expect_eq "a loader loads lines through the proxy" "1" "$OUT"
+OUT=$(q "$BASE4" -U px_loader -d postgres -c "SELECT * FROM etl_run_all('01940000-0000-7000-8000-0000000000ff')" 2>&1)
+case "$OUT" in *"permission denied"*) ok "a loader may not run the stages" ;; *) not_ok "a loader may not run the stages" "$OUT" ;; esac
+expect_eq "a reader reads the partitions' orders" "$(q "$BASE4" -c "SELECT count(*) FROM etl.orders")" \
+    "$(q "$BASE4" -U px_reader -d postgres -c "SELECT count(*) FROM etl.orders" 2>&1)"
+OUT=$(q "$BASE4" -U px_reader -d postgres -c "SELECT etl_add_shop('Reader Shop')" 2>&1)
+case "$OUT" in *"permission denied"*) ok "a reader may not add a shop" ;; *) not_ok "a reader may not add a shop" "$OUT" ;; esac
+for call in "SELECT count(*) FROM etl.orders" "SELECT etl_begin_import(gen_random_uuid())" "SELECT etl_proxy.shop_hash('x')"; do
+    OUT=$(q "$BASE4" -U px_nobody -d postgres -c "$call" 2>&1)
+    case "$OUT" in *"permission denied"*) ok "a role without etl_* roles is refused: $call" ;;
+                   *) not_ok "a role without etl_* roles is refused: $call" "$OUT" ;; esac
+done
+
 FP="$ROOT/tests/result_fingerprint.sql"
 SINGLE_FP=$(q "$SINGLE" -f "$FP")
 echo "# one server:   $SINGLE_FP"
