@@ -80,36 +80,50 @@ AS $$
     SELECT count(*)::integer FROM done
 $$;
 
--- The three stages of an import here, unless they are done already (by
--- the worker, or by an earlier call that failed on another partition):
--- then their last runs, marked reused, so that a re-run through the proxy
--- repeats only what is needed.
+-- The three stages of an import here, each unless it is done already (by
+-- the worker, or by an earlier call that failed on another partition): its
+-- last run succeeded, after the last run of the stage before it. A stage
+-- done is reported by its last run, marked reused, so that a re-run through
+-- the proxy repeats only what is needed; once a stage runs, the ones after
+-- it run too. Stops after a failed stage, as etl_run_all does.
 CREATE OR REPLACE FUNCTION etl_partition.run_all(p_import_id uuid)
 RETURNS TABLE (partition integer, stage text, status text, rows_in bigint, rows_ok bigint,
                rows_superseded bigint, rows_rejected bigint, rows_failed bigint,
                duration_ms double precision, details jsonb, reused boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    this_stage text;
+    last_run etl.runs;
+    before_run bigint := 0;
+    must_run boolean := false;
 BEGIN
     -- The pipeline's lock (PIPELINE_LOCK_KEY in src/pipeline/mod.rs): waits
-    -- for a stage the worker runs now, so that its runs count as done.
+    -- for a stage the worker runs now, and keeps the worker out until the
+    -- end of this call's transaction.
     PERFORM pg_advisory_xact_lock(7310587252109243393);
-    IF (SELECT count(*) FROM (
-            SELECT DISTINCT ON (r.stage) r.status FROM etl.runs r
-             WHERE r.import_id = p_import_id ORDER BY r.stage, r.run_id DESC) last
-         WHERE last.status IN ('success', 'partial_success')) = 3 THEN
-        RETURN QUERY
-        SELECT etl_partition.number(), last.stage, last.status, last.rows_in, last.rows_ok, last.rows_superseded,
-               last.rows_rejected, last.rows_failed, last.duration_ms, last.details, true
-          FROM (SELECT DISTINCT ON (r.stage) r.* FROM etl.runs r
-                 WHERE r.import_id = p_import_id ORDER BY r.stage, r.run_id DESC) last
-         ORDER BY array_position(ARRAY['orders', 'customers', 'leads'], last.stage);
-        RETURN;
-    END IF;
-    RETURN QUERY
-    SELECT etl_partition.number(), a.stage, a.status, a.rows_in, a.rows_ok, a.rows_superseded, a.rows_rejected,
-           a.rows_failed, a.duration_ms, a.details, false
-      FROM public.etl_run_all(p_import_id) a;
+    FOREACH this_stage IN ARRAY ARRAY['orders', 'customers', 'leads'] LOOP
+        SELECT r.* INTO last_run FROM etl.runs r
+         WHERE r.import_id = p_import_id AND r.stage = this_stage ORDER BY r.run_id DESC LIMIT 1;
+        must_run := must_run OR last_run.run_id IS NULL OR last_run.run_id < before_run
+                    OR last_run.status NOT IN ('success', 'partial_success');
+        IF must_run THEN
+            -- etl_orders, etl_customers or etl_leads (a direct call settles
+            -- the stage's waiting job, so the worker does not run it again).
+            RETURN QUERY EXECUTE format(
+                'SELECT etl_partition.number(), a.stage, a.status, a.rows_in, a.rows_ok, a.rows_superseded,
+                        a.rows_rejected, a.rows_failed, a.duration_ms, a.details, false
+                   FROM public.%I($1) a', 'etl_' || this_stage) USING p_import_id;
+            SELECT r.* INTO last_run FROM etl.runs r
+             WHERE r.import_id = p_import_id AND r.stage = this_stage ORDER BY r.run_id DESC LIMIT 1;
+            EXIT WHEN last_run.status = 'failed';
+        ELSE
+            RETURN QUERY SELECT etl_partition.number(), last_run.stage, last_run.status, last_run.rows_in,
+                                last_run.rows_ok, last_run.rows_superseded, last_run.rows_rejected,
+                                last_run.rows_failed, last_run.duration_ms, last_run.details, true;
+        END IF;
+        before_run := last_run.run_id;
+    END LOOP;
 END
 $$;
 
