@@ -141,6 +141,18 @@ echo "# one server:   $SINGLE_FP"
 expect_eq "2 partitions: the result tables equal one server's" "$SINGLE_FP" "$(q "$BASE2" -f "$FP")"
 expect_eq "4 partitions: the result tables equal one server's" "$SINGLE_FP" "$(q "$BASE4" -f "$FP")"
 
+# With the worker preloaded on the partitions, completing an import is
+# enough: each partition's worker chains the stages (no etl_run_all).
+proxy_load "$BASE4" 4
+if wait_for "$BASE4" "SELECT count(*) FILTER (WHERE state = 'done') || '/' || count(*) FROM etl.pipeline_status
+                      WHERE import_id = '$(import_id 4)'" "12/12" 60; then
+    ok "4 partitions: etl_complete_import alone runs the three stages on each partition (their workers)"
+else
+    not_ok "4 partitions: etl_complete_import alone runs the three stages on each partition (their workers)"
+fi
+expect_eq "... and etl_run_all afterwards reuses every partition's runs" "t" \
+    "$(q "$BASE4" -c "SELECT bool_and((p ->> 'reused')::boolean) FROM etl_run_all('$(import_id 4)'), jsonb_array_elements(details -> 'partitions') p")"
+
 # A partition down: import 4 is loaded and completed, then partition 1 of
 # the 2 stops before the proxy runs the import.
 single_import 4 >/dev/null
@@ -157,5 +169,7 @@ RERUN=$(q "$BASE2" -c "SELECT string_agg(stage || ':' || status, ',') || ' ' || 
                         FROM etl_run_all('$(import_id 4)')")
 expect_eq "once it is back, the re-run completes" "orders:partial_success,customers:success,leads:success" "${RERUN% *}"
 expect_eq "... and partition 0, done before, reused its runs instead of running again" "true,true,true" "${RERUN#* }"
-expect_eq "after import 4, 2 partitions still equal one server" "$(q "$SINGLE" -f "$FP")" "$(q "$BASE2" -f "$FP")"
+SINGLE_FP=$(q "$SINGLE" -f "$FP")
+expect_eq "after import 4, 2 partitions still equal one server" "$SINGLE_FP" "$(q "$BASE2" -f "$FP")"
+expect_eq "after import 4 (run by the workers), 4 partitions still equal one server" "$SINGLE_FP" "$(q "$BASE4" -f "$FP")"
 finish
