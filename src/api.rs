@@ -145,28 +145,13 @@ fn etl_redrive(
     ),
 > {
     let reports = or_raise(as_runner(|| pipeline::redrive(pipeline::check_import(import_id)?)));
-    let fates = reports
-        .iter()
-        .find(|r| r.stage == Stage::Orders)
-        .and_then(|r| r.counts.extra.get("redrive_fates"))
-        .and_then(serde_json::Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let count =
-        |tally: &serde_json::Value, fate: &str| tally.get(fate).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let tallies = crate::orders::redrive_tallies(
+        reports.iter().find(|r| r.stage == Stage::Orders).and_then(|r| r.counts.extra.get("redrive_fates")),
+    );
     TableIterator::new(
-        fates
+        tallies
             .into_iter()
-            .map(|(reason, tally)| {
-                (
-                    reason,
-                    count(&tally, "retried"),
-                    count(&tally, "loaded"),
-                    count(&tally, "superseded"),
-                    count(&tally, "rejected"),
-                    count(&tally, "failed"),
-                )
-            })
+            .map(|(reason, t)| (reason, t.retried, t.loaded, t.superseded, t.still_rejected, t.failed))
             .collect::<Vec<_>>(),
     )
 }

@@ -77,13 +77,14 @@ fn redrive(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         fates.add(&line_no, &former_reason, &outcome, &loaded);
         Ok(())
     })?;
-    counts.extra.insert("redrive_fates".into(), fates.into_json());
+    counts.extra.insert("redrive_fates".into(), fates.into_json()?);
     Ok(counts)
 }
 
 /// What became of a batch's lines.
 struct BatchOutcome {
-    /// Line number and new reason of each line rejected or failed now.
+    /// Line number and new reason of each line rejected or failed now (in
+    /// a redrive only, the one reader: empty for an import's run).
     refused: HashMap<i32, String>,
     /// The winners sent to etl.orders (some may not have been written).
     sent: load::OrderRows,
@@ -132,7 +133,8 @@ impl LineLoader {
             })?;
         drop(classified);
         counts.rows_rejected += rejected.height() as i64;
-        let mut refused = HashMap::with_capacity(rejected.height());
+        let redriving = ctx.scope == Scope::Redrive;
+        let mut refused = HashMap::new();
         for (line, reason) in rejected
             .column("line_no")?
             .i32()?
@@ -140,13 +142,15 @@ impl LineLoader {
             .zip(rejected.column("reason")?.str()?.into_no_null_iter())
         {
             counts.add_reject(reason);
-            refused.insert(line, reason.to_string());
+            if redriving {
+                refused.insert(line, reason.to_string());
+            }
         }
         counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
 
         counts.rows_superseded += superseded_here as i64;
         let rows = load::OrderRows::from_frame(&winners)?;
-        let keep_newer_line = ctx.scope == Scope::Redrive;
+        let keep_newer_line = redriving;
         let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
         let mut landed = load::UpsertCounts::default();
         let outcome = counts.timed("write_orders", || {
@@ -175,7 +179,9 @@ impl LineLoader {
             self.failed_keys = self.failed_keys.vstack(&transform::keys(&failed)?)?;
             for failure in &outcome.failures {
                 counts.add_reject(transform::LOAD_ERROR);
-                refused.insert(rows.line_no[failure.index], transform::LOAD_ERROR.to_string());
+                if redriving {
+                    refused.insert(rows.line_no[failure.index], transform::LOAD_ERROR.to_string());
+                }
             }
             load::write_rejects(
                 &mut ctx.sql,
@@ -189,37 +195,66 @@ impl LineLoader {
     }
 }
 
-/// A redrive's tally: for each former reason, how many lines were retried
-/// and what became of them. A handful of reasons: bounded.
+/// What became of a redriven line.
+#[derive(Clone, Copy)]
+enum RedriveFate {
+    Loaded,
+    Superseded,
+    StillRejected,
+    Failed,
+}
+
+/// How many lines of one former reason were retried, and their fates.
+/// Travels in the orders run's `details.redrive_fates` (keyed by former
+/// reason), which `etl_redrive` reads back into this type.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct RedriveTally {
+    pub retried: i64,
+    pub loaded: i64,
+    pub superseded: i64,
+    pub still_rejected: i64,
+    pub failed: i64,
+}
+
+impl RedriveTally {
+    fn count(&mut self, fate: RedriveFate) {
+        self.retried += 1;
+        *match fate {
+            RedriveFate::Loaded => &mut self.loaded,
+            RedriveFate::Superseded => &mut self.superseded,
+            RedriveFate::StillRejected => &mut self.still_rejected,
+            RedriveFate::Failed => &mut self.failed,
+        } += 1;
+    }
+}
+
+/// A redrive's tally by former reason. A handful of reasons: bounded.
 #[derive(Default)]
 struct RedriveFates {
-    by_reason: BTreeMap<String, [i64; 5]>,
+    by_reason: BTreeMap<String, RedriveTally>,
 }
 
 impl RedriveFates {
-    const FATES: [&'static str; 5] = ["retried", "loaded", "superseded", "rejected", "failed"];
-
     fn add(&mut self, line_no: &[i32], former_reason: &[String], outcome: &BatchOutcome, loaded: &HashSet<i32>) {
         for (line, former) in line_no.iter().zip(former_reason) {
             let fate = match outcome.refused.get(line) {
-                Some(reason) if reason == transform::LOAD_ERROR => 4,
-                Some(_) => 3,
-                None if loaded.contains(line) => 1,
-                None => 2,
+                Some(reason) if reason == transform::LOAD_ERROR => RedriveFate::Failed,
+                Some(_) => RedriveFate::StillRejected,
+                None if loaded.contains(line) => RedriveFate::Loaded,
+                None => RedriveFate::Superseded,
             };
-            let tally = self.by_reason.entry(former.clone()).or_default();
-            tally[0] += 1;
-            tally[fate] += 1;
+            self.by_reason.entry(former.clone()).or_default().count(fate);
         }
     }
 
-    fn into_json(self) -> serde_json::Value {
-        let by_reason = self.by_reason.into_iter().map(|(reason, tally)| {
-            let fates = Self::FATES.iter().zip(tally).map(|(name, n)| (name.to_string(), n.into())).collect();
-            (reason, serde_json::Value::Object(fates))
-        });
-        serde_json::Value::Object(by_reason.collect())
+    fn into_json(self) -> Result<serde_json::Value, StageError> {
+        serde_json::to_value(self.by_reason).map_err(|e| StageError::Unexpected(format!("redrive tally: {e}")))
     }
+}
+
+/// Reads back what [`RedriveFates`] wrote in `details.redrive_fates`.
+pub fn redrive_tallies(details: Option<&serde_json::Value>) -> BTreeMap<String, RedriveTally> {
+    details.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
 
 fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame) -> Result<(), StageError> {
