@@ -19,6 +19,8 @@ pub static POLARS_THREADS: GucSetting<i32> = GucSetting::<i32>::new(2);
 pub static POLL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 pub static RETRY_BASE_DELAY_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 pub static PROGRESS_NOTICES: GucSetting<bool> = GucSetting::<bool>::new(false);
+/// In kB; -1 leaves the session's work_mem alone.
+pub static STAGE_WORK_MEM_KB: GucSetting<i32> = GucSetting::<i32>::new(32 * 1024);
 pub static RUNNER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"etl_runner"));
 
 /// Registers the settings. Called once from `_PG_init`.
@@ -105,6 +107,16 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_int_guc(
+        c"etl.stage_work_mem",
+        c"Highest work_mem a stage's statements run with.",
+        c"A stage's statement over a whole import may hold up to four hash tables or sorts at once, each up to work_mem (hash tables: times hash_mem_multiplier), so a session's large work_mem would let one stage take gigabytes on a huge import. A stage lowers work_mem to this value while it runs (a lower work_mem is kept) and restores it afterwards. -1 keeps the session's work_mem.",
+        &STAGE_WORK_MEM_KB,
+        -1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_KB,
+    );
     // SAFETY: called from _PG_init, on the backend's main thread.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"etl".as_ptr()) };
 }
@@ -130,6 +142,11 @@ pub fn database() -> Option<String> {
 
 pub fn runner_role() -> String {
     RUNNER_ROLE.get().and_then(|s| s.into_string().ok()).unwrap_or_default()
+}
+
+/// The cap on a stage's work_mem in kB, if any.
+pub fn stage_work_mem_kb() -> Option<i32> {
+    Some(STAGE_WORK_MEM_KB.get()).filter(|&kb| kb > 0)
 }
 
 pub fn max_attempts() -> i32 {

@@ -9,7 +9,7 @@ use pgrx::Uuid;
 use crate::error::{CallError, StageError};
 use crate::services::progress::StageProgress;
 use crate::services::spi::Sql;
-use crate::services::subxact;
+use crate::services::{memory, subxact};
 use crate::stage::{RunContext, Scope, Stage, StageCounts};
 use crate::{customers, gucs, leads, orders};
 
@@ -140,6 +140,9 @@ pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>,
 /// A failed stage is an error: its work was rolled back, and so is the
 /// caller's transaction.
 pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
+    // Taken before the check so that no run of the import can start or end
+    // between it and the stages (each stage takes the same lock again: it is
+    // reentrant, and they also run without this function).
     lock_pipeline()?;
     let orders_ran = Sql::new().query(
         "SELECT EXISTS (SELECT 1 FROM etl.runs r
@@ -211,10 +214,15 @@ fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str)
         sql,
         progress: StageProgress::start(import_id, stage.name(), batch_size),
     };
-    let outcome = subxact::run(|| match stage {
-        Stage::Orders => orders::run(&mut ctx),
-        Stage::Customers => customers::run(&mut ctx),
-        Stage::Leads => leads::run(&mut ctx),
+    let outcome = subxact::run(|| {
+        let previous_work_mem = memory::cap_work_mem(&mut ctx.sql)?;
+        let counts = match stage {
+            Stage::Orders => orders::run(&mut ctx),
+            Stage::Customers => customers::run(&mut ctx),
+            Stage::Leads => leads::run(&mut ctx),
+        }?;
+        memory::restore_work_mem(&mut ctx.sql, previous_work_mem)?;
+        Ok(counts)
     });
     let (status, counts, error) = match outcome {
         Ok(counts) if counts.rows_rejected + counts.rows_failed > 0 => (RunStatus::PartialSuccess, counts, None),

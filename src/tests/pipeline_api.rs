@@ -12,6 +12,48 @@ mod tests {
 
     const FUNCTIONS: [&str; 4] = ["etl_orders", "etl_customers", "etl_leads", "etl_run_all"];
 
+    /// `etl.stage_work_mem` lowers work_mem while a stage runs and puts the
+    /// session's back afterwards, also after a failed stage; a lower
+    /// session value is kept, and -1 leaves it alone. A user's trigger shows
+    /// the value the stage's statements run with (its error lands in the
+    /// line's reject detail).
+    #[pg_test]
+    fn api_stages_run_with_work_mem_capped() {
+        fixtures();
+        exec(
+            "CREATE FUNCTION public.etl_test_show_work_mem() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.customer_nickname = 'fatal' THEN
+                     RAISE EXCEPTION 'not data' USING ERRCODE = 'feature_not_supported';
+                 END IF;
+                 RAISE EXCEPTION 'work_mem=%', pg_catalog.current_setting('work_mem');
+             END $$;
+             CREATE TRIGGER etl_test_show_work_mem BEFORE INSERT ON etl.orders
+                 FOR EACH ROW EXECUTE FUNCTION public.etl_test_show_work_mem();",
+        );
+        import(A, "(1, 'W1', 'S1', 'a', 'paid', NULL, '1', '2026-01-01')");
+        let seen = |session: &str, cap: &str| {
+            exec(&format!("SET LOCAL work_mem = '{session}'; SET LOCAL etl.stage_work_mem = '{cap}'"));
+            assert_eq!(stage("etl_orders", A), "orders partial_success in=1 ok=0 sup=0 rej=0 fail=1");
+            let after = value("SHOW work_mem");
+            assert_eq!(after, session, "work_mem after the stage (cap {cap})");
+            value(&format!(
+                "SELECT substring(detail FROM 'work_mem=[0-9a-zA-Z]+') FROM etl.rejects WHERE import_id = '{A}'"
+            ))
+        };
+        assert_eq!(seen("64MB", "8MB"), "work_mem=8MB");
+        assert_eq!(seen("2MB", "8MB"), "work_mem=2MB");
+        assert_eq!(seen("64MB", "-1"), "work_mem=64MB");
+        assert_eq!(seen("64MB", "32MB"), "work_mem=32MB");
+
+        // A stage that fails as a whole: its subtransaction's rollback restores the value.
+        let fatal = "d0000000-0000-7000-8000-00000000000f";
+        import(fatal, "(1, 'W2', 'S1', 'fatal', 'paid', NULL, '1', '2026-01-01')");
+        exec("SET LOCAL work_mem = '64MB'; SET LOCAL etl.stage_work_mem = '8MB'");
+        assert!(stage("etl_orders", fatal).starts_with("orders failed"), "a non-data error fails the stage");
+        assert_eq!(value("SHOW work_mem"), "64MB");
+    }
+
     #[pg_test]
     fn api_bad_calls_get_sqlstates() {
         fixtures();
