@@ -110,7 +110,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"etl.stage_work_mem",
         c"Highest work_mem a stage's statements run with.",
-        c"A stage's statement over a whole import may hold up to four hash tables or sorts at once, each up to work_mem (hash tables: times hash_mem_multiplier), so a session's large work_mem would let one stage take gigabytes on a huge import. A stage lowers work_mem to this value while it runs (a lower work_mem is kept) and restores it afterwards. -1 keeps the session's work_mem.",
+        c"A stage's statement over a whole import may hold up to four hash tables or sorts at once, each up to work_mem (hash tables: times hash_mem_multiplier), so a session's large work_mem would let one stage take gigabytes on a huge import. A stage lowers work_mem to this value while it runs (a lower work_mem is kept) and restores it afterwards. -1 (or 0) keeps the session's work_mem.",
         &STAGE_WORK_MEM_KB,
         -1,
         i32::MAX,
@@ -144,9 +144,10 @@ pub fn runner_role() -> String {
     RUNNER_ROLE.get().and_then(|s| s.into_string().ok()).unwrap_or_default()
 }
 
-/// The cap on a stage's work_mem in kB, if any.
+/// The cap on a stage's work_mem in kB, if any (-1 or 0: none; at least
+/// work_mem's own minimum, 64 kB).
 pub fn stage_work_mem_kb() -> Option<i32> {
-    Some(STAGE_WORK_MEM_KB.get()).filter(|&kb| kb > 0)
+    Some(STAGE_WORK_MEM_KB.get()).filter(|&kb| kb > 0).map(|kb| kb.max(64))
 }
 
 pub fn max_attempts() -> i32 {

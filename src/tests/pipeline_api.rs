@@ -45,6 +45,8 @@ mod tests {
         assert_eq!(seen("2MB", "8MB"), "work_mem=2MB");
         assert_eq!(seen("64MB", "-1"), "work_mem=64MB");
         assert_eq!(seen("64MB", "32MB"), "work_mem=32MB");
+        assert_eq!(seen("64MB", "0"), "work_mem=64MB");
+        assert_eq!(seen("64MB", "1kB"), "work_mem=64kB");
 
         // A stage that fails as a whole: its subtransaction's rollback restores the value.
         let fatal = "d0000000-0000-7000-8000-00000000000f";
@@ -105,6 +107,7 @@ mod tests {
         assert_eq!(text("SHOW etl.source_timezone").as_deref(), Some("Asia/Shanghai"));
         assert_eq!(text("SHOW etl.polars_threads").as_deref(), Some("2"));
         assert_eq!(text("SHOW etl.max_attempts").as_deref(), Some("5"));
+        assert_eq!(text("SHOW etl.stage_work_mem").as_deref(), Some("32MB"));
         assert!(text("SHOW etl.database").is_some());
         exec("SET LOCAL etl.batch_size = 7");
         exec("SET LOCAL etl.source_timezone = 'America/New_York'");
