@@ -57,7 +57,10 @@ DO \$\$ BEGIN
 END \$\$;
 GRANT etl_operator TO etl_proxy_user;
 SQL
-        options="$options${options:+, }p$i 'host=$PGSOCK port=$port dbname=postgres options=''-c etl_proxy.partition=$i'''"
+        # The partition's number, and a search_path that a partition database's
+        # owner cannot change: PL/Proxy's calls name argument and result types
+        # without a schema (docs/scale-out.md, Privileges).
+        options="$options${options:+, }p$i 'host=$PGSOCK port=$port dbname=postgres options=''-c etl_proxy.partition=$i -c search_path=pg_catalog,pg_temp'''"
         echo "partition $i: port $port"
     done
 

@@ -10,7 +10,7 @@ CREATE SCHEMA IF NOT EXISTS etl_partition;
 COMMENT ON SCHEMA etl_partition IS 'etl_ext scale-out: what the proxy calls on a partition (docs/scale-out.md)';
 
 -- This partition's number, from the proxy's connect string
--- (options='-c etl_proxy.partition=N'); NULL in a session of anyone else.
+-- (options='-c etl_proxy.partition=N ...'); NULL in a session of anyone else.
 CREATE OR REPLACE FUNCTION etl_partition.number() RETURNS integer
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT nullif(current_setting('etl_proxy.partition', true), '')::integer $$;

@@ -1,7 +1,9 @@
 -- etl_ext scale-out, the proxy side: installed (psql -f) in the proxy
 -- database, which has the plproxy extension and a SQL/MED server named
 -- etl_partitions listing the partitions (p0, p1, ... with
--- options='-c etl_proxy.partition=N' in each connect string) and a user
+-- options='-c etl_proxy.partition=N -c search_path=pg_catalog,pg_temp' in
+-- each connect string: PL/Proxy's calls name types without a schema, so a
+-- partition session must not take its database's search_path) and a user
 -- mapping; scripts/scale_out.sh creates both. Each partition has etl_ext and
 -- sql/scale_out/partition.sql. Users call the same functions as on one
 -- server; every line goes to the partition of its shop. docs/scale-out.md
