@@ -12,7 +12,9 @@
 --   exactly its newly attributed orders: counts and sums of the orders not
 --   CANCELLED or REFUNDED, SAMPLE and BULK apart, first/last widened. Leads
 --   whose existing orders changed are recomputed in full afterwards
---   (lead_aggregates.sql).
+--   (lead_aggregates.sql), so they do not grow here: each lead is written
+--   once (at steady 1M lines a third of the grown leads were also queued,
+--   and a lead's update costs as much as its recompute's).
 -- * Each order probes its customer's current lead by index; sums are exact
 --   numeric. (No "= ANY(array)" beside the join key on the leads: as an
 --   index condition of a nested loop it walked the array per lead.)
@@ -41,6 +43,7 @@ WITH attributed AS (
            pg_catalog.max(a.ordered_at) AS last_at
       FROM attributed a
      WHERE a.counted AND a.lead_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM etl.pending_lead_refresh p WHERE p.lead_id = a.lead_id)
      GROUP BY a.lead_id
 ), grown AS (
     UPDATE etl.business_leads l

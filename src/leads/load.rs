@@ -8,22 +8,27 @@ use crate::services::spi::{column_ordinals, in_redrive_scope, Cursor, Sql};
 use crate::stage::Scope;
 
 /// Customers that have orders of the scope without a lead, in id order.
+/// Distinct and sorted as uuids, turned into text only after: sorting the
+/// text compares with the database's collation (twice the time at 1M lines
+/// under C.UTF-8), and the order is the same (lowercase hex, fixed hyphens).
 pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
     let query = match scope {
         Scope::Import => {
-            "SELECT DISTINCT o.customer_global_id::text
-               FROM etl.orders o
-              WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL
-              ORDER BY 1"
+            "SELECT c.id::text
+               FROM (SELECT DISTINCT o.customer_global_id AS id
+                       FROM etl.orders o
+                      WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL) c
+              ORDER BY c.id"
         }
         Scope::Redrive => {
-            "SELECT DISTINCT o.customer_global_id::text
-               FROM etl.redrive_scope s
-              CROSS JOIN LATERAL (
-                    SELECT o.customer_global_id, o.lead_id FROM etl.orders o
-                     WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
-              WHERE s.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL
-              ORDER BY 1"
+            "SELECT c.id::text
+               FROM (SELECT DISTINCT o.customer_global_id AS id
+                       FROM etl.redrive_scope s
+                      CROSS JOIN LATERAL (
+                            SELECT o.customer_global_id, o.lead_id FROM etl.orders o
+                             WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
+                      WHERE s.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL) c
+              ORDER BY c.id"
         }
     };
     sql.open_cursor(query, &[import_id.into()])

@@ -160,6 +160,45 @@ mod tests {
         assert_eq!(int("SELECT count(*) FROM etl.orders WHERE customer_global_id IS NULL OR lead_id IS NULL"), 0);
     }
 
+    /// A lead whose existing order changed (queued for a recompute) and that
+    /// gains a new order in the same import: recomputed once from all its
+    /// orders, not grown by the new order as well.
+    #[pg_test]
+    fn a_lead_that_changed_and_gained_orders_is_recomputed_once() {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'sample', '10', '2026-01-02 10:00:00'),
+             (2, 'O2', 'S1', 'dave', 'paid', 'sample', '1', '2026-01-02 10:00:00')",
+        );
+        run_all(A);
+        // O1 changes amount and type, O3 is new and earlier, O4 is new and cancelled;
+        // dave only gains O5.
+        import(
+            B,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'wholesale', '12.5', '2026-01-02 10:00:00'),
+             (2, 'O3', 'S1', 'alice', 'paid', 'sample', '0.25', '2026-01-01 10:00:00'),
+             (3, 'O4', 'S1', 'alice', 'cancelled', 'sample', '99', '2026-01-09 10:00:00'),
+             (4, 'O5', 'S1', 'dave', 'paid', 'wholesale', '2', '2026-01-03 10:00:00')",
+        );
+        stage("etl_orders", B);
+        assert_eq!(int("SELECT count(*) FROM etl.pending_lead_refresh"), 1, "alice's lead is queued");
+        stage("etl_customers", B);
+        stage("etl_leads", B);
+        assert_eq!(leads_of("alice"), "OPEN|2|12.75|1|0.25|1|12.50|2026-01-01 02:00:00|2026-01-02 02:00:00|O1+O3+O4");
+        assert_eq!(leads_of("dave"), "OPEN|2|3.00|1|1.00|1|2.00|2026-01-02 02:00:00|2026-01-03 02:00:00|O2+O5");
+        assert_eq!(
+            value(
+                "SELECT format('grown=%s recomputed=%s attributed=%s', details ->> 'leads_grown',
+                               details ->> 'leads_recomputed', details ->> 'orders_attributed')
+                   FROM etl.runs WHERE stage = 'leads' ORDER BY run_id DESC LIMIT 1"
+            ),
+            "grown=1 recomputed=1 attributed=3",
+            "dave's lead grows, alice's is only recomputed"
+        );
+        assert_eq!(int("SELECT count(*) FROM etl.pending_lead_refresh"), 0);
+    }
+
     #[pg_test]
     fn leads_strategy_new_reuse_reopen() {
         fixtures();
