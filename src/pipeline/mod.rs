@@ -9,7 +9,7 @@ use pgrx::Uuid;
 use crate::error::{CallError, StageError};
 use crate::services::progress::StageProgress;
 use crate::services::spi::Sql;
-use crate::services::{memory, subxact};
+use crate::services::{stage_settings, subxact};
 use crate::stage::{RunContext, Scope, Stage, StageCounts};
 use crate::{customers, gucs, leads, orders};
 
@@ -215,13 +215,13 @@ fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str)
         progress: StageProgress::start(import_id, stage.name(), batch_size),
     };
     let outcome = subxact::run(|| {
-        let previous_work_mem = memory::cap_work_mem(&mut ctx.sql)?;
+        let saved_settings = stage_settings::apply(&mut ctx.sql)?;
         let counts = match stage {
             Stage::Orders => orders::run(&mut ctx),
             Stage::Customers => customers::run(&mut ctx),
             Stage::Leads => leads::run(&mut ctx),
         }?;
-        memory::restore_work_mem(&mut ctx.sql, previous_work_mem)?;
+        stage_settings::restore(&mut ctx.sql, saved_settings)?;
         Ok(counts)
     });
     let (status, counts, error) = match outcome {

@@ -10,5 +10,6 @@ pub mod polars_runtime;
 pub mod progress;
 pub mod shared_memory;
 pub mod spi;
+pub mod stage_settings;
 pub mod statistics;
 pub mod subxact;

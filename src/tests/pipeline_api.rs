@@ -14,46 +14,53 @@ mod tests {
 
     /// `etl.stage_work_mem` lowers work_mem while a stage runs and puts the
     /// session's back afterwards, also after a failed stage; a lower
-    /// session value is kept, and -1 leaves it alone. A user's trigger shows
-    /// the value the stage's statements run with (its error lands in the
-    /// line's reject detail).
+    /// session value is kept, and -1 leaves it alone. JIT is off while a
+    /// stage runs, and the session's setting is back after it. A user's
+    /// trigger shows the values the stage's statements run with (its error
+    /// lands in the line's reject detail).
     #[pg_test]
-    fn api_stages_run_with_work_mem_capped() {
+    fn api_stages_run_with_work_mem_capped_and_jit_off() {
         fixtures();
         exec(
-            "CREATE FUNCTION public.etl_test_show_work_mem() RETURNS trigger LANGUAGE plpgsql AS $$
+            "CREATE FUNCTION public.etl_test_show_settings() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN
                  IF NEW.customer_nickname = 'fatal' THEN
                      RAISE EXCEPTION 'not data' USING ERRCODE = 'feature_not_supported';
                  END IF;
-                 RAISE EXCEPTION 'work_mem=%', pg_catalog.current_setting('work_mem');
+                 RAISE EXCEPTION 'work_mem=% jit=%', pg_catalog.current_setting('work_mem'),
+                     pg_catalog.current_setting('jit');
              END $$;
-             CREATE TRIGGER etl_test_show_work_mem BEFORE INSERT ON etl.orders
-                 FOR EACH ROW EXECUTE FUNCTION public.etl_test_show_work_mem();",
+             CREATE TRIGGER etl_test_show_settings BEFORE INSERT ON etl.orders
+                 FOR EACH ROW EXECUTE FUNCTION public.etl_test_show_settings();",
         );
         import(A, "(1, 'W1', 'S1', 'a', 'paid', NULL, '1', '2026-01-01')");
-        let seen = |session: &str, cap: &str| {
-            exec(&format!("SET LOCAL work_mem = '{session}'; SET LOCAL etl.stage_work_mem = '{cap}'"));
+        let seen = |session: &str, cap: &str, jit: &str| {
+            exec(&format!(
+                "SET LOCAL work_mem = '{session}'; SET LOCAL etl.stage_work_mem = '{cap}'; SET LOCAL jit = {jit}"
+            ));
             assert_eq!(stage("etl_orders", A), "orders partial_success in=1 ok=0 sup=0 rej=0 fail=1");
-            let after = value("SHOW work_mem");
-            assert_eq!(after, session, "work_mem after the stage (cap {cap})");
+            assert_eq!(value("SHOW work_mem"), session, "work_mem after the stage (cap {cap}, jit {jit})");
+            assert_eq!(value("SHOW jit"), jit, "jit after the stage (cap {cap})");
             value(&format!(
-                "SELECT substring(detail FROM 'work_mem=[0-9a-zA-Z]+') FROM etl.rejects WHERE import_id = '{A}'"
+                "SELECT substring(detail FROM 'work_mem=[0-9a-zA-Z]+ jit=[a-z]+') FROM etl.rejects
+                  WHERE import_id = '{A}'"
             ))
         };
-        assert_eq!(seen("64MB", "8MB"), "work_mem=8MB");
-        assert_eq!(seen("2MB", "8MB"), "work_mem=2MB");
-        assert_eq!(seen("64MB", "-1"), "work_mem=64MB");
-        assert_eq!(seen("64MB", "32MB"), "work_mem=32MB");
-        assert_eq!(seen("64MB", "0"), "work_mem=64MB");
-        assert_eq!(seen("64MB", "1kB"), "work_mem=64kB");
+        assert_eq!(seen("64MB", "8MB", "on"), "work_mem=8MB jit=off");
+        assert_eq!(seen("2MB", "8MB", "on"), "work_mem=2MB jit=off");
+        assert_eq!(seen("2MB", "8MB", "off"), "work_mem=2MB jit=off");
+        assert_eq!(seen("64MB", "-1", "on"), "work_mem=64MB jit=off");
+        assert_eq!(seen("64MB", "32MB", "off"), "work_mem=32MB jit=off");
+        assert_eq!(seen("64MB", "0", "on"), "work_mem=64MB jit=off");
+        assert_eq!(seen("64MB", "1kB", "on"), "work_mem=64kB jit=off");
 
-        // A stage that fails as a whole: its subtransaction's rollback restores the value.
+        // A stage that fails as a whole: its subtransaction's rollback restores the values.
         let fatal = "d0000000-0000-7000-8000-00000000000f";
         import(fatal, "(1, 'W2', 'S1', 'fatal', 'paid', NULL, '1', '2026-01-01')");
-        exec("SET LOCAL work_mem = '64MB'; SET LOCAL etl.stage_work_mem = '8MB'");
+        exec("SET LOCAL work_mem = '64MB'; SET LOCAL etl.stage_work_mem = '8MB'; SET LOCAL jit = on");
         assert!(stage("etl_orders", fatal).starts_with("orders failed"), "a non-data error fails the stage");
         assert_eq!(value("SHOW work_mem"), "64MB");
+        assert_eq!(value("SHOW jit"), "on");
     }
 
     #[pg_test]
