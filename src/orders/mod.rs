@@ -83,9 +83,9 @@ fn redrive(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
 
 /// What became of a batch's lines.
 struct BatchOutcome {
-    /// Line number and new reason of each line rejected or failed now (in
-    /// a redrive only, the one reader: empty for an import's run).
-    refused: HashMap<i32, String>,
+    /// Line number and new reason of each line rejected or failed now: kept
+    /// in a redrive only (its tally is the one reader), `None` otherwise.
+    refused: Option<HashMap<i32, String>>,
     /// The winners sent to etl.orders (some may not have been written).
     sent: load::OrderRows,
 }
@@ -134,7 +134,7 @@ impl LineLoader {
         drop(classified);
         counts.rows_rejected += rejected.height() as i64;
         let redriving = ctx.scope == Scope::Redrive;
-        let mut refused = HashMap::new();
+        let mut refused = redriving.then(HashMap::new);
         for (line, reason) in rejected
             .column("line_no")?
             .i32()?
@@ -142,7 +142,7 @@ impl LineLoader {
             .zip(rejected.column("reason")?.str()?.into_no_null_iter())
         {
             counts.add_reject(reason);
-            if redriving {
+            if let Some(refused) = refused.as_mut() {
                 refused.insert(line, reason.to_string());
             }
         }
@@ -179,7 +179,7 @@ impl LineLoader {
             self.failed_keys = self.failed_keys.vstack(&transform::keys(&failed)?)?;
             for failure in &outcome.failures {
                 counts.add_reject(transform::LOAD_ERROR);
-                if redriving {
+                if let Some(refused) = refused.as_mut() {
                     refused.insert(rows.line_no[failure.index], transform::LOAD_ERROR.to_string());
                 }
             }
@@ -237,7 +237,7 @@ struct RedriveFates {
 impl RedriveFates {
     fn add(&mut self, line_no: &[i32], former_reason: &[String], outcome: &BatchOutcome, loaded: &HashSet<i32>) {
         for (line, former) in line_no.iter().zip(former_reason) {
-            let fate = match outcome.refused.get(line) {
+            let fate = match outcome.refused.as_ref().and_then(|refused| refused.get(line)) {
                 Some(reason) if reason == transform::LOAD_ERROR => RedriveFate::Failed,
                 Some(_) => RedriveFate::StillRejected,
                 None if loaded.contains(line) => RedriveFate::Loaded,
