@@ -166,6 +166,11 @@ def build_steady_template(port, rows, seed, timeout_s=None):
     return db, timed, warmed_by
 
 
+# The extension runs its stages with JIT off (services/stage_settings.rs):
+# the baseline's sessions get the same, as an expert running these
+# statements all day would set it.
+BASELINE_SESSION_SQL = "SET jit = off;"
+
 STAGE_SQL = {
     "ext": {s: f"SELECT json_agg(x)::text AS r FROM etl_{s}(:'id') x" for s in STAGES},
     "base": {
@@ -183,6 +188,8 @@ def run_side(port, db, side, import_id, batch_size, timeout_s=None):
     it is reported with `timed_out` and the timeout as its seconds (a lower
     bound), and the stages after it with `not_run`."""
     script = [f"SET etl.batch_size = {batch_size};"]
+    if side == "base":
+        script.append(BASELINE_SESSION_SQL)
     if timeout_s:
         script.append(f"SET statement_timeout = '{int(timeout_s)}s';")
     for stage in STAGES:
@@ -222,10 +229,10 @@ def fingerprint(port, db):
     return psql(port, db, "-f", os.path.join(HERE, "..", "tests", "result_fingerprint.sql"))
 
 
-def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, timeout_s=None):
-    """Both sides on clones of `tpl`; the rows of the report. Keeps the extension's clone when asked."""
+def run_once(port, shape, rows, tpl, import_id, batch_size, sides, timeout_s=None):
+    """Both sides, in the order `sides`, each on a fresh clone of `tpl`; per side the stages' results."""
     out = {}
-    for side in ("ext", "base"):
+    for side in sides:
         db = f"bench_{shape}_{side}_{rows}"
         create_db(port, db, tpl)
         out[side] = run_side(port, db, side, import_id, batch_size, timeout_s)
@@ -246,6 +253,36 @@ def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, time
         print(f"extension: {out['ext']['fingerprint']}\nbaseline:  {out['base']['fingerprint']}")
         sys.exit(f"{shape}, {rows:,} lines: the extension and the baseline gave different result tables "
                  f"(databases bench_{shape}_ext_{rows} and bench_{shape}_base_{rows} kept for inspection)")
+    out["match"] = match
+    return out
+
+
+def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, timeout_s=None, repeat=1):
+    """Both sides on clones of `tpl`, `repeat` times; the rows of the report. Keeps the extension's clone when asked.
+
+    This machine moves a stage's time by a third between identical runs (a
+    shared VM's disk and CPU): with `repeat` > 1 the sides alternate which
+    goes first, and each side's stage is reported by its median run (the
+    run itself: its phases and memory), with every run's seconds beside."""
+    runs = []
+    for k in range(repeat):
+        sides = ("ext", "base") if k % 2 == 0 else ("base", "ext")
+        runs.append(run_once(port, shape, rows, tpl, import_id, batch_size, sides, timeout_s))
+        if any(r.get("timed_out") or r.get("not_run") for o in runs[-1].values() if isinstance(o, dict)
+               for r in o.values() if isinstance(r, dict)):
+            break  # a stage hit --stage-timeout: its lower bound is reported once
+    match = None if any(o["match"] is None for o in runs) else all(o["match"] for o in runs)
+    out = {"ext": {}, "base": {}}
+    seconds_runs = {}
+    for side in ("ext", "base"):
+        for stage in STAGES:
+            results = [o[side][stage] for o in runs]
+            timed = [r for r in results if r.get("seconds") is not None]
+            seconds_runs[side, stage] = [round(r["seconds"], 3) for r in timed]
+            # The lower median: an actual run (its phases and memory go with it).
+            out[side][stage] = (sorted(timed, key=lambda r: r["seconds"])[(len(timed) - 1) // 2]
+                                if len(timed) == len(results) and timed else results[0])
+
     def mib(r, key):
         return round(r[key] / 1024, 1) if key in r else None
 
@@ -287,6 +324,9 @@ def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, time
             "base_timed_out": bool(b.get("timed_out") or b.get("not_run")),
             "match": match,
             "ext_phase_ms": details.get("phase_ms", {}),
+            "runs": len(runs),
+            "ext_seconds_runs": seconds_runs["ext", stage],
+            "base_seconds_runs": seconds_runs["base", stage],
         })
 
     def total(key):
@@ -297,6 +337,11 @@ def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, time
         vals = [r[key] for r in rows_out if r[key] is not None]
         return max(vals) if vals else None
 
+    def run_totals(side):
+        # Each run's own total (the total row's seconds is the sum of the stages' medians).
+        return [round(sum(o[side][st]["seconds"] for st in STAGES), 3) for o in runs
+                if all(o[side][st].get("seconds") is not None for st in STAGES)]
+
     total_e, total_b = total("ext_seconds"), total("base_seconds")
     rows_out.append({"shape": shape, "rows": rows, "stage": "total", "ext_seconds": total_e,
                      "base_seconds": total_b, "ratio": round(total_e / total_b, 2) if total_e and total_b else None,
@@ -306,7 +351,8 @@ def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, time
                      "base_private_peak_mib": peak("base_private_peak_mib"),
                      "ext_timed_out": any(r["ext_timed_out"] for r in rows_out),
                      "base_timed_out": any(r["base_timed_out"] for r in rows_out),
-                     "match": match})
+                     "match": match, "runs": len(runs),
+                     "ext_seconds_runs": run_totals("ext"), "base_seconds_runs": run_totals("base")})
     drop_db(port, f"bench_{shape}_base_{rows}")
     if not keep_ext:
         drop_db(port, f"bench_{shape}_ext_{rows}")
@@ -314,18 +360,18 @@ def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, time
     return rows_out
 
 
-def measure_first(port, rows, seed, batch_size, timeout_s=None):
+def measure_first(port, rows, seed, batch_size, timeout_s=None, repeat=1):
     check_library()
     tpl, import_id = build_first_template(port, rows, seed)
-    out = run_pair(port, "first", rows, tpl, import_id, batch_size, timeout_s=timeout_s)
+    out = run_pair(port, "first", rows, tpl, import_id, batch_size, timeout_s=timeout_s, repeat=repeat)
     check_library()
     return out
 
 
-def measure_steady(port, rows, seed, batch_size, keep_ext, timeout_s=None):
+def measure_steady(port, rows, seed, batch_size, keep_ext, timeout_s=None, repeat=1):
     check_library()
     tpl, import_id, warmed_by = build_steady_template(port, rows, seed, timeout_s)
-    out = run_pair(port, "steady", rows, tpl, import_id, batch_size, keep_ext, timeout_s)
+    out = run_pair(port, "steady", rows, tpl, import_id, batch_size, keep_ext, timeout_s, repeat)
     for r in out:
         r["warm_up_by"] = warmed_by
     check_library()
@@ -368,6 +414,10 @@ def print_table(shape, rows, results):
     for r in results:
         if r.get("ext_phase_ms"):
             print(f"   {r['stage']} phases (ms): {json.dumps(r['ext_phase_ms'])}", flush=True)
+    if results[-1].get("runs", 1) > 1:
+        print(f"   seconds are each side's median of {results[-1]['runs']} runs; every run:")
+        for r in results:
+            print(f"   {r['stage']:<10} ext {r['ext_seconds_runs']}  base {r['base_seconds_runs']}", flush=True)
 
 
 # ---------------------------------------------------------------- small imports
@@ -399,6 +449,8 @@ class Importer:
 
     def __init__(self, port, db, side, lines, offset, history_rows):
         self.conn = connect(port, db)
+        if side == "base":
+            self.conn.execute(BASELINE_SESSION_SQL)
         self.side, self.lines, self.offset, self.history_rows = side, lines, offset, history_rows
         self.failed = 0
 
@@ -991,6 +1043,9 @@ def main():
     ap.add_argument("--stage-timeout", type=float, default=None,
                     help="first and steady: cancel a stage still running after this many seconds and report "
                          "the timeout as a lower bound (no identity check for that size)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="first and steady: run both sides this many times per size (alternating which goes "
+                         "first) and report each stage's median run, with every run's seconds")
     ap.add_argument("--batch-size", type=int, default=50000, help="etl.batch_size (the extension's default)")
     ap.add_argument("--small-seconds", type=float, default=90)
     ap.add_argument("--small-lines", type=int, default=100)
@@ -1025,7 +1080,7 @@ def main():
     if "first" in shapes:
         for rows in first_sizes:
             log(f"first: {rows:,} lines")
-            r = measure_first(args.port, rows, args.seed, args.batch_size, args.stage_timeout)
+            r = measure_first(args.port, rows, args.seed, args.batch_size, args.stage_timeout, args.repeat)
             print_table("first", rows, r)
             results += r
     steady_ext_db = None
@@ -1033,7 +1088,7 @@ def main():
         for rows in sizes:
             log(f"steady: {rows:,} lines")
             keep = "worker" in shapes and args.worker_history == "steady" and rows == max(sizes)
-            r = measure_steady(args.port, rows, args.seed, args.batch_size, keep, args.stage_timeout)
+            r = measure_steady(args.port, rows, args.seed, args.batch_size, keep, args.stage_timeout, args.repeat)
             if keep and r[-1]["ext_timed_out"]:
                 log(f"the steady {rows:,}-line extension database is incomplete (a stage was cancelled): "
                     "the worker shape starts on an empty install")
