@@ -12,26 +12,26 @@ use crate::stage::Scope;
 /// text compares with the database's collation (twice the time at 1M lines
 /// under C.UTF-8), and the order is the same (lowercase hex, fixed hyphens).
 pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
-    let query = match scope {
-        Scope::Import => {
-            "SELECT c.id::text
+    const QUERY: &str = "SELECT c.id::text
                FROM (SELECT DISTINCT o.customer_global_id AS id
-                       FROM etl.orders o
-                      WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL) c
-              ORDER BY c.id"
-        }
-        Scope::Redrive => {
-            "SELECT c.id::text
-               FROM (SELECT DISTINCT o.customer_global_id AS id
-                       FROM etl.redrive_scope s
+                       FROM etl.orders o WHERE o.import_id = $1
+                        AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL) c
+              ORDER BY c.id";
+    match scope {
+        Scope::Import => sql.open_cursor(QUERY, &[import_id.into()]),
+        Scope::Redrive => sql.open_cursor(
+            &in_redrive_scope(
+                QUERY,
+                "FROM etl.orders o WHERE o.import_id = $1",
+                "FROM etl.redrive_scope s
                       CROSS JOIN LATERAL (
                             SELECT o.customer_global_id, o.lead_id FROM etl.orders o
                              WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
-                      WHERE s.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL) c
-              ORDER BY c.id"
-        }
-    };
-    sql.open_cursor(query, &[import_id.into()])
+                      WHERE s.import_id = $1",
+            ),
+            &[import_id.into()],
+        ),
+    }
 }
 
 /// The leads that lost or changed an order (queued by the orders stage):
