@@ -229,13 +229,30 @@ def fingerprint(port, db):
     return psql(port, db, "-f", os.path.join(HERE, "..", "tests", "result_fingerprint.sql"))
 
 
+def server_wal(port, db):
+    """The WAL position (bytes) and the count of checkpoints begun so far."""
+    lsn, checkpoints = psql(port, db, "-F", " ", "-c",
+                            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, "
+                            "checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").split()
+    return {"lsn": int(lsn), "checkpoints": int(checkpoints)}
+
+
 def run_once(port, shape, rows, tpl, import_id, batch_size, sides, timeout_s=None):
     """Both sides, in the order `sides`, each on a fresh clone of `tpl`; per side the stages' results."""
     out = {}
     for side in sides:
         db = f"bench_{shape}_{side}_{rows}"
         create_db(port, db, tpl)
+        # Every run starts right after a checkpoint: otherwise the WAL of what
+        # ran before (the template, the clone, the other side) decides whether
+        # a checkpoint, and the full-page images after it, fall into this run
+        # or the next. A run whose own WAL reaches the trigger still pays it.
+        psql(port, db, "-c", "CHECKPOINT")
+        before = server_wal(port, db)
         out[side] = run_side(port, db, side, import_id, batch_size, timeout_s)
+        after = server_wal(port, db)
+        out[side]["wal"] = {"mib": round((after["lsn"] - before["lsn"]) / 1048576, 1),
+                            "checkpoints": after["checkpoints"] - before["checkpoints"]}
         if side == "ext":
             for stage in STAGES:
                 if "result" not in out[side][stage]:
@@ -351,7 +368,12 @@ def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, time
                      "ext_timed_out": any(r["ext_timed_out"] for r in rows_out),
                      "base_timed_out": any(r["base_timed_out"] for r in rows_out),
                      "match": match, "runs": len(runs),
-                     "ext_seconds_runs": run_totals("ext"), "base_seconds_runs": run_totals("base")})
+                     "ext_seconds_runs": run_totals("ext"), "base_seconds_runs": run_totals("base"),
+                     # Per run: the WAL it wrote and the checkpoints that began while it ran.
+                     "ext_wal_mib_runs": [o["ext"]["wal"]["mib"] for o in runs],
+                     "base_wal_mib_runs": [o["base"]["wal"]["mib"] for o in runs],
+                     "ext_checkpoints_runs": [o["ext"]["wal"]["checkpoints"] for o in runs],
+                     "base_checkpoints_runs": [o["base"]["wal"]["checkpoints"] for o in runs]})
     drop_db(port, f"bench_{shape}_base_{rows}")
     if not keep_ext:
         drop_db(port, f"bench_{shape}_ext_{rows}")
@@ -417,6 +439,11 @@ def print_table(shape, rows, results):
         print(f"   seconds are each side's median of {results[-1]['runs']} runs; every run:")
         for r in results:
             print(f"   {r['stage']:<10} ext {r['ext_seconds_runs']}  base {r['base_seconds_runs']}", flush=True)
+    t = results[-1]
+    if "ext_wal_mib_runs" in t:
+        print(f"   WAL written per run (MiB): ext {t['ext_wal_mib_runs']}  base {t['base_wal_mib_runs']}; "
+              f"checkpoints begun during it: ext {t['ext_checkpoints_runs']}  base {t['base_checkpoints_runs']}",
+              flush=True)
 
 
 # ---------------------------------------------------------------- small imports
