@@ -95,6 +95,23 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, 
     }
 }
 
+/// The same as [`link_orders`] for a big import: the import's orders join
+/// etl.customers in one hash join (one pass over the customers) instead of
+/// a probe of the key index per order. Only chosen when the import's
+/// customers are at least a tenth of all customers, so the pass is paid for
+/// by the import's size; a small import never runs it.
+pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+    sql.execute(
+        "UPDATE etl.orders o
+            SET customer_global_id = c.customer_global_id,
+                updated_at = pg_catalog.now()
+           FROM etl.customers c
+          WHERE c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname
+            AND o.import_id = $1 AND o.customer_global_id IS NULL",
+        &[import_id.into()],
+    )
+}
+
 /// Recomputes first/last order times, over all their orders, of the
 /// import's customers and of the customers that lost an order to a
 /// nickname change (queued by the orders stage; the queue is emptied), in

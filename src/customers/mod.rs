@@ -19,7 +19,8 @@ impl Batch for transform::CustomerKeys {
 }
 
 /// An import whose customers are at least 1/WHOLE_PASS_SHARE of all
-/// customers gets its order times in one pass over etl.orders.
+/// customers gets its orders linked and its order times computed in one
+/// pass (`order_times_whole_pass` in the run's details says which ran).
 const WHOLE_PASS_SHARE: i64 = 10;
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -42,18 +43,27 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         counts.rows_ok += candidates.height() as i64;
         Ok(())
     })?;
-    let linked = counts.timed("link_orders", || load::link_orders(&mut ctx.sql, ctx.import_id, ctx.scope))?;
-    counts.add_extra("orders_linked", linked as i64);
-    // Order times: per customer through the index for an import that
-    // touches few customers (its cost follows the import), in one pass over
-    // etl.orders for one that touches at least a tenth of them (a first or a
-    // big import, where that pass is cheaper than a probe per customer).
+    // Linking orders and their customers' order times: through the
+    // customers' key index, per order and per customer, for an import that
+    // touches few customers (its cost follows the import); in one pass over
+    // the customers and etl.orders (hash joins) for one that touches at least
+    // a tenth of them (a first or a big import, where a probe per order and
+    // per customer costs more than the pass: 19-20 s against 13-14 s to link
+    // a first import of 1M lines, docs/performance.md).
     // (A redrive's scope is its rejected lines: always the probes.)
     let whole = ctx.scope == Scope::Import
         && counts.rows_in.saturating_mul(WHOLE_PASS_SHARE) >= load::estimated_customers(&mut ctx.sql)?;
     #[cfg(any(test, feature = "pg_test"))]
     let whole = FORCE_WHOLE_PASS.get().filter(|_| ctx.scope == Scope::Import).unwrap_or(whole);
     counts.add_extra("order_times_whole_pass", i64::from(whole));
+    let linked = counts.timed("link_orders", || {
+        if whole {
+            load::link_orders_whole(&mut ctx.sql, ctx.import_id)
+        } else {
+            load::link_orders(&mut ctx.sql, ctx.import_id, ctx.scope)
+        }
+    })?;
+    counts.add_extra("orders_linked", linked as i64);
     let refreshed = counts.timed("order_times", || {
         if whole {
             load::refresh_order_times_whole(&mut ctx.sql, ctx.import_id)

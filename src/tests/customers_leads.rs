@@ -426,9 +426,10 @@ mod tests {
     /// order moved away (alice loses her earliest, carol her only one), an
     /// order moved in (bob), an earlier order (alice), an order whose time
     /// changed (dave, his only one), a new customer (erin), and a customer
-    /// the import does not touch (frank). The customers stage runs its order
-    /// times one way or the other (`whole`); every customer's times must be
-    /// the min and max over its orders.
+    /// the import does not touch (frank). The customers stage links the
+    /// orders and runs the order times one way or the other (`whole`): every
+    /// order must be linked to its nickname's customer, and every customer's
+    /// times must be the min and max over its orders.
     fn order_times_scenario(whole: bool) {
         fixtures();
         import(
@@ -468,6 +469,17 @@ mod tests {
                         LATERAL (SELECT min(o.ordered_at) AS first_at, max(o.ordered_at) AS last_at FROM etl.orders o
                                   WHERE o.shop_id = c.shop_id AND o.customer_nickname = c.customer_nickname) t
                   WHERE (c.first_order_at, c.last_order_at) IS DISTINCT FROM (t.first_at, t.last_at)"
+            ),
+            "none"
+        );
+        // Every order is linked to the customer of its nickname (the moved
+        // ones too: the orders stage cleared their link).
+        assert_eq!(
+            value(
+                "SELECT coalesce(string_agg(o.order_id, ',' ORDER BY o.order_id), 'none')
+                   FROM etl.orders o
+                   LEFT JOIN etl.customers c ON c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname
+                  WHERE o.customer_global_id IS DISTINCT FROM c.customer_global_id OR c.customer_global_id IS NULL"
             ),
             "none"
         );
