@@ -2,6 +2,8 @@
 //! and gives back (its counts). Below the pipeline runner, which calls the
 //! stages, so that the stages depend on it and never on the runner.
 
+use std::borrow::Cow;
+
 use pgrx::Uuid;
 use polars::prelude::DataFrame;
 
@@ -50,6 +52,26 @@ pub enum Scope {
     /// A redrive: only the lines rejected or failed, then the orders they
     /// wrote (listed in etl.redrive_scope by the orders stage).
     Redrive,
+}
+
+impl Scope {
+    /// `query`, written for a whole import, for this scope: for a redrive
+    /// the text that selects the import's orders (`import_orders`) is
+    /// replaced by the text that selects the redrive's (`redrive_orders`), so
+    /// that the statement's rules stay written once. Panics when `query`
+    /// lacks the text: a test runs every variant.
+    pub fn statement(self, query: &'static str, import_orders: &str, redrive_orders: &str) -> Cow<'static, str> {
+        match self {
+            Scope::Import => Cow::Borrowed(query),
+            Scope::Redrive => {
+                assert!(
+                    query.contains(import_orders),
+                    "a scoped statement lost the text that selects the import's orders"
+                );
+                Cow::Owned(query.replacen(import_orders, redrive_orders, 1))
+            }
+        }
+    }
 }
 
 /// The run a stage works for: its import and scope, its `etl.runs` row, its

@@ -5,7 +5,7 @@ use polars::prelude::*;
 
 use crate::customers::transform::CustomerKeys;
 use crate::error::StageError;
-use crate::services::spi::{column_ordinals, in_redrive_scope, Cursor, Sql};
+use crate::services::spi::{column_ordinals, Cursor, Sql};
 use crate::stage::Scope;
 
 /// The distinct customers of the scope's orders, in key order.
@@ -81,18 +81,13 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, 
                                          AND c.customer_nickname = o.customer_nickname),
                 updated_at = pg_catalog.now()
           WHERE o.import_id = $1 AND o.customer_global_id IS NULL";
-    match scope {
-        Scope::Import => sql.execute(QUERY, &[import_id.into()]),
-        Scope::Redrive => sql.execute(
-            &in_redrive_scope(
-                QUERY,
-                "WHERE o.import_id = $1 AND",
-                "FROM etl.redrive_scope s
+    let query = scope.statement(
+        QUERY,
+        "WHERE o.import_id = $1 AND",
+        "FROM etl.redrive_scope s
           WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
-            ),
-            &[import_id.into()],
-        ),
-    }
+    );
+    sql.execute(&query, &[import_id.into()])
 }
 
 /// The same as [`link_orders`] for a big import: the import's orders join
@@ -121,22 +116,17 @@ pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageErr
 /// their orders, never the size of etl.orders.
 pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
     const QUERY: &str = include_str!("../../sql/queries/customer_order_times.sql");
-    match scope {
-        Scope::Import => sql.execute(QUERY, &[import_id.into()]),
-        Scope::Redrive => sql.execute(
-            &in_redrive_scope(
-                QUERY,
-                "FROM etl.orders i
+    let query = scope.statement(
+        QUERY,
+        "FROM etl.orders i
              WHERE i.import_id = $1",
-                "FROM etl.redrive_scope s
+        "FROM etl.redrive_scope s
              CROSS JOIN LATERAL (
                    SELECT i.shop_id, i.customer_nickname, i.ordered_at FROM etl.orders i
                     WHERE i.shop_id = s.shop_id AND i.order_id = s.order_id LIMIT 1) i
              WHERE s.import_id = $1",
-            ),
-            &[import_id.into()],
-        ),
-    }
+    );
+    sql.execute(&query, &[import_id.into()])
 }
 
 /// The same as [`refresh_order_times`] for a big import: every touched

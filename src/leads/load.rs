@@ -4,7 +4,7 @@ use pgrx::Uuid;
 use polars::prelude::*;
 
 use crate::error::StageError;
-use crate::services::spi::{column_ordinals, in_redrive_scope, Cursor, Sql};
+use crate::services::spi::{column_ordinals, Cursor, Sql};
 use crate::stage::Scope;
 
 /// Customers that have orders of the scope without a lead, in id order.
@@ -17,21 +17,16 @@ pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid, scope: Scope)
                        FROM etl.orders o WHERE o.import_id = $1
                         AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL) c
               ORDER BY c.id";
-    match scope {
-        Scope::Import => sql.open_cursor(QUERY, &[import_id.into()]),
-        Scope::Redrive => sql.open_cursor(
-            &in_redrive_scope(
-                QUERY,
-                "FROM etl.orders o WHERE o.import_id = $1",
-                "FROM etl.redrive_scope s
+    let query = scope.statement(
+        QUERY,
+        "FROM etl.orders o WHERE o.import_id = $1",
+        "FROM etl.redrive_scope s
                       CROSS JOIN LATERAL (
                             SELECT o.customer_global_id, o.lead_id FROM etl.orders o
                              WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
                       WHERE s.import_id = $1",
-            ),
-            &[import_id.into()],
-        ),
-    }
+    );
+    sql.open_cursor(&query, &[import_id.into()])
 }
 
 /// The leads that lost or changed an order (queued by the orders stage):
@@ -125,20 +120,13 @@ pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
 /// whose aggregates grew).
 pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<(u64, u64), StageError> {
     const QUERY: &str = include_str!("../../sql/queries/attribute_orders.sql");
-    let redrive_query;
-    let query = match scope {
-        Scope::Import => QUERY,
-        Scope::Redrive => {
-            redrive_query = in_redrive_scope(
-                QUERY,
-                "WHERE o.import_id = $1 AND",
-                "FROM etl.redrive_scope s
+    let query = scope.statement(
+        QUERY,
+        "WHERE o.import_id = $1 AND",
+        "FROM etl.redrive_scope s
      WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
-            );
-            &redrive_query
-        }
-    };
-    sql.query(query, &[import_id.into()], |rows| {
+    );
+    sql.query(&query, &[import_id.into()], |rows| {
         let [attributed, grown] = column_ordinals(&rows, ["attributed", "grown"])?;
         let row = rows.first();
         Ok((row.get::<i64>(attributed)?.unwrap_or(0) as u64, row.get::<i64>(grown)?.unwrap_or(0) as u64))

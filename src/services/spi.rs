@@ -150,12 +150,3 @@ pub fn column_ordinals<const N: usize>(rows: &SpiTupleTable<'_>, names: [&str; N
     }
     Ok(ordinals)
 }
-
-/// `query`, written for a whole import, with the text that selects the
-/// import's orders (`import_orders`) replaced by the text that selects a
-/// redrive's (`redrive_orders`), so that the statement's rules stay written
-/// once. Panics when `query` lacks the text: a test runs every variant.
-pub fn in_redrive_scope(query: &str, import_orders: &str, redrive_orders: &str) -> String {
-    assert!(query.contains(import_orders), "a scoped statement lost the text that selects the import's orders");
-    query.replacen(import_orders, redrive_orders, 1)
-}
