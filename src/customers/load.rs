@@ -6,6 +6,7 @@ use polars::prelude::*;
 use crate::customers::transform::CustomerKeys;
 use crate::error::StageError;
 use crate::services::spi::{column_ordinals, Cursor, Sql};
+use crate::services::stage_settings;
 use crate::stage::Scope;
 
 /// The distinct customers of the scope's orders, in key order.
@@ -94,17 +95,21 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, 
 /// etl.customers in one hash join (one pass over the customers) instead of
 /// a probe of the key index per order. Only chosen when the import's
 /// customers are at least a tenth of all customers, so the pass is paid for
-/// by the import's size; a small import never runs it.
+/// by the import's size; a small import never runs it. Nested loops are
+/// off for it: at steady state the statistics may not know the import yet
+/// (its orders estimated at one row), which plans the probe per order again.
 pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
-    sql.execute(
-        "UPDATE etl.orders o
-            SET customer_global_id = c.customer_global_id,
-                updated_at = pg_catalog.now()
-           FROM etl.customers c
-          WHERE c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname
-            AND o.import_id = $1 AND o.customer_global_id IS NULL",
-        &[import_id.into()],
-    )
+    stage_settings::without_nested_loops(sql, |sql| {
+        sql.execute(
+            "UPDATE etl.orders o
+                SET customer_global_id = c.customer_global_id,
+                    updated_at = pg_catalog.now()
+               FROM etl.customers c
+              WHERE c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname
+                AND o.import_id = $1 AND o.customer_global_id IS NULL",
+            &[import_id.into()],
+        )
+    })
 }
 
 /// Recomputes first/last order times, over all their orders, of the

@@ -40,6 +40,25 @@ pub fn apply(sql: &mut Sql) -> Result<Saved, StageError> {
     Ok(Saved(Some((format!("{session_kb}kB"), jit.to_owned()))))
 }
 
+/// Runs `statement` with nested loops off, and puts the session's value
+/// back after it (a failure leaves it to the stage's rollback). For the
+/// statements over a whole big import, which the stage chose because the
+/// import is big, while the statistics of etl.orders may not know the
+/// import yet and estimate its orders at one row: a nested loop with a
+/// probe per order is then the plan, about a sixth slower than the hash
+/// join at 1M lines (docs/performance.md, "Full-page images").
+pub fn without_nested_loops<T>(
+    sql: &mut Sql,
+    statement: impl FnOnce(&mut Sql) -> Result<T, StageError>,
+) -> Result<T, StageError> {
+    // SAFETY: a GUC variable, read on the backend's own thread.
+    let session = if unsafe { pg_sys::enable_nestloop } { "on" } else { "off" };
+    sql.execute("SELECT pg_catalog.set_config('enable_nestloop', 'off', true)", &[])?;
+    let result = statement(sql)?;
+    sql.execute("SELECT pg_catalog.set_config('enable_nestloop', $1, true)", &[session.into()])?;
+    Ok(result)
+}
+
 /// Puts back what [`apply`] changed.
 pub fn restore(sql: &mut Sql, saved: Saved) -> Result<(), StageError> {
     if let Some((work_mem, jit)) = saved.0 {

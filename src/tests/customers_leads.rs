@@ -450,6 +450,19 @@ mod tests {
              (5, 'O6', 'S1', 'erin', 'paid', NULL, '1', '2026-01-08 10:00:00')",
         );
         stage("etl_orders", B);
+        // What the link's statement runs with: nested loops off in the whole
+        // pass only, and the session's value back after the stage.
+        exec(
+            "CREATE FUNCTION public.etl_test_seen_nestloop() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM pg_catalog.set_config('etl_test.link_nestloop', pg_catalog.current_setting('enable_nestloop'), false);
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER etl_test_seen_nestloop BEFORE UPDATE OF customer_global_id ON etl.orders FOR EACH ROW
+                 WHEN (OLD.customer_global_id IS NULL AND NEW.customer_global_id IS NOT NULL)
+                 EXECUTE FUNCTION public.etl_test_seen_nestloop();
+             SET LOCAL enable_nestloop = on;",
+        );
         crate::customers::FORCE_WHOLE_PASS.set(Some(whole));
         let report = stage("etl_customers", B);
         crate::customers::FORCE_WHOLE_PASS.set(None);
@@ -461,6 +474,11 @@ mod tests {
             )),
             i64::from(whole)
         );
+        assert_eq!(
+            value("SELECT pg_catalog.current_setting('etl_test.link_nestloop', true)"),
+            if whole { "off" } else { "on" }
+        );
+        assert_eq!(value("SHOW enable_nestloop"), "on");
         // Every customer's times are those of all its orders.
         assert_eq!(
             value(
