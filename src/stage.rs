@@ -10,7 +10,7 @@ use polars::prelude::DataFrame;
 use crate::error::StageError;
 use crate::services::progress::StageProgress;
 use crate::services::spi::{Cursor, Sql};
-use crate::services::{memory, polars_runtime};
+use crate::services::{memory, polars_runtime, statistics};
 
 /// The three stages, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +97,35 @@ impl Batch for DataFrame {
     }
 }
 
+/// An import whose keys are at least 1/WHOLE_PASS_SHARE of the table they
+/// are matched against is worked in one pass over that table (hash joins)
+/// rather than a probe by index per order: a first or a big import, where
+/// the probes cost more than the pass (docs/performance.md). A small import
+/// always probes, so its cost follows the import, not the history.
+const WHOLE_PASS_SHARE: i64 = 10;
+
+#[cfg(any(test, feature = "pg_test"))]
+thread_local! {
+    /// Tests run both ways of a stage's whole-import statements on the same data.
+    pub static FORCE_WHOLE_PASS: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
 impl RunContext {
+    /// Whether the statements over this import take the whole pass: `keys`
+    /// (the import's customers, say) against `table`'s rows, estimated from
+    /// the catalog at `rows_per_page` when its statistics lag. A redrive's
+    /// scope is its rejected lines: always the probes.
+    pub fn whole_pass(&mut self, keys: i64, table: &str, rows_per_page: i64) -> Result<bool, StageError> {
+        if self.scope != Scope::Import {
+            return Ok(false);
+        }
+        #[cfg(any(test, feature = "pg_test"))]
+        if let Some(forced) = FORCE_WHOLE_PASS.get() {
+            return Ok(forced);
+        }
+        Ok(keys.saturating_mul(WHOLE_PASS_SHARE) >= statistics::estimated_rows(&mut self.sql, table, rows_per_page)?)
+    }
+
     /// Reads `cursor` batch by batch with `fetch` (timed as `read`) and runs
     /// `work` on each, in a memory context of its own, until a batch is
     /// empty; counts the batches, checks for cancel between them, and closes

@@ -15,7 +15,9 @@
 --   (lead_aggregates.sql), so they do not grow here: each lead is written
 --   once (at steady 1M lines a third of the grown leads were also queued,
 --   and a lead's update costs as much as its recompute's).
--- * Each order probes its customer's current lead by index; sums are exact
+-- * Each order probes its customer's current lead by index (for a big
+--   import, leads/load.rs swaps that probe for one hash join over every
+--   customer's current lead: attribute_orders_whole); sums are exact
 --   numeric. (No "= ANY(array)" beside the join key on the leads: as an
 --   index condition of a nested loop it walked the array per lead.)
 WITH attributed AS (

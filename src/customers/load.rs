@@ -140,21 +140,3 @@ pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Resu
 pub fn refresh_order_times_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
     sql.execute(include_str!("../../sql/queries/customer_order_times_whole.sql"), &[import_id.into()])
 }
-
-/// About how many customers there are, from the catalog (no scan): the
-/// analysed row count, or, for a table never analysed or grown since, its
-/// size at about 50 customers a page, whichever is larger.
-pub fn estimated_customers(sql: &mut Sql) -> Result<i64, StageError> {
-    sql.query(
-        "SELECT greatest(c.reltuples::bigint,
-                    pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint * 50)
-                    AS customers
-           FROM pg_catalog.pg_class c
-          WHERE c.oid = 'etl.customers'::pg_catalog.regclass",
-        &[],
-        |rows| {
-            let [customers] = column_ordinals(&rows, ["customers"])?;
-            Ok(rows.first().get::<i64>(customers)?.unwrap_or(0))
-        },
-    )
-}

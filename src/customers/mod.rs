@@ -10,7 +10,7 @@ pub mod transform;
 
 use crate::error::StageError;
 use crate::services::{polars_runtime, statistics};
-use crate::stage::{Batch, RunContext, Scope, StageCounts};
+use crate::stage::{Batch, RunContext, StageCounts};
 
 impl Batch for transform::CustomerKeys {
     fn rows(&self) -> usize {
@@ -18,16 +18,9 @@ impl Batch for transform::CustomerKeys {
     }
 }
 
-/// An import whose customers are at least 1/WHOLE_PASS_SHARE of all
-/// customers gets its orders linked and its order times computed in one
-/// pass (`order_times_whole_pass` in the run's details says which ran).
-const WHOLE_PASS_SHARE: i64 = 10;
-
-#[cfg(any(test, feature = "pg_test"))]
-thread_local! {
-    /// Tests run both ways of computing order times on the same data.
-    pub static FORCE_WHOLE_PASS: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
-}
+/// About how many customers a page of etl.customers holds (to estimate
+/// their number when its statistics lag).
+const CUSTOMERS_PER_PAGE: i64 = 50;
 
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
@@ -50,11 +43,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     // a tenth of them (a first or a big import, where a probe per order and
     // per customer costs more than the pass: 19-20 s against 13-14 s to link
     // a first import of 1M lines, docs/performance.md).
-    // (A redrive's scope is its rejected lines: always the probes.)
-    let whole = ctx.scope == Scope::Import
-        && counts.rows_in.saturating_mul(WHOLE_PASS_SHARE) >= load::estimated_customers(&mut ctx.sql)?;
-    #[cfg(any(test, feature = "pg_test"))]
-    let whole = FORCE_WHOLE_PASS.get().filter(|_| ctx.scope == Scope::Import).unwrap_or(whole);
+    let whole = ctx.whole_pass(counts.rows_in, "etl.customers", CUSTOMERS_PER_PAGE)?;
     counts.add_extra("order_times_whole_pass", i64::from(whole));
     let linked = counts.timed("link_orders", || {
         if whole {

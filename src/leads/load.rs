@@ -5,6 +5,7 @@ use polars::prelude::*;
 
 use crate::error::StageError;
 use crate::services::spi::{column_ordinals, Cursor, Sql};
+use crate::services::stage_settings;
 use crate::stage::Scope;
 
 /// Customers that have orders of the scope without a lead, in id order.
@@ -119,14 +120,51 @@ pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
 /// sql/queries/attribute_orders.sql). Returns (orders attributed, leads
 /// whose aggregates grew).
 pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<(u64, u64), StageError> {
-    const QUERY: &str = include_str!("../../sql/queries/attribute_orders.sql");
     let query = scope.statement(
-        QUERY,
+        ATTRIBUTE_ORDERS,
         "WHERE o.import_id = $1 AND",
         "FROM etl.redrive_scope s
      WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
     );
-    sql.query(&query, &[import_id.into()], |rows| {
+    run_attribute_orders(sql, &query, import_id)
+}
+
+/// The same as [`attribute_orders`] for a big import (its customers at
+/// least a tenth of the leads): the orders find their current leads in one
+/// hash join over the leads instead of a probe of the leads' index per
+/// order, and the grown leads are reached the same way; nested loops off,
+/// as the import's orders may be estimated at one row (docs/performance.md,
+/// "The leads stage at steady state").
+pub fn attribute_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<(u64, u64), StageError> {
+    assert!(
+        ATTRIBUTE_ORDERS.contains(LEAD_PER_ORDER),
+        "attribute_orders.sql lost the text that finds an order's current lead"
+    );
+    let query = ATTRIBUTE_ORDERS.replacen(LEAD_PER_ORDER, LEADS_IN_ONE_PASS, 1);
+    stage_settings::without_nested_loops(sql, |sql| run_attribute_orders(sql, &query, import_id))
+}
+
+const ATTRIBUTE_ORDERS: &str = include_str!("../../sql/queries/attribute_orders.sql");
+
+/// How attribute_orders.sql finds each order's current lead: a probe per order.
+const LEAD_PER_ORDER: &str = "SET lead_id = (SELECT l.lead_id
+                        FROM etl.business_leads l
+                       WHERE l.customer_global_id = o.customer_global_id
+                       ORDER BY l.lead_no DESC
+                       LIMIT 1),
+           updated_at = pg_catalog.now()
+     WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL";
+
+/// ... and in one pass: every customer's current lead, joined to the orders.
+const LEADS_IN_ONE_PASS: &str = "SET lead_id = c.lead_id,
+           updated_at = pg_catalog.now()
+      FROM (SELECT DISTINCT ON (l.customer_global_id) l.customer_global_id, l.lead_id
+              FROM etl.business_leads l
+             ORDER BY l.customer_global_id, l.lead_no DESC) c
+     WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id = c.customer_global_id";
+
+fn run_attribute_orders(sql: &mut Sql, query: &str, import_id: Uuid) -> Result<(u64, u64), StageError> {
+    sql.query(query, &[import_id.into()], |rows| {
         let [attributed, grown] = column_ordinals(&rows, ["attributed", "grown"])?;
         let row = rows.first();
         Ok((row.get::<i64>(attributed)?.unwrap_or(0) as u64, row.get::<i64>(grown)?.unwrap_or(0) as u64))

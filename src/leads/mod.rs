@@ -15,6 +15,10 @@ use crate::error::StageError;
 use crate::services::{lookups, polars_runtime};
 use crate::stage::{RunContext, StageCounts};
 
+/// About how many leads a page of etl.business_leads holds (to estimate
+/// their number when its statistics lag).
+const LEADS_PER_PAGE: i64 = 32;
+
 pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
@@ -34,8 +38,19 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         counts.rows_ok += plan.height() as i64;
         Ok(())
     })?;
-    let (attributed, grown) =
-        counts.timed("attribute_orders", || load::attribute_orders(&mut ctx.sql, ctx.import_id, ctx.scope))?;
+    // The import's orders to their leads: a probe of the leads' index per
+    // order for an import that touches few customers, one pass over the
+    // leads (hash joins) for one whose customers are at least a tenth of
+    // the leads (as the customers stage decides for its link).
+    let whole = ctx.whole_pass(counts.rows_in, "etl.business_leads", LEADS_PER_PAGE)?;
+    counts.add_extra("attribute_whole_pass", i64::from(whole));
+    let (attributed, grown) = counts.timed("attribute_orders", || {
+        if whole {
+            load::attribute_orders_whole(&mut ctx.sql, ctx.import_id)
+        } else {
+            load::attribute_orders(&mut ctx.sql, ctx.import_id, ctx.scope)
+        }
+    })?;
     counts.add_extra("orders_attributed", attributed as i64);
     counts.add_extra("leads_grown", grown as i64);
 

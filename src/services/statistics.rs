@@ -62,6 +62,24 @@ pub fn refresh_if_grown(sql: &mut Sql) -> Result<bool, StageError> {
     refresh_table_if_grown(sql, "etl.orders")
 }
 
+/// About how many rows `table` (a fixed name of the extension's) holds, from
+/// the catalog (no scan): the analysed row count, or, for a table never
+/// analysed or grown since, its size at `rows_per_page`, whichever is larger.
+pub fn estimated_rows(sql: &mut Sql, table: &str, rows_per_page: i64) -> Result<i64, StageError> {
+    sql.query(
+        "SELECT greatest(c.reltuples::bigint,
+                    pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint * $2)
+                    AS estimated_rows
+           FROM pg_catalog.pg_class c
+          WHERE c.oid = pg_catalog.to_regclass($1)::pg_catalog.oid",
+        &[table.into(), rows_per_page.into()],
+        |rows| {
+            let [estimated_rows] = column_ordinals(&rows, ["estimated_rows"])?;
+            Ok(rows.first().get::<i64>(estimated_rows)?.unwrap_or(0))
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::stale;

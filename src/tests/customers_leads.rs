@@ -463,9 +463,9 @@ mod tests {
                  EXECUTE FUNCTION public.etl_test_seen_nestloop();
              SET LOCAL enable_nestloop = on;",
         );
-        crate::customers::FORCE_WHOLE_PASS.set(Some(whole));
+        crate::stage::FORCE_WHOLE_PASS.set(Some(whole));
         let report = stage("etl_customers", B);
-        crate::customers::FORCE_WHOLE_PASS.set(None);
+        crate::stage::FORCE_WHOLE_PASS.set(None);
         assert!(report.starts_with("customers success"), "{report}");
         assert_eq!(
             int(&format!(
@@ -518,5 +518,106 @@ mod tests {
     #[pg_test]
     fn order_times_in_one_pass_follow_every_change() {
         order_times_scenario(true);
+    }
+
+    /// An import with every way an order meets its lead: a lead that
+    /// changed (alice: O1's amount and type; recomputed) and gains a new
+    /// order and a cancelled one, a lead that only grows (dave), a WON lead
+    /// replaced by a new one (bob), a COLD lead reopened by a refunded order
+    /// (carl: reopened, counted nothing), a new customer (erin). The leads
+    /// stage attributes the orders one way or the other (`whole`): the
+    /// leads and their aggregates must be the same.
+    fn attribution_scenario(whole: bool) {
+        fixtures();
+        import(
+            A,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'sample', '10', '2026-01-02 10:00:00'),
+             (2, 'O2', 'S1', 'dave', 'paid', 'sample', '1', '2026-01-02 10:00:00'),
+             (3, 'O3', 'S1', 'bob', 'paid', 'sample', '1', '2026-01-02 10:00:00'),
+             (4, 'O4', 'S1', 'carl', 'paid', 'sample', '1', '2026-01-02 10:00:00')",
+        );
+        run_all(A);
+        exec(
+            "UPDATE etl.business_leads l SET current_stage = v.stage
+               FROM etl.customers c, (VALUES ('bob', 'WON'), ('carl', 'COLD')) v(nick, stage)
+              WHERE c.customer_global_id = l.customer_global_id AND c.customer_nickname = v.nick",
+        );
+        import(
+            B,
+            "(1, 'O1', 'S1', 'alice', 'paid', 'wholesale', '12.5', '2026-01-02 10:00:00'),
+             (2, 'O5', 'S1', 'alice', 'paid', 'sample', '0.25', '2026-01-01 10:00:00'),
+             (3, 'O6', 'S1', 'alice', 'cancelled', 'sample', '99', '2026-01-09 10:00:00'),
+             (4, 'O7', 'S1', 'dave', 'paid', 'wholesale', '2', '2026-01-03 10:00:00'),
+             (5, 'O8', 'S1', 'bob', 'paid', NULL, '2', '2026-01-03 10:00:00'),
+             (6, 'O9', 'S1', 'carl', 'refunded', NULL, '3', '2026-01-03 10:00:00'),
+             (7, 'O10', 'S1', 'erin', 'paid', 'sample', '4', '2026-01-04 10:00:00'),
+             (8, 'O11', 'S1', 'erin', 'paid', 'wholesale', '5', '2026-01-05 10:00:00')",
+        );
+        stage("etl_orders", B);
+        stage("etl_customers", B);
+        // What the attribution runs with: nested loops off in the whole pass
+        // only, and the session's value back after the stage.
+        exec(
+            "CREATE FUNCTION public.etl_test_seen_nestloop() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM pg_catalog.set_config('etl_test.attribute_nestloop', pg_catalog.current_setting('enable_nestloop'), false);
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER etl_test_seen_nestloop BEFORE UPDATE OF lead_id ON etl.orders FOR EACH ROW
+                 WHEN (OLD.lead_id IS NULL AND NEW.lead_id IS NOT NULL)
+                 EXECUTE FUNCTION public.etl_test_seen_nestloop();
+             SET LOCAL enable_nestloop = on;",
+        );
+        crate::stage::FORCE_WHOLE_PASS.set(Some(whole));
+        let report = stage("etl_leads", B);
+        crate::stage::FORCE_WHOLE_PASS.set(None);
+        assert!(report.starts_with("leads success"), "{report}");
+        assert_eq!(
+            value(
+                "SELECT format('whole=%s grown=%s recomputed=%s attributed=%s', details ->> 'attribute_whole_pass',
+                               details ->> 'leads_grown', details ->> 'leads_recomputed', details ->> 'orders_attributed')
+                   FROM etl.runs WHERE stage = 'leads' ORDER BY run_id DESC LIMIT 1"
+            ),
+            format!("whole={} grown=3 recomputed=1 attributed=7", i64::from(whole)),
+            "dave's, bob's new and erin's leads grow; alice's is recomputed; carl's gains nothing counted"
+        );
+        assert_eq!(
+            value("SELECT pg_catalog.current_setting('etl_test.attribute_nestloop', true)"),
+            if whole { "off" } else { "on" }
+        );
+        assert_eq!(value("SHOW enable_nestloop"), "on");
+        let (d2, d3) = ("2026-01-02 02:00:00", "2026-01-03 02:00:00");
+        assert_eq!(leads_of("alice"), format!("OPEN|2|12.75|1|0.25|1|12.50|2026-01-01 02:00:00|{d2}|O1+O5+O6"));
+        assert_eq!(leads_of("dave"), format!("OPEN|2|3.00|1|1.00|1|2.00|{d2}|{d3}|O2+O7"));
+        assert_eq!(
+            leads_of("bob"),
+            format!("WON|1|1.00|1|1.00|0|0.00|{d2}|{d2}|O3 / OPEN|1|2.00|0|0.00|1|2.00|{d3}|{d3}|O8")
+        );
+        assert_eq!(leads_of("carl"), format!("OPEN|1|1.00|1|1.00|0|0.00|{d2}|{d2}|O4+O9"));
+        assert_eq!(leads_of("erin"), "OPEN|2|9.00|1|4.00|1|5.00|2026-01-04 02:00:00|2026-01-05 02:00:00|O10+O11");
+        // Every order has its customer's current lead (the highest lead_no).
+        assert_eq!(
+            value(
+                "SELECT coalesce(string_agg(o.order_id, ',' ORDER BY o.order_id), 'none')
+                   FROM etl.orders o
+                  WHERE o.lead_id IS DISTINCT FROM (SELECT l.lead_id FROM etl.business_leads l
+                                                     WHERE l.customer_global_id = o.customer_global_id
+                                                     ORDER BY l.lead_no DESC LIMIT 1)
+                    AND o.order_id NOT IN ('O3')"
+            ),
+            "none",
+            "every order but bob's first (its WON lead is no longer his current) has its customer's current lead"
+        );
+        assert_eq!(int("SELECT count(*) FROM etl.pending_lead_refresh"), 0);
+    }
+
+    #[pg_test]
+    fn orders_are_attributed_per_order_to_their_current_leads() {
+        attribution_scenario(false);
+    }
+
+    #[pg_test]
+    fn orders_are_attributed_in_one_pass_to_their_current_leads() {
+        attribution_scenario(true);
     }
 }
