@@ -422,6 +422,23 @@ mod tests {
         assert_eq!(times_of("erin"), "2025-12-31 16:00:00|2026-02-28 16:00:00");
     }
 
+    /// A user's trigger that records, in `etl_test.nestloop`, the
+    /// `enable_nestloop` a statement ran with when it set `column` of an
+    /// order (from NULL); the session's value is `on`.
+    fn record_nestloop_when_set(column: &str) {
+        exec(&format!(
+            "CREATE FUNCTION public.etl_test_seen_nestloop() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM pg_catalog.set_config('etl_test.nestloop', pg_catalog.current_setting('enable_nestloop'), false);
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER etl_test_seen_nestloop BEFORE UPDATE OF {column} ON etl.orders FOR EACH ROW
+                 WHEN (OLD.{column} IS NULL AND NEW.{column} IS NOT NULL)
+                 EXECUTE FUNCTION public.etl_test_seen_nestloop();
+             SET LOCAL enable_nestloop = on;"
+        ));
+    }
+
     /// A history and an import with every way a customer's times change: an
     /// order moved away (alice loses her earliest, carol her only one), an
     /// order moved in (bob), an earlier order (alice), an order whose time
@@ -452,17 +469,7 @@ mod tests {
         stage("etl_orders", B);
         // What the link's statement runs with: nested loops off in the whole
         // pass only, and the session's value back after the stage.
-        exec(
-            "CREATE FUNCTION public.etl_test_seen_nestloop() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-                 PERFORM pg_catalog.set_config('etl_test.link_nestloop', pg_catalog.current_setting('enable_nestloop'), false);
-                 RETURN NEW;
-             END $$;
-             CREATE TRIGGER etl_test_seen_nestloop BEFORE UPDATE OF customer_global_id ON etl.orders FOR EACH ROW
-                 WHEN (OLD.customer_global_id IS NULL AND NEW.customer_global_id IS NOT NULL)
-                 EXECUTE FUNCTION public.etl_test_seen_nestloop();
-             SET LOCAL enable_nestloop = on;",
-        );
+        record_nestloop_when_set("customer_global_id");
         crate::stage::FORCE_WHOLE_PASS.set(Some(whole));
         let report = stage("etl_customers", B);
         crate::stage::FORCE_WHOLE_PASS.set(None);
@@ -475,7 +482,7 @@ mod tests {
             i64::from(whole)
         );
         assert_eq!(
-            value("SELECT pg_catalog.current_setting('etl_test.link_nestloop', true)"),
+            value("SELECT pg_catalog.current_setting('etl_test.nestloop', true)"),
             if whole { "off" } else { "on" }
         );
         assert_eq!(value("SHOW enable_nestloop"), "on");
@@ -557,17 +564,7 @@ mod tests {
         stage("etl_customers", B);
         // What the attribution runs with: nested loops off in the whole pass
         // only, and the session's value back after the stage.
-        exec(
-            "CREATE FUNCTION public.etl_test_seen_nestloop() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-                 PERFORM pg_catalog.set_config('etl_test.attribute_nestloop', pg_catalog.current_setting('enable_nestloop'), false);
-                 RETURN NEW;
-             END $$;
-             CREATE TRIGGER etl_test_seen_nestloop BEFORE UPDATE OF lead_id ON etl.orders FOR EACH ROW
-                 WHEN (OLD.lead_id IS NULL AND NEW.lead_id IS NOT NULL)
-                 EXECUTE FUNCTION public.etl_test_seen_nestloop();
-             SET LOCAL enable_nestloop = on;",
-        );
+        record_nestloop_when_set("lead_id");
         crate::stage::FORCE_WHOLE_PASS.set(Some(whole));
         let report = stage("etl_leads", B);
         crate::stage::FORCE_WHOLE_PASS.set(None);
@@ -582,7 +579,7 @@ mod tests {
             "dave's, bob's new and erin's leads grow; alice's is recomputed; carl's gains nothing counted"
         );
         assert_eq!(
-            value("SELECT pg_catalog.current_setting('etl_test.attribute_nestloop', true)"),
+            value("SELECT pg_catalog.current_setting('etl_test.nestloop', true)"),
             if whole { "off" } else { "on" }
         );
         assert_eq!(value("SHOW enable_nestloop"), "on");
