@@ -134,7 +134,7 @@ pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<
 /// hash join over the leads instead of a probe of the leads' index per
 /// order, and the grown leads are reached the same way; nested loops off,
 /// as the import's orders may be estimated at one row (docs/performance.md,
-/// "The leads stage at steady state").
+/// "A big import's attribution: one hash join").
 pub fn attribute_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<(u64, u64), StageError> {
     assert!(
         ATTRIBUTE_ORDERS.contains(LEAD_PER_ORDER),
