@@ -63,15 +63,17 @@ impl Scope {
     pub fn statement(self, query: &'static str, import_orders: &str, redrive_orders: &str) -> Cow<'static, str> {
         match self {
             Scope::Import => Cow::Borrowed(query),
-            Scope::Redrive => {
-                assert!(
-                    query.contains(import_orders),
-                    "a scoped statement lost the text that selects the import's orders"
-                );
-                Cow::Owned(query.replacen(import_orders, redrive_orders, 1))
-            }
+            Scope::Redrive => Cow::Owned(variant(query, import_orders, redrive_orders)),
         }
     }
+}
+
+/// A variant of `query` with its text `from` replaced (once) by `to`, so
+/// that a statement's rules stay written once for every variant (a scope, a
+/// whole pass). Panics when `query` lacks `from`: a test runs every variant.
+pub fn variant(query: &str, from: &str, to: &str) -> String {
+    assert!(query.contains(from), "a statement lost the text its variant replaces: {from:.60}");
+    query.replacen(from, to, 1)
 }
 
 /// The run a stage works for: its import and scope, its `etl.runs` row, its

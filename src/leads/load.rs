@@ -136,11 +136,7 @@ pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<
 /// as the import's orders may be estimated at one row (docs/performance.md,
 /// "A big import's attribution: one hash join").
 pub fn attribute_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<(u64, u64), StageError> {
-    assert!(
-        ATTRIBUTE_ORDERS.contains(LEAD_PER_ORDER),
-        "attribute_orders.sql lost the text that finds an order's current lead"
-    );
-    let query = ATTRIBUTE_ORDERS.replacen(LEAD_PER_ORDER, LEADS_IN_ONE_PASS, 1);
+    let query = crate::stage::variant(ATTRIBUTE_ORDERS, LEAD_PER_ORDER, LEADS_IN_ONE_PASS);
     stage_settings::without_nested_loops(sql, |sql| run_attribute_orders(sql, &query, import_id))
 }
 
