@@ -58,11 +58,18 @@ CREATE TABLE etl.orders (
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (shop_id, order_id)
-) WITH (fillfactor = 90);
+) WITH (fillfactor = 50);
 -- customer_global_id and lead_id are deliberately not indexed: the stages
 -- reach a customer's or a lead's orders through (shop_id, customer_nickname),
 -- so linking orders to customers and leads changes no indexed column and
--- can be a HOT update (fillfactor leaves room on each page for it).
+-- can be a HOT update, if the new version fits on the order's page. Every
+-- new order is written three times in a run (inserted, linked, attributed),
+-- the link in the same transaction as nothing it could prune: half of each
+-- page is left free at insert so the linked version fits beside it, and the
+-- leads stage prunes the inserted one (dead once customers committed) to
+-- make room for the attributed one. At 90 only about one link in seven was
+-- HOT; the rest went to other pages and added an entry to all three indexes
+-- (docs/performance.md, "Room on the page").
 CREATE INDEX orders_import_idx ON etl.orders (import_id);
 CREATE INDEX orders_customer_key_idx ON etl.orders (shop_id, customer_nickname);
 
@@ -75,7 +82,11 @@ CREATE TABLE etl.customers (
     last_order_at      timestamptz,
     created_at         timestamptz NOT NULL DEFAULT now(),
     UNIQUE (shop_id, customer_nickname)
-) WITH (fillfactor = 80);  -- room for HOT updates of first/last order times
+) WITH (fillfactor = 50);
+-- A run updates each customer it touches once (its first/last order times),
+-- in the transaction that may have just inserted it: half of each page is
+-- left free so the new version fits beside the old one (a HOT update, no
+-- entry in the three indexes); at 80 most of them moved to another page.
 
 CREATE TABLE etl.business_leads (
     lead_id            uuid PRIMARY KEY,
@@ -93,7 +104,9 @@ CREATE TABLE etl.business_leads (
     last_order_at      timestamptz,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now()
-) WITH (fillfactor = 80);  -- room for HOT updates of the aggregates
+) WITH (fillfactor = 50);
+-- A run writes each lead it touches once (grown or recomputed), often just
+-- after inserting it: room on the page for that version, as for customers.
 CREATE INDEX business_leads_current_idx ON etl.business_leads (customer_global_id, lead_no DESC);
 
 CREATE TABLE etl.rejects (

@@ -1,6 +1,8 @@
 //! Guards that fail if a performance problem returns (not timed tests): the
 //! cost of a small import follows the import, not the history. (A first
 //! import's plans need a truly fresh install: tests/integration/fresh_install.sh.)
+//! And a big import's new orders are linked in place: the link's new versions
+//! fit on their pages (HOT updates), so it adds no index entry per order.
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
@@ -83,6 +85,50 @@ mod tests {
         assert!(
             idx_large <= idx_small * 3 / 2 + 200 && seq_large <= seq_small * 3 / 2 + 200,
             "the same import read {seq_small}+{idx_small} rows on 5,000 orders but {seq_large}+{idx_large} on {orders}"
+        );
+    }
+
+    /// Updates of etl.orders in this transaction so far: all, and HOT ones.
+    fn order_updates() -> (i64, i64) {
+        let all = int("SELECT coalesce(sum(n_tup_upd), 0)::bigint FROM pg_stat_xact_user_tables
+                        WHERE schemaname = 'etl' AND relname = 'orders'");
+        let hot = int("SELECT coalesce(sum(n_tup_hot_upd), 0)::bigint FROM pg_stat_xact_user_tables
+                        WHERE schemaname = 'etl' AND relname = 'orders'");
+        (all, hot)
+    }
+
+    #[pg_test]
+    fn guard_a_first_import_links_its_orders_in_place() {
+        fixtures();
+        // 20,000 new orders (hundreds of pages) into an empty etl.orders, then
+        // the customers stage links every one. Nothing is prunable during the
+        // link (the inserted versions are its own or just committed), so each
+        // linked version fits on its order's page only if the insert left room
+        // for it (the table's fillfactor): otherwise it moves to another page
+        // and adds an entry to each of the three indexes of etl.orders.
+        let id = value("SELECT etl_uuid_v7()::text");
+        exec(&format!(
+            "INSERT INTO etl.imports (import_id, status) VALUES ('{id}', 'pending');
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+             SELECT '{id}', n, 'hot-' || n, 'S1', '买家 ' || (n % 4000), 'paid', NULL, (n % 1000) || '.25',
+                    '2026-01-01'::date + (n % 300)
+               FROM generate_series(1, 20000) n;
+             UPDATE etl.imports SET status = 'completed', completed_at = clock_timestamp() WHERE import_id = '{id}';"
+        ));
+        exec(&format!("SELECT count(*) FROM etl_orders('{id}')"));
+        let (all_before, hot_before) = order_updates();
+        exec(&format!("SELECT count(*) FROM etl_customers('{id}')"));
+        let (all_after, hot_after) = order_updates();
+        let (linked, hot) = (all_after - all_before, hot_after - hot_before);
+        assert_eq!(
+            int(&format!("SELECT count(*) FROM etl.orders WHERE import_id = '{id}' AND customer_global_id IS NOT NULL")),
+            20_000
+        );
+        assert!(linked >= 20_000, "the customers stage updated {linked} orders to link 20,000");
+        assert!(
+            hot * 10 >= linked * 9,
+            "only {hot} of the {linked} updates that linked a first import's orders were HOT \
+             (etl.orders' fillfactor leaves no room on the page for the linked version)"
         );
     }
 }

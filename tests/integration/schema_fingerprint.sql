@@ -33,6 +33,11 @@ SELECT line FROM (
     SELECT format('constraint %s %s %s', co.conrelid::regclass, co.conname, pg_catalog.pg_get_constraintdef(co.oid))
       FROM pg_catalog.pg_constraint co JOIN members m ON m.classid = 'pg_catalog.pg_class'::regclass AND m.objid = co.conrelid
     UNION ALL
+    -- Storage parameters (fillfactor): an update must set them as a fresh install does.
+    SELECT format('reloptions %s %s', c.oid::regclass, c.reloptions::text)
+      FROM pg_catalog.pg_class c JOIN members m ON m.classid = 'pg_catalog.pg_class'::regclass AND m.objid = c.oid
+     WHERE c.reloptions IS NOT NULL
+    UNION ALL
     SELECT 'index ' || pg_catalog.pg_get_indexdef(i.indexrelid)
       FROM pg_catalog.pg_index i JOIN members m ON m.classid = 'pg_catalog.pg_class'::regclass AND m.objid = i.indrelid
     UNION ALL
