@@ -121,12 +121,15 @@ mod tests {
         let (all_after, hot_after) = order_updates();
         let (linked, hot) = (all_after - all_before, hot_after - hot_before);
         assert_eq!(
-            int(&format!("SELECT count(*) FROM etl.orders WHERE import_id = '{id}' AND customer_global_id IS NOT NULL")),
+            int(&format!(
+                "SELECT count(*) FROM etl.orders WHERE import_id = '{id}' AND customer_global_id IS NOT NULL"
+            )),
             20_000
         );
         assert!(linked >= 20_000, "the customers stage updated {linked} orders to link 20,000");
+        // Measured: 17,933 of 20,000 HOT at fillfactor 50, 1,925 at 90.
         assert!(
-            hot * 10 >= linked * 9,
+            hot * 4 >= linked * 3,
             "only {hot} of the {linked} updates that linked a first import's orders were HOT \
              (etl.orders' fillfactor leaves no room on the page for the linked version)"
         );
