@@ -442,8 +442,9 @@ mod tests {
     /// A history and an import with every way a customer's times change: an
     /// order moved away (alice loses her earliest, carol her only one), an
     /// order moved in (bob), an earlier order (alice), an order whose time
-    /// changed (dave, his only one), a new customer (erin), and a customer
-    /// the import does not touch (frank). The customers stage links the
+    /// changed (dave, his only one), a new customer (erin), a customer
+    /// the import does not touch (frank), and customers that only gain new
+    /// orders (gina: earlier and later ones; hank: within his times). The customers stage links the
     /// orders and runs the order times one way or the other (`whole`): every
     /// order must be linked to its nickname's customer, and every customer's
     /// times must be the min and max over its orders.
@@ -455,7 +456,10 @@ mod tests {
              (2, 'O2', 'S1', 'alice', 'paid', NULL, '1', '2026-01-02 10:00:00'),
              (3, 'O3', 'S1', 'carol', 'paid', NULL, '1', '2026-01-03 10:00:00'),
              (4, 'O4', 'Shop \"Two\"', 'dave', 'paid', NULL, '1', '2026-01-05 10:00:00'),
-             (5, 'O7', 'S1', 'frank', 'paid', NULL, '1', '2026-01-07 10:00:00')",
+             (5, 'O7', 'S1', 'frank', 'paid', NULL, '1', '2026-01-07 10:00:00'),
+             (6, 'O8', 'S1', 'gina', 'paid', NULL, '1', '2026-01-04 10:00:00'),
+             (7, 'O11', 'S1', 'hank', 'paid', NULL, '1', '2026-01-01 10:00:00'),
+             (8, 'O12', 'S1', 'hank', 'paid', NULL, '1', '2026-01-09 10:00:00')",
         );
         run_all(A);
         import(
@@ -464,7 +468,10 @@ mod tests {
              (2, 'O3', 'S1', 'bob', 'paid', NULL, '1', '2026-01-03 10:00:00'),
              (3, 'O5', 'S1', 'alice', 'paid', NULL, '1', '2025-12-31 10:00:00'),
              (4, 'O4', 'Shop \"Two\"', 'dave', 'refunded', NULL, '1', '2026-01-09 10:00:00'),
-             (5, 'O6', 'S1', 'erin', 'paid', NULL, '1', '2026-01-08 10:00:00')",
+             (5, 'O6', 'S1', 'erin', 'paid', NULL, '1', '2026-01-08 10:00:00'),
+             (6, 'O9', 'S1', 'gina', 'paid', NULL, '1', '2026-01-10 10:00:00'),
+             (7, 'O10', 'S1', 'gina', 'paid', NULL, '1', '2025-12-20 10:00:00'),
+             (8, 'O13', 'S1', 'hank', 'paid', NULL, '1', '2026-01-05 10:00:00')",
         );
         stage("etl_orders", B);
         // What the link's statement runs with: nested loops off in the whole
@@ -514,6 +521,9 @@ mod tests {
         assert_eq!(times_of("dave"), "2026-01-09 02:00:00|2026-01-09 02:00:00");
         assert_eq!(times_of("erin"), "2026-01-08 02:00:00|2026-01-08 02:00:00");
         assert_eq!(times_of("frank"), "2026-01-07 02:00:00|2026-01-07 02:00:00");
+        // Only gained orders: widened at both ends (gina), or within its times (hank).
+        assert_eq!(times_of("gina"), "2025-12-20 02:00:00|2026-01-10 02:00:00");
+        assert_eq!(times_of("hank"), "2026-01-01 02:00:00|2026-01-09 02:00:00");
         assert_eq!(int("SELECT count(*) FROM etl.pending_customer_refresh"), 0);
     }
 
