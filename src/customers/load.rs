@@ -134,13 +134,9 @@ pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Resu
     sql.execute(&query, &[import_id.into()])
 }
 
-/// The same as [`refresh_order_times`] for a big import, in hash joins: the
-/// customers that only gained orders widen from the import's orders, the
-/// others are recomputed from all their orders in one pass over etl.orders
-/// (see sql/queries/customer_order_times_whole.sql). Nested loops off, as
-/// for [`link_orders_whole`].
+/// The same as [`refresh_order_times`] for a big import: every touched
+/// customer recomputed from all its orders in one hash join over etl.orders
+/// (see sql/queries/customer_order_times_whole.sql).
 pub fn refresh_order_times_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
-    stage_settings::without_nested_loops(sql, |sql| {
-        sql.execute(include_str!("../../sql/queries/customer_order_times_whole.sql"), &[import_id.into()])
-    })
+    sql.execute(include_str!("../../sql/queries/customer_order_times_whole.sql"), &[import_id.into()])
 }
