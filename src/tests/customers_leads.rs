@@ -442,10 +442,11 @@ mod tests {
     /// A history and an import with every way a customer's times change: an
     /// order moved away (alice loses her earliest, carol her only one), an
     /// order moved in (bob), an earlier order (alice), an order whose time
-    /// changed (dave, his only one), a new customer (erin), a customer
-    /// the import does not touch (frank), and customers that only gain new
-    /// orders (gina: earlier and later ones; hank: within his times). The customers stage links the
-    /// orders and runs the order times one way or the other (`whole`): every
+    /// changed (dave, his only one), a new customer (erin), a customer the
+    /// import does not touch (frank), and customers that only gain new orders
+    /// (gina: earlier and later ones; hank: within his times). The customers
+    /// stage links the orders and runs the order times one way or the other
+    /// (`whole`): every
     /// order must be linked to its nickname's customer, and every customer's
     /// times must be the min and max over its orders.
     fn order_times_scenario(whole: bool) {

@@ -19,19 +19,31 @@ mod tests {
         (seq, idx)
     }
 
+    /// A new import, completed, whose raw lines are the rows of `lines`: a
+    /// SELECT of (import_id, line_no, order_id, shop, customer_name,
+    /// order_status, order_type, amount, ordered_at) in which `$id` stands
+    /// for the import's id. Returns the id.
+    fn completed_import(lines: &str) -> String {
+        let id = value("SELECT etl_uuid_v7()::text");
+        let lines = lines.replace("$id", &format!("'{id}'::uuid"));
+        exec(&format!(
+            "INSERT INTO etl.imports (import_id, status) VALUES ('{id}', 'pending');
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+             {lines};
+             UPDATE etl.imports SET status = 'completed', completed_at = clock_timestamp() WHERE import_id = '{id}';"
+        ));
+        id
+    }
+
     /// Adds a history of `orders` orders, `per_customer` orders per
     /// customer (customers named `{tag}-n`), in imports of 5,000 lines, all run.
     fn history(tag: &str, orders: i32, per_customer: i32) {
         for chunk in 0..(orders / 5_000).max(1) {
-            let id = value("SELECT etl_uuid_v7()::text");
-            exec(&format!(
-                "INSERT INTO etl.imports (import_id, status) VALUES ('{id}', 'pending');
-                 INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
-                 SELECT '{id}', n, '{tag}-{chunk}-' || n, 'S1', '{tag}-' || (({chunk} * 5000 + n) % ({orders} / {per_customer})),
+            let id = completed_import(&format!(
+                "SELECT $id, n, '{tag}-{chunk}-' || n, 'S1', '{tag}-' || (({chunk} * 5000 + n) % ({orders} / {per_customer})),
                         CASE WHEN n % 7 = 0 THEN 'cancelled' ELSE 'paid' END, CASE WHEN n % 3 = 0 THEN 'sample' END,
                         (n % 1000) || '.25', '2026-01-01'::date + (n % 300)
-                   FROM generate_series(1, least(5000, {orders})) n;
-                 UPDATE etl.imports SET status = 'completed', completed_at = clock_timestamp() WHERE import_id = '{id}';"
+                   FROM generate_series(1, least(5000, {orders})) n"
             ));
             exec(&format!("SELECT count(*) FROM etl_run_all('{id}')"));
         }
@@ -41,17 +53,13 @@ mod tests {
     /// customers and 25 changes of existing orders. Returns the rows it read
     /// (sequential, through indexes).
     fn small_import(tag: &str, round: i32) -> (i64, i64) {
-        let id = value("SELECT etl_uuid_v7()::text");
-        exec(&format!(
-            "INSERT INTO etl.imports (import_id, status) VALUES ('{id}', 'pending');
-             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
-             SELECT '{id}'::uuid, n, '{tag}-new-{round}-' || n, 'S1', '{tag}-' || (n * 7), 'paid', NULL, '12.34', '2026-06-01'
+        let id = completed_import(&format!(
+            "SELECT $id, n, '{tag}-new-{round}-' || n, 'S1', '{tag}-' || (n * 7), 'paid', NULL, '12.34', '2026-06-01'
                FROM generate_series(1, 25) n
              UNION ALL
-             SELECT '{id}'::uuid, (25 + n)::int, o.order_id, 'S1', o.customer_nickname, 'refunded', NULL, '1.00', '2026-06-02'
+             SELECT $id, (25 + n)::int, o.order_id, 'S1', o.customer_nickname, 'refunded', NULL, '1.00', '2026-06-02'
                FROM (SELECT order_id, customer_nickname, row_number() OVER (ORDER BY order_id) AS n
-                       FROM etl.orders WHERE order_id LIKE '{tag}-0-%' ORDER BY order_id OFFSET {round} * 25 LIMIT 25) o;
-             UPDATE etl.imports SET status = 'completed', completed_at = clock_timestamp() WHERE import_id = '{id}';"
+                       FROM etl.orders WHERE order_id LIKE '{tag}-0-%' ORDER BY order_id OFFSET {round} * 25 LIMIT 25) o"
         ));
         let (seq_before, idx_before) = rows_read();
         exec(&format!("SELECT count(*) FROM etl_run_all('{id}')"));
@@ -106,15 +114,11 @@ mod tests {
         // linked version fits on its order's page only if the insert left room
         // for it (the table's fillfactor): otherwise it moves to another page
         // and adds an entry to each of the three indexes of etl.orders.
-        let id = value("SELECT etl_uuid_v7()::text");
-        exec(&format!(
-            "INSERT INTO etl.imports (import_id, status) VALUES ('{id}', 'pending');
-             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
-             SELECT '{id}', n, 'hot-' || n, 'S1', '买家 ' || (n % 4000), 'paid', NULL, (n % 1000) || '.25',
+        let id = completed_import(
+            "SELECT $id, n, 'hot-' || n, 'S1', '买家 ' || (n % 4000), 'paid', NULL, (n % 1000) || '.25',
                     '2026-01-01'::date + (n % 300)
-               FROM generate_series(1, 20000) n;
-             UPDATE etl.imports SET status = 'completed', completed_at = clock_timestamp() WHERE import_id = '{id}';"
-        ));
+               FROM generate_series(1, 20000) n",
+        );
         exec(&format!("SELECT count(*) FROM etl_orders('{id}')"));
         let (all_before, hot_before) = order_updates();
         exec(&format!("SELECT count(*) FROM etl_customers('{id}')"));
