@@ -9,7 +9,7 @@ use pgrx::Uuid;
 use polars::prelude::*;
 
 use crate::error::StageError;
-use crate::orders::transform::RawLines;
+use crate::orders::transform::{RawLines, TRIM_CHARS};
 use crate::services::spi::{column_ordinals, Cursor, Sql};
 
 /// How many raw lines the import has (for its progress).
@@ -19,17 +19,77 @@ pub fn count_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError
     })
 }
 
-/// Opens a cursor over the import's raw lines, newest line first: the first
-/// valid line seen for a key is the one that wins.
-pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
-    sql.open_cursor(
-        "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
-                r.order_type, r.amount, r.ordered_at
+/// The order an import's raw lines are read in. Either way every key's
+/// lines come newest first: the first valid line seen for a key is the one
+/// that wins (later batches find the key written by this run and leave it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineOrder {
+    /// Newest line first.
+    Newest,
+    /// Shop by shop, newest line first within a shop. Each batch then
+    /// writes into one narrow range of the orders' key and nickname
+    /// indexes, and its rows land together in the heap, where the customers
+    /// and leads stages reach them shop by shop; in line order every batch
+    /// of a big import reached across the whole of each index. The price
+    /// is a sort of the import (bounded by `work_mem`, spilled to a
+    /// temporary file beyond), about 1 µs a line: paid for only when the
+    /// import spans many batches (docs/performance.md, "Batches by shop").
+    ByShop,
+}
+
+impl LineOrder {
+    /// Imports that span more than this many batches are read by shop.
+    pub const BY_SHOP_AFTER_BATCHES: i64 = 4;
+
+    pub fn for_import(line_span: i64, batch_size: usize) -> Self {
+        let batch_size = i64::try_from(batch_size).unwrap_or(i64::MAX);
+        if line_span > batch_size.saturating_mul(Self::BY_SHOP_AFTER_BATCHES) {
+            LineOrder::ByShop
+        } else {
+            LineOrder::Newest
+        }
+    }
+}
+
+/// How many line numbers the import's lines span (the greatest minus the
+/// least, plus one; 0 for none): the size of an import whose lines are
+/// numbered from 1, an upper bound of it otherwise. Two descents of the
+/// primary key, where a count reads every line.
+pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
+    sql.query(
+        "SELECT coalesce(pg_catalog.max(r.line_no)::bigint - pg_catalog.min(r.line_no)::bigint + 1, 0)
            FROM etl.raw_orders r
-          WHERE r.import_id = $1
-          ORDER BY r.line_no DESC",
+          WHERE r.import_id = $1",
         &[import_id.into()],
+        |rows| Ok(rows.first().get_one::<i64>()?.unwrap_or(0)),
     )
+}
+
+/// Opens a cursor over the import's raw lines in `order`. By shop, a
+/// line's shop is its trimmed shop name looked up as the transform does
+/// (`TRIM_CHARS`), so every line of one `(shop_id, order_id)` sorts under
+/// the same shop, whatever white space it was imported with; lines of an
+/// unknown shop come last (they are rejected).
+pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid, order: LineOrder) -> Result<Cursor, StageError> {
+    match order {
+        LineOrder::Newest => sql.open_cursor(
+            "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
+                    r.order_type, r.amount, r.ordered_at
+               FROM etl.raw_orders r
+              WHERE r.import_id = $1
+              ORDER BY r.line_no DESC",
+            &[import_id.into()],
+        ),
+        LineOrder::ByShop => sql.open_cursor(
+            "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
+                    r.order_type, r.amount, r.ordered_at
+               FROM etl.raw_orders r
+               LEFT JOIN etl.shops s ON s.shop_name = pg_catalog.btrim(r.shop, $2)
+              WHERE r.import_id = $1
+              ORDER BY s.shop_id, r.line_no DESC",
+            &[import_id.into(), TRIM_CHARS.into()],
+        ),
+    }
 }
 
 pub fn fetch_raw_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RawLines, StageError> {

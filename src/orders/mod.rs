@@ -1,9 +1,10 @@
 //! Stage 1: `etl.raw_orders` of one import -> `etl.orders`.
 //!
-//! Per batch: fetch raw lines (cursor, newest first), clean and validate them
-//! in Polars, look up shops and order-type mappings (one statement each),
-//! write the rejects (one statement) and upsert the winners (one statement,
-//! split and retried only when the database refuses it).
+//! Per batch: fetch raw lines (cursor, newest first; a big import shop by
+//! shop, newest first within a shop), clean and validate them in Polars,
+//! look up shops and order-type mappings (one statement each), write the
+//! rejects (one statement) and upsert the winners (one statement, split
+//! and retried only when the database refuses it).
 
 pub mod load;
 pub mod transform;
@@ -29,7 +30,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     }
 }
 
-/// Every raw line of the import, newest first.
+/// Every raw line of the import (in the order `LineOrder::for_import` picks).
 fn load_import(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
@@ -43,7 +44,9 @@ fn load_import(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
         let lines = load::count_raw_lines(&mut ctx.sql, ctx.import_id)?;
         ctx.progress.set_lines_total(lines);
     }
-    let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id)?;
+    let order = load::LineOrder::for_import(load::line_span(&mut ctx.sql, ctx.import_id)?, ctx.batch_size);
+    counts.add_extra("lines_by_shop", i64::from(order == load::LineOrder::ByShop));
+    let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id, order)?;
     ctx.each_batch(&mut counts, cursor, load::fetch_raw_lines, |ctx, counts, raw| {
         loader.load_batch(ctx, counts, raw)?;
         Ok(())

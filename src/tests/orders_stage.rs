@@ -3,6 +3,7 @@
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
+    use crate::orders::load;
     use crate::tests::*;
 
     const IMPORT: &str = "a0000000-0000-7000-8000-000000000001";
@@ -291,6 +292,51 @@ mod tests {
         assert_eq!(
             value("SELECT string_agg(order_id || ':' || amount, ',' ORDER BY order_id) FROM etl.orders"),
             "K:6.00,M:3.00"
+        );
+    }
+
+    #[pg_test]
+    fn orders_read_by_shop_the_newest_valid_line_wins_whatever_its_white_space() {
+        fixtures();
+        // Batches of 1 over 9 lines: read shop by shop (more than 4 batches).
+        // The sort looks up each line's trimmed shop: line 3 (' S1', 'K ')
+        // sorts with line 1 ('S1', 'K') and, being newer, is read first.
+        import(
+            IMPORT,
+            r#"(1, 'K', 'S1', 'alice', 'paid', NULL, '1', '2026-01-01'),
+               (2, 'K', 'Shop "Two"', 'xavier', 'paid', NULL, '2', '2026-01-01'),
+               (3, E'K\u3000', E' S1\u3000', 'carol', 'paid', NULL, '3', '2026-01-01'),
+               (4, 'L', E'\tShop "Two"', 'yves', 'paid', NULL, '4', '2026-01-01'),
+               (5, 'K', 'S1 ', 'dave', 'paid', NULL, '5', '2026-02-30'),
+               (6, 'L', 'Shop "Two"', 'zoe', 'paid', NULL, '6', '2026-01-01'),
+               (7, 'K', 'Old', 'olga', 'paid', NULL, '7', '2026-01-01'),
+               (8, 'M', E'S1\r\n', 'mia', 'paid', NULL, '8', '2026-01-01'),
+               (9, 'K', 'Nowhere', 'nina', 'paid', NULL, '9', '2026-01-01')"#,
+        );
+
+        // The order itself: shop by shop (the inactive one too: it only
+        // sorts), newest first within each, unknown shops last.
+        let id = Spi::get_one::<pgrx::Uuid>(&format!("SELECT '{IMPORT}'::uuid")).unwrap().unwrap();
+        let mut sql = crate::services::spi::Sql::new();
+        let cursor = load::open_raw_lines(&mut sql, id, load::LineOrder::ByShop).unwrap();
+        let lines = load::fetch_raw_lines(&mut sql, &cursor, 100).unwrap();
+        assert_eq!(lines.line_no, vec![8, 5, 3, 1, 6, 4, 2, 7, 9]);
+
+        exec("SET LOCAL etl.batch_size = 1");
+        assert_eq!(stage("etl_orders", IMPORT), "orders partial_success in=9 ok=4 sup=2 rej=3 fail=0");
+        assert_eq!(
+            value(
+                "SELECT string_agg(format('%s|%s|%s|%s', shop_id, order_id, customer_nickname, amount), ',' \
+                        ORDER BY shop_id, order_id) FROM etl.orders"
+            ),
+            "101|K|carol|3.00,101|M|mia|8.00,102|K|xavier|2.00,102|L|zoe|6.00"
+        );
+        assert_eq!(rejects_table(IMPORT), "5|orders|bad_timestamp\n7|orders|unknown_shop\n9|orders|unknown_shop");
+        assert_eq!(
+            value(&format!(
+                "SELECT details ->> 'lines_by_shop' FROM etl.runs WHERE import_id = '{IMPORT}' AND stage = 'orders'"
+            )),
+            "1"
         );
     }
 }

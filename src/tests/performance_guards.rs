@@ -3,6 +3,8 @@
 //! import's plans need a truly fresh install: tests/integration/fresh_install.sh.)
 //! And a big import's new orders are linked in place: the link's new versions
 //! fit on their pages (HOT updates), so it adds no index entry per order.
+//! And a big import is written shop by shop, so each batch works in one
+//! range of the orders' indexes.
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
@@ -137,5 +139,47 @@ mod tests {
             "only {hot} of the {linked} updates that linked a first import's orders were HOT \
              (etl.orders' fillfactor leaves no room on the page for the linked version)"
         );
+    }
+
+    /// Shop ids of etl.orders in the order of their rows in the heap, with
+    /// each run of one shop shown once: `101,102` means all of 101 first.
+    fn shops_in_heap_order() -> String {
+        value(
+            "SELECT coalesce(string_agg(shop_id::text, ',' ORDER BY tid), '')
+               FROM (SELECT ctid AS tid, shop_id, lag(shop_id) OVER (ORDER BY ctid) AS before FROM etl.orders) o
+              WHERE before IS DISTINCT FROM shop_id",
+        )
+    }
+
+    #[pg_test]
+    fn guard_a_big_import_is_written_shop_by_shop() {
+        fixtures();
+        // 600 lines alternating two shops, in batches of 100: six batches, so
+        // read shop by shop. Each batch then writes one shop's range of the
+        // orders' indexes, and the rows land in the heap shop after shop (an
+        // empty table takes them in the order written). In line order each
+        // batch held both shops: 101,102,101,102,... in the heap.
+        let lines = "SELECT $id, n, 'big-' || n, CASE WHEN n % 2 = 0 THEN 'S1' ELSE ' Shop \"Two\"' END,
+                            'buyer ' || (n % 50), 'paid', NULL, '1.00', '2026-01-01'
+                       FROM generate_series(1, 600) n";
+        exec("SET LOCAL etl.batch_size = 100");
+        let id = completed_import(lines);
+        exec(&format!("SELECT count(*) FROM etl_orders('{id}')"));
+        let by_shop = |id: &str| {
+            value(&format!(
+                "SELECT details ->> 'lines_by_shop' FROM etl.runs WHERE import_id = '{id}' AND stage = 'orders'"
+            ))
+        };
+        assert_eq!(by_shop(&id), "1");
+        assert_eq!(int("SELECT count(*) FROM etl.orders"), 600);
+        assert_eq!(shops_in_heap_order(), "101,102", "a big import's orders lie in the heap shop after shop");
+
+        // The same lines in batches of 150 span only four batches: read in
+        // line order (the sort would cost more than it saves).
+        exec("DELETE FROM etl.orders");
+        exec("SET LOCAL etl.batch_size = 150");
+        let id = completed_import(lines);
+        exec(&format!("SELECT count(*) FROM etl_orders('{id}')"));
+        assert_eq!(by_shop(&id), "0");
     }
 }
