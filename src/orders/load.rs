@@ -239,30 +239,54 @@ pub fn clear_rejects(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> 
     sql.execute("DELETE FROM etl.rejects WHERE import_id = $1", &[import_id.into()])
 }
 
-/// Records rejected lines, with the raw line as imported in `raw`.
+/// Records rejected lines: `line_no`, `reason` and `detail` per line, and
+/// `raw`, the same lines as imported (`transform::lines_as_imported`), kept
+/// in `etl.rejects.raw`. The batch holds them already: reading each line
+/// again by its key cost a probe per reject, and scattered ones when a big
+/// import is read shop by shop.
 pub fn write_rejects(
     sql: &mut Sql,
     import_id: Uuid,
     line_no: Vec<i32>,
     reason: Vec<String>,
     detail: Vec<String>,
+    raw: &DataFrame,
 ) -> Result<u64, StageError> {
+    let raw_line_no: Vec<i32> = raw.column("line_no")?.i32()?.into_no_null_iter().collect();
+    if raw_line_no != line_no {
+        return Err(StageError::Unexpected("the rejects' raw lines do not match their line numbers".into()));
+    }
+    let text = |name: &str| -> Result<Vec<Option<String>>, StageError> {
+        Ok(raw.column(name)?.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
+    };
     sql.execute(
         "INSERT INTO etl.rejects (import_id, line_no, stage, reason, detail, raw)
-         SELECT r.import_id, r.line_no, 'orders', u.reason, u.detail,
-                jsonb_build_object(
-                    'order_id', r.order_id, 'shop', r.shop, 'customer_name', r.customer_name,
-                    'order_status', r.order_status, 'order_type', r.order_type,
-                    'amount', r.amount, 'ordered_at', r.ordered_at)
-           FROM unnest($2::int[], $3::text[], $4::text[]) AS u(line_no, reason, detail)
-          CROSS JOIN LATERAL (
-                SELECT r.* FROM etl.raw_orders r
-                 WHERE r.import_id = $1 AND r.line_no = u.line_no
-                 LIMIT 1) r
+         SELECT $1, u.line_no, 'orders', u.reason, u.detail,
+                pg_catalog.jsonb_build_object(
+                    'order_id', u.order_id, 'shop', u.shop, 'customer_name', u.customer_name,
+                    'order_status', u.order_status, 'order_type', u.order_type,
+                    'amount', u.amount, 'ordered_at', u.ordered_at)
+           FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[], $9::text[], $10::text[], $11::text[])
+                AS u(line_no, reason, detail, order_id, shop, customer_name, order_status,
+                     order_type, amount, ordered_at)
+          ORDER BY u.line_no
          ON CONFLICT (import_id, line_no) DO UPDATE
             SET stage = EXCLUDED.stage, reason = EXCLUDED.reason,
-                detail = EXCLUDED.detail, raw = EXCLUDED.raw, created_at = now()",
-        &[import_id.into(), line_no.into(), reason.into(), detail.into()],
+                detail = EXCLUDED.detail, raw = EXCLUDED.raw, created_at = pg_catalog.now()",
+        &[
+            import_id.into(),
+            line_no.into(),
+            reason.into(),
+            detail.into(),
+            text("order_id")?.into(),
+            text("shop")?.into(),
+            text("customer_name")?.into(),
+            text("order_status")?.into(),
+            text("order_type")?.into(),
+            text("amount")?.into(),
+            text("ordered_at")?.into(),
+        ],
     )
 }
 

@@ -119,7 +119,8 @@ impl LineLoader {
             counts.add_extra("analyzed", i64::from(analysed));
         }
 
-        let cleaned = counts.timed("transform", || transform::clean(raw.into_frame()?))?;
+        let raw = counts.timed("transform", || raw.into_frame())?;
+        let cleaned = counts.timed("transform", || transform::clean(raw.clone()))?;
         let (shops, mappings) = counts.timed("lookup", || -> Result<_, StageError> {
             let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
             let mappings =
@@ -149,7 +150,7 @@ impl LineLoader {
                 refused.insert(line, reason.to_string());
             }
         }
-        counts.timed("write_rejects", || write_rejects(ctx, &rejected))?;
+        counts.timed("write_rejects", || write_rejects(ctx, &rejected, &raw))?;
 
         counts.rows_superseded += superseded_here as i64;
         let rows = load::OrderRows::from_frame(&winners)?;
@@ -186,12 +187,15 @@ impl LineLoader {
                     refused.insert(rows.line_no[failure.index], transform::LOAD_ERROR.to_string());
                 }
             }
+            let failed_lines: Vec<i32> = outcome.failures.iter().map(|f| rows.line_no[f.index]).collect();
+            let failed_raw = transform::lines_as_imported(&raw, &failed_lines)?;
             load::write_rejects(
                 &mut ctx.sql,
                 ctx.import_id,
-                outcome.failures.iter().map(|f| rows.line_no[f.index]).collect(),
+                failed_lines,
                 vec![transform::LOAD_ERROR.to_string(); outcome.failures.len()],
                 outcome.failures.iter().map(|f| f.message.clone()).collect(),
+                &failed_raw,
             )?;
         }
         Ok(BatchOutcome { refused, sent: rows })
@@ -260,10 +264,11 @@ pub fn redrive_tallies(details: Option<&serde_json::Value>) -> BTreeMap<String, 
     details.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
 
-fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame) -> Result<(), StageError> {
+fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame, raw: &DataFrame) -> Result<(), StageError> {
     let line_no: Vec<i32> = rejected.column("line_no")?.i32()?.into_no_null_iter().collect();
     let reasons: Vec<String> = rejected.column("reason")?.str()?.into_no_null_iter().map(str::to_owned).collect();
     let details: Vec<String> = reasons.iter().map(|r| transform::reason_detail(r).to_string()).collect();
-    load::write_rejects(&mut ctx.sql, ctx.import_id, line_no, reasons, details)?;
+    let raw = transform::lines_as_imported(raw, &line_no)?;
+    load::write_rejects(&mut ctx.sql, ctx.import_id, line_no, reasons, details, &raw)?;
     Ok(())
 }

@@ -266,6 +266,23 @@ pub fn rejects(classified: &DataFrame) -> PolarsResult<DataFrame> {
     classified.clone().lazy().filter(col("reason").is_not_null()).select([col("line_no"), col("reason")]).collect()
 }
 
+/// The raw lines (`RawLines::into_frame`) of these line numbers, as
+/// imported, in the order given: what `etl.rejects.raw` keeps of each
+/// refused line, taken from the batch instead of read again from
+/// etl.raw_orders.
+pub fn lines_as_imported(raw: &DataFrame, line_no: &[i32]) -> PolarsResult<DataFrame> {
+    let at: Vec<u32> = (0..line_no.len() as u32).collect();
+    let wanted = df!("line_no" => line_no, "at" => at)?;
+    let mut columns = vec![col("line_no")];
+    columns.extend(TEXT_COLUMNS.iter().map(|c| col(*c)));
+    wanted
+        .lazy()
+        .join(raw.clone().lazy(), [col("line_no")], [col("line_no")], JoinArgs::new(JoinType::Inner))
+        .sort(["at"], SortMultipleOptions::default())
+        .select(columns)
+        .collect()
+}
+
 /// A human description of a reject reason, for `etl.rejects.detail`.
 pub fn reason_detail(reason: &str) -> &'static str {
     match reason {
@@ -933,5 +950,25 @@ mod tests {
         let (w, superseded) = winners(&c, &no_keys().unwrap()).unwrap();
         assert_eq!((w.height(), superseded), (0, 0));
         assert_eq!(rejects(&c).unwrap().height(), 0);
+    }
+
+    #[test]
+    fn lines_as_imported_are_the_asked_lines_untouched_in_the_order_asked() {
+        let raw = frame(&[
+            line(7, "A").set(SHOP, Some(" S1\u{3000}")).set(AMOUNT, Some("¥1,0")),
+            line(3, "B").set(TYPE, None),
+            line(5, "C"),
+        ]);
+        let got = lines_as_imported(&raw, &[5, 7, 3]).unwrap();
+        let line_no: Vec<i32> = got.column("line_no").unwrap().i32().unwrap().into_no_null_iter().collect();
+        assert_eq!(line_no, vec![5, 7, 3]);
+        let column = |name: &str| -> Vec<Option<String>> {
+            got.column(name).unwrap().str().unwrap().into_iter().map(|v| v.map(str::to_owned)).collect()
+        };
+        assert_eq!(column("order_id"), [Some("C"), Some("A"), Some("B")].map(|v| v.map(String::from)));
+        assert_eq!(column("shop")[1].as_deref(), Some(" S1\u{3000}"), "white space as imported");
+        assert_eq!(column("amount")[1].as_deref(), Some("¥1,0"));
+        assert_eq!(column("order_type")[2], None);
+        assert_eq!(lines_as_imported(&raw, &[]).unwrap().height(), 0);
     }
 }
