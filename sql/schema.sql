@@ -105,8 +105,9 @@ CREATE TABLE etl.business_leads (
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now()
 ) WITH (fillfactor = 50);
--- A run writes each lead it touches once (grown or recomputed), often just
--- after inserting it: room on the page for that version, as for customers.
+-- A run writes each lead it touches once (grown or recomputed; a reopened
+-- COLD lead twice: its stage, then its aggregates), often just after
+-- inserting it: room on the page for those versions, as for customers.
 CREATE INDEX business_leads_current_idx ON etl.business_leads (customer_global_id, lead_no DESC);
 
 CREATE TABLE etl.rejects (
