@@ -41,9 +41,10 @@ impl LineOrder {
     /// Imports that span more than this many batches are read by shop.
     pub const BY_SHOP_AFTER_BATCHES: i64 = 4;
 
-    pub fn for_import(line_span: i64, batch_size: usize) -> Self {
+    /// `lines`: the import's size, counted or bounded by `line_span`.
+    pub fn for_import(lines: i64, batch_size: usize) -> Self {
         let batch_size = i64::try_from(batch_size).unwrap_or(i64::MAX);
-        if line_span > batch_size.saturating_mul(Self::BY_SHOP_AFTER_BATCHES) {
+        if lines > batch_size.saturating_mul(Self::BY_SHOP_AFTER_BATCHES) {
             LineOrder::ByShop
         } else {
             LineOrder::Newest
@@ -239,23 +240,28 @@ pub fn clear_rejects(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> 
     sql.execute("DELETE FROM etl.rejects WHERE import_id = $1", &[import_id.into()])
 }
 
-/// Records rejected lines: `line_no`, `reason` and `detail` per line, and
-/// `raw`, the same lines as imported (`transform::lines_as_imported`), kept
-/// in `etl.rejects.raw`. The batch holds them already: reading each line
-/// again by its key cost a probe per reject, and scattered ones when a big
-/// import is read shop by shop.
+/// Records rejected lines: `raw`, the lines as imported
+/// (`transform::lines_as_imported`: `line_no` and the text columns), kept
+/// in `etl.rejects.raw`, with `reason` and `detail` per line, in the same
+/// order. The batch holds them already: reading each line again by its key
+/// cost a probe per reject, and scattered ones when a big import is read
+/// shop by shop.
 pub fn write_rejects(
     sql: &mut Sql,
     import_id: Uuid,
-    line_no: Vec<i32>,
+    raw: &DataFrame,
     reason: Vec<String>,
     detail: Vec<String>,
-    raw: &DataFrame,
 ) -> Result<u64, StageError> {
-    let raw_line_no: Vec<i32> = raw.column("line_no")?.i32()?.into_no_null_iter().collect();
-    if raw_line_no != line_no {
-        return Err(StageError::Unexpected("the rejects' raw lines do not match their line numbers".into()));
+    if reason.len() != raw.height() || detail.len() != raw.height() {
+        return Err(StageError::Unexpected(format!(
+            "{} rejected lines with {} reasons and {} details",
+            raw.height(),
+            reason.len(),
+            detail.len()
+        )));
     }
+    let line_no: Vec<Option<i32>> = raw.column("line_no")?.i32()?.into_iter().collect();
     let text = |name: &str| -> Result<Vec<Option<String>>, StageError> {
         Ok(raw.column(name)?.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
     };

@@ -37,14 +37,18 @@ fn load_import(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
     load::clear_rejects(&mut ctx.sql, ctx.import_id)?;
     let mut loader = LineLoader::new()?;
 
-    if ctx.progress.is_watched() {
-        // Only when the progress can be seen (the library preloaded, or
-        // notices on): one count by the import's index, so that it shows a
-        // total and a time left.
+    // The size that picks the read order: a count when the progress can be
+    // seen (the library preloaded, or notices on), so that it shows a total
+    // and a time left; otherwise the span of line numbers, which costs two
+    // index descents where a count reads every line.
+    let size = if ctx.progress.is_watched() {
         let lines = load::count_raw_lines(&mut ctx.sql, ctx.import_id)?;
         ctx.progress.set_lines_total(lines);
-    }
-    let order = load::LineOrder::for_import(load::line_span(&mut ctx.sql, ctx.import_id)?, ctx.batch_size);
+        lines
+    } else {
+        load::line_span(&mut ctx.sql, ctx.import_id)?
+    };
+    let order = load::LineOrder::for_import(size, ctx.batch_size);
     counts.add_extra("lines_by_shop", i64::from(order == load::LineOrder::ByShop));
     let cursor = load::open_raw_lines(&mut ctx.sql, ctx.import_id, order)?;
     ctx.each_batch(&mut counts, cursor, load::fetch_raw_lines, |ctx, counts, raw| {
@@ -192,10 +196,9 @@ impl LineLoader {
             load::write_rejects(
                 &mut ctx.sql,
                 ctx.import_id,
-                failed_lines,
+                &failed_raw,
                 vec![transform::LOAD_ERROR.to_string(); outcome.failures.len()],
                 outcome.failures.iter().map(|f| f.message.clone()).collect(),
-                &failed_raw,
             )?;
         }
         Ok(BatchOutcome { refused, sent: rows })
@@ -269,6 +272,6 @@ fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame, raw: &DataFrame) ->
     let reasons: Vec<String> = rejected.column("reason")?.str()?.into_no_null_iter().map(str::to_owned).collect();
     let details: Vec<String> = reasons.iter().map(|r| transform::reason_detail(r).to_string()).collect();
     let raw = transform::lines_as_imported(raw, &line_no)?;
-    load::write_rejects(&mut ctx.sql, ctx.import_id, line_no, reasons, details, &raw)?;
+    load::write_rejects(&mut ctx.sql, ctx.import_id, &raw, reasons, details)?;
     Ok(())
 }

@@ -269,18 +269,25 @@ pub fn rejects(classified: &DataFrame) -> PolarsResult<DataFrame> {
 /// The raw lines (`RawLines::into_frame`) of these line numbers, as
 /// imported, in the order given: what `etl.rejects.raw` keeps of each
 /// refused line, taken from the batch instead of read again from
-/// etl.raw_orders.
+/// etl.raw_orders. Every line asked for must be in `raw`: a reject without
+/// its raw line would be a line lost, so a missing one is an error.
 pub fn lines_as_imported(raw: &DataFrame, line_no: &[i32]) -> PolarsResult<DataFrame> {
     let at: Vec<u32> = (0..line_no.len() as u32).collect();
     let wanted = df!("line_no" => line_no, "at" => at)?;
     let mut columns = vec![col("line_no")];
     columns.extend(TEXT_COLUMNS.iter().map(|c| col(*c)));
-    wanted
+    let found = wanted
         .lazy()
         .join(raw.clone().lazy(), [col("line_no")], [col("line_no")], JoinArgs::new(JoinType::Inner))
         .sort(["at"], SortMultipleOptions::default())
         .select(columns)
-        .collect()
+        .collect()?;
+    if found.height() != line_no.len() {
+        polars_bail!(
+            ComputeError: "the batch holds {} of the {} refused lines asked for", found.height(), line_no.len()
+        );
+    }
+    Ok(found)
 }
 
 /// A human description of a reject reason, for `etl.rejects.detail`.
@@ -970,5 +977,14 @@ mod tests {
         assert_eq!(column("amount")[1].as_deref(), Some("¥1,0"));
         assert_eq!(column("order_type")[2], None);
         assert_eq!(lines_as_imported(&raw, &[]).unwrap().height(), 0);
+    }
+
+    #[test]
+    fn a_refused_line_missing_from_its_batch_is_an_error_not_a_reject_without_its_line() {
+        let raw = frame(&[line(7, "A"), line(3, "B")]);
+        let err = lines_as_imported(&raw, &[7, 4, 3]).unwrap_err().to_string();
+        assert!(err.contains("the batch holds 2 of the 3 refused lines asked for"), "{err}");
+        // A line asked twice whose batch holds it once is still complete.
+        assert_eq!(lines_as_imported(&raw, &[3, 3]).unwrap().height(), 2);
     }
 }

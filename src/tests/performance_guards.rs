@@ -181,5 +181,24 @@ mod tests {
         let id = completed_import(lines);
         exec(&format!("SELECT count(*) FROM etl_orders('{id}')"));
         assert_eq!(by_shop(&id), "0");
+
+        // The size that decides is the span of line numbers (two index
+        // descents), unless the progress is watched and the lines are
+        // counted anyway: then the count. 600 lines numbered 10, 20, ...,
+        // 6000 in batches of 200 span 30 batches but hold only three.
+        let sparse = "SELECT $id, n * 10, 'sparse-' || n, 'S1', 'buyer ' || (n % 50), 'paid', NULL, '1.00',
+                             '2026-01-01'
+                        FROM generate_series(1, 600) n";
+        exec("SET LOCAL etl.batch_size = 200");
+        exec("DELETE FROM etl.orders");
+        let id = completed_import(sparse);
+        exec(&format!("SELECT count(*) FROM etl_orders('{id}')"));
+        assert_eq!(by_shop(&id), "1", "not watched: the span decides");
+        exec("DELETE FROM etl.orders");
+        exec("SET LOCAL etl.progress_notices = on");
+        let id = completed_import(sparse);
+        exec(&format!("SELECT count(*) FROM etl_orders('{id}')"));
+        assert_eq!(by_shop(&id), "0", "watched: the count decides");
+        assert_eq!(int("SELECT count(*) FROM etl.orders"), 600);
     }
 }
