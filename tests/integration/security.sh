@@ -294,6 +294,43 @@ expect_eq "etl_run_all: no job of the import is left undone" "" \
     "$(sq otherdb -c "SELECT string_agg(stage || ':' || state, ',') FROM etl.jobs WHERE import_id = '$IMPORT' AND state <> 'done'")"
 check_phase "etl_run_all" otherdb "$IMPORT"
 
+# --- 3b. A big import, read shop by shop, in many batches. ----------------
+# The imports above fit in one batch; in batches of 4, 60 lines span 15, so
+# the orders stage reads them sorted by shop (its join on the trimmed shop
+# name is where a planted btrim or = would run) and every stage writes in
+# several batches. Two shops, names with white space around them, seven
+# order ids per shop, each written up to five times: the newest valid line
+# of each key must win.
+IMPORT=$(new_uuid)
+as_user ops otherdb -c "INSERT INTO etl.shops (shop_name, platform) VALUES ('SecShop Two', 'web') ON CONFLICT DO NOTHING" >/dev/null
+as_user app_loader otherdb \
+    -c "INSERT INTO etl.imports (import_id, source) VALUES ('$IMPORT', 'security-big')" \
+    -c "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+        SELECT '$IMPORT', n, 'big-' || (n % 7),
+               CASE n % 3 WHEN 0 THEN ' SecShop ' WHEN 1 THEN 'SecShop Two' ELSE 'No Such Shop' END,
+               'buyer ' || (n % 4), 'paid', NULL, n || '.25', '2026-02-01'
+          FROM generate_series(1, 60) n" \
+    -c "UPDATE etl.imports SET status = 'completed', completed_at = now() WHERE import_id = '$IMPORT'" >/dev/null \
+    && ok "big import: etl_loader writes and completes an import of 60 lines" \
+    || not_ok "big import: etl_loader writes and completes an import of 60 lines"
+OUT=$(hostile ops otherdb -c "SET etl.batch_size = 4" -c "SELECT stage, status FROM etl_run_all('$IMPORT')" 2>&1 | paste -sd, -)
+expect_eq "big import: etl_operator ops runs the three stages in batches of 4" \
+    "orders|partial_success,customers|success,leads|success" "$OUT"
+expect_eq "big import: the orders stage read it shop by shop, in 15 batches" "1|15" \
+    "$(sq otherdb -c "SELECT (details ->> 'lines_by_shop') || '|' || (details ->> 'batches') FROM etl.runs
+                      WHERE import_id = '$IMPORT' AND stage = 'orders'")"
+expect_eq "big import: each key's newest valid line won (14 keys)" "14|14" \
+    "$(sq otherdb -c "WITH newest AS (
+                          SELECT s.shop_id, r.order_id, max(r.line_no) AS line_no
+                            FROM etl.raw_orders r JOIN etl.shops s ON s.shop_name = btrim(r.shop)
+                           WHERE r.import_id = '$IMPORT' GROUP BY 1, 2)
+                      SELECT count(*) || '|' || count(*) FILTER (WHERE o.source_line_no = n.line_no
+                                                                  AND o.amount = (n.line_no || '.25')::numeric)
+                        FROM newest n JOIN etl.orders o USING (shop_id, order_id)")"
+expect_eq "big import: the 20 lines of the unknown shop are its rejects" "20" \
+    "$(sq otherdb -c "SELECT count(*) FROM etl.rejects WHERE import_id = '$IMPORT' AND reason = 'unknown_shop'")"
+check_phase "big import" otherdb "$IMPORT" 14
+
 # --- 4. A dry run, a redrive and a lineage by an operator. -----------------
 IMPORT=$(new_uuid)
 load_import otherdb "$IMPORT" rehearse && ok "dry run: etl_loader writes and completes an import" \
