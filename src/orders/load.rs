@@ -262,9 +262,7 @@ pub fn write_rejects(
         )));
     }
     let line_no: Vec<Option<i32>> = raw.column("line_no")?.i32()?.into_iter().collect();
-    let text = |name: &str| -> Result<Vec<Option<String>>, StageError> {
-        Ok(raw.column(name)?.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
-    };
+    let text = |name: &str| text_column(raw, name);
     sql.execute(
         "INSERT INTO etl.rejects (import_id, line_no, stage, reason, detail, raw)
          SELECT $1, u.line_no, 'orders', u.reason, u.detail,
@@ -311,6 +309,11 @@ pub struct OrderRows {
     pub ts_offset: Vec<Option<String>>,
 }
 
+/// A text column of a frame, nulls kept, as the vector an array parameter takes.
+fn text_column(frame: &DataFrame, name: &str) -> Result<Vec<Option<String>>, StageError> {
+    Ok(frame.column(name)?.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
+}
+
 fn required<T>(value: Option<T>, column: &str) -> Result<T, StageError> {
     value.ok_or_else(|| StageError::Unexpected(format!("a valid order has no {column}")))
 }
@@ -318,9 +321,7 @@ fn required<T>(value: Option<T>, column: &str) -> Result<T, StageError> {
 impl OrderRows {
     /// Copies the winners frame of [`crate::orders::transform::winners`].
     pub fn from_frame(frame: &DataFrame) -> Result<Self, StageError> {
-        let text = |name: &str| -> Result<Vec<Option<String>>, StageError> {
-            Ok(frame.column(name)?.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
-        };
+        let text = |name: &str| text_column(frame, name);
         let text_required = |name: &str| -> Result<Vec<String>, StageError> {
             text(name)?.into_iter().map(|v| required(v, name)).collect()
         };
