@@ -274,19 +274,30 @@ def run_once(port, shape, rows, tpl, import_id, batch_size, sides, timeout_s=Non
     return out
 
 
-def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, timeout_s=None, repeat=1):
-    """Both sides on clones of `tpl`, `repeat` times; the rows of the report. Keeps the extension's clone when asked.
+def run_rounds(port, shape, plan, batch_size, timeout_s=None, repeat=1):
+    """Both sides of every size in `plan` ((rows, template, import) each), `repeat` rounds; the runs by size.
 
     This machine moves a stage's time by a third between identical runs (a
-    shared VM's disk and CPU): with `repeat` > 1 the sides alternate which
-    goes first, and each side's stage is reported by its median run (the
-    run itself: its phases and memory), with every run's seconds beside."""
-    runs = []
+    shared VM's disk and CPU, drifting over minutes): each round runs every
+    size once, smallest first, so that the sizes compared by a ratio (1M
+    against 100k) are measured side by side in time, not minutes apart; and
+    the sides alternate which goes first from one round to the next."""
+    runs = {rows: [] for rows, _, _ in plan}
     for k in range(repeat):
         sides = ("ext", "base") if k % 2 == 0 else ("base", "ext")
-        runs.append(run_once(port, shape, rows, tpl, import_id, batch_size, sides, timeout_s))
-        if runs[-1]["match"] is None:
-            break  # a stage hit --stage-timeout (nothing to compare): its lower bound is reported once
+        for rows, tpl, import_id in plan:
+            if runs[rows] and runs[rows][-1]["match"] is None:
+                continue  # a stage hit --stage-timeout (nothing to compare): its lower bound is reported once
+            if repeat > 1:
+                log(f"{shape}: {rows:,} lines, round {k + 1} of {repeat}")
+            runs[rows].append(run_once(port, shape, rows, tpl, import_id, batch_size, sides, timeout_s))
+    return runs
+
+
+def report_pair(port, shape, rows, tpl, runs, keep_ext=False):
+    """The rows of the report for one size from its runs; drops the size's databases (keeps the extension's
+    clone when asked). Each side's stage is reported by its median run (the run itself: its phases and
+    memory), with every run's seconds beside."""
     match = None if any(o["match"] is None for o in runs) else all(o["match"] for o in runs)
     out = {"ext": {}, "base": {}}
     seconds_runs = {}
@@ -381,20 +392,27 @@ def run_pair(port, shape, rows, tpl, import_id, batch_size, keep_ext=False, time
     return rows_out
 
 
-def measure_first(port, rows, seed, batch_size, timeout_s=None, repeat=1):
+def measure_first(port, sizes, seed, batch_size, timeout_s=None, repeat=1):
+    """The first shape at every size; the report's rows by size."""
     check_library()
-    tpl, import_id = build_first_template(port, rows, seed)
-    out = run_pair(port, "first", rows, tpl, import_id, batch_size, timeout_s=timeout_s, repeat=repeat)
+    plan = [(rows, *build_first_template(port, rows, seed)) for rows in sizes]
+    runs = run_rounds(port, "first", plan, batch_size, timeout_s, repeat)
     check_library()
-    return out
+    return {rows: report_pair(port, "first", rows, tpl, runs[rows]) for rows, tpl, _ in plan}
 
 
-def measure_steady(port, rows, seed, batch_size, keep_ext, timeout_s=None, repeat=1):
+def measure_steady(port, sizes, seed, batch_size, keep_rows, timeout_s=None, repeat=1):
+    """The steady shape at every size (the extension's database of `keep_rows` lines kept); rows by size."""
     check_library()
-    tpl, import_id, warmed_by = build_steady_template(port, rows, seed, timeout_s)
-    out = run_pair(port, "steady", rows, tpl, import_id, batch_size, keep_ext, timeout_s, repeat)
-    for r in out:
-        r["warm_up_by"] = warmed_by
+    plan, warmed_by = [], {}
+    for rows in sizes:
+        tpl, import_id, warmed_by[rows] = build_steady_template(port, rows, seed, timeout_s)
+        plan.append((rows, tpl, import_id))
+    runs = run_rounds(port, "steady", plan, batch_size, timeout_s, repeat)
+    out = {rows: report_pair(port, "steady", rows, tpl, runs[rows], rows == keep_rows) for rows, tpl, _ in plan}
+    for rows, r in out.items():
+        for row in r:
+            row["warm_up_by"] = warmed_by[rows]
     check_library()
     return out
 
@@ -866,8 +884,8 @@ def targets(results, sizes):
     by = {(r["shape"], r["rows"], r["stage"]): r for r in results}
     out = []
 
-    def add(name, figure, met):
-        out.append((name, figure, met))
+    def add(name, figure, met, why=None):
+        out.append((name, figure, met, why))
 
     def ratio_target(r, limit):
         """(figure, met) of a row's ratio against `limit`; a cancelled stage's ratio is a lower bound."""
@@ -915,13 +933,31 @@ def targets(results, sizes):
     else:
         add("worker, 8 loaders: backlog drains >= the baseline's single session (2M orders of history)",
             "not measured", None)
+    def by_round(a, b, side):
+        # The sizes run side by side in each round (run_rounds): one ratio per round.
+        pairs = zip(a.get(f"{side}_seconds_runs") or [], b.get(f"{side}_seconds_runs") or [])
+        return "/".join(f"{big / small:.1f}" for small, big in pairs if small)
+
     for shape in ("steady", "first"):
         a, b = by.get((shape, 100000, "total")), by.get((shape, 1000000, "total"))
         ok = a and b and not a.get("ext_timed_out") and not b.get("ext_timed_out")
+        rounds = f"; by round {by_round(a, b, 'ext')} against {by_round(a, b, 'base')}" \
+            if ok and a.get("runs", 1) > 1 else ""
+        why = None
+        if ok:
+            ext, base = b["ext_seconds"] / a["ext_seconds"], b["base_seconds"] / a["base_seconds"]
+            # What a miss means depends on the baseline's ratio in the same rounds.
+            why = (f"the plain-SQL baseline's own ratio in the same rounds is {base:.1f}x: what grows faster "
+                   "than the lines is common to both (whole-import hash joins and sorts outgrowing the CPU "
+                   "caches and work_mem, the machine's drift), plus the sort by shop a 1M import pays and a "
+                   "100k import skips; docs/performance.md, \"The 1M/100k ratio between runs\""
+                   if ext <= base + 0.5 else
+                   f"grows faster than the baseline's ({base:.1f}x): look for the phase that does in the "
+                   "tables above (ms at 1M against ten times those at 100k)")
         add(f"{shape}: 1M lines <= 10.5x the time of 100k",
-            f"{b['ext_seconds'] / a['ext_seconds']:.1f}x (baseline {b['base_seconds'] / a['base_seconds']:.1f}x)"
-            if ok else ("not measured (a stage was cancelled)" if a and b else "not measured"),
-            b["ext_seconds"] / a["ext_seconds"] <= 10.5 if ok else None)
+            f"{b['ext_seconds'] / a['ext_seconds']:.1f}x (baseline {b['base_seconds'] / a['base_seconds']:.1f}x"
+            f"{rounds})" if ok else ("not measured (a stage was cancelled)" if a and b else "not measured"),
+            b["ext_seconds"] / a["ext_seconds"] <= 10.5 if ok else None, why)
     for shape in ("steady", "first"):
         lo = [by.get((shape, 10000, s)) for s in STAGES]
         for big in [n for n in (1000000, 5000000) if n in sizes]:
@@ -947,10 +983,12 @@ def targets(results, sizes):
 
 def print_targets(rows):
     print("\n== issue 8's targets")
-    w = max(len(n) for n, _, _ in rows)
-    for name, figure, met in rows:
+    w = max(len(n) for n, _, _, _ in rows)
+    for name, figure, met, why in rows:
         mark = "met" if met else ("NOT MET" if met is False else "-")
         print(f"{name:<{w}}  {mark:<8}{figure}")
+        if met is False and why:
+            print(f"{'':<{w}}  {'why:':<8}{why}")
 
 
 # ---------------------------------------------------------------- pictures
@@ -1104,23 +1142,23 @@ def main():
     started = time.monotonic()
 
     if "first" in shapes:
-        for rows in first_sizes:
-            log(f"first: {rows:,} lines")
-            r = measure_first(args.port, rows, args.seed, args.batch_size, args.stage_timeout, args.repeat)
+        log(f"first: {', '.join(f'{n:,}' for n in first_sizes)} lines, {args.repeat} round(s)")
+        by_size = measure_first(args.port, first_sizes, args.seed, args.batch_size, args.stage_timeout, args.repeat)
+        for rows, r in by_size.items():
             print_table("first", rows, r)
             results += r
     steady_ext_db = None
     if "steady" in shapes:
-        for rows in sizes:
-            log(f"steady: {rows:,} lines")
-            keep = "worker" in shapes and args.worker_history == "steady" and rows == max(sizes)
-            r = measure_steady(args.port, rows, args.seed, args.batch_size, keep, args.stage_timeout, args.repeat)
-            if keep and r[-1]["ext_timed_out"]:
+        log(f"steady: {', '.join(f'{n:,}' for n in sizes)} lines, {args.repeat} round(s)")
+        keep_rows = max(sizes) if "worker" in shapes and args.worker_history == "steady" else None
+        by_size = measure_steady(args.port, sizes, args.seed, args.batch_size, keep_rows, args.stage_timeout,
+                                 args.repeat)
+        for rows, r in by_size.items():
+            if rows == keep_rows and r[-1]["ext_timed_out"]:
                 log(f"the steady {rows:,}-line extension database is incomplete (a stage was cancelled): "
                     "the worker shape starts on an empty install")
                 drop_db(args.port, f"bench_steady_ext_{rows}")
-                keep = False
-            if keep:
+            elif rows == keep_rows:
                 steady_ext_db = f"bench_steady_ext_{rows}"
                 # Kept for the worker shape: what autovacuum would do to it, now
                 # (untimed), not while the small shape runs.
