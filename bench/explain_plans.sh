@@ -319,7 +319,7 @@ cat >"$SQL/create_customers.sql" <<'EOF'
 -- What the customers stage's create_missing does (ids are v7 uuids).
 INSERT INTO etl.customers (customer_global_id, shop_id, customer_nickname, customer_key)
 SELECT etl_uuid_v7(), k.shop_id, k.customer_nickname, md5(k.shop_id::text || ':' || k.customer_nickname)
-  FROM (SELECT DISTINCT o.shop_id, o.customer_nickname FROM etl.orders o
+  FROM (SELECT DISTINCT ON (o.shop_id, o.customer_nickname) o.shop_id, o.customer_nickname FROM etl.orders o
          WHERE o.import_id = :'imp' ORDER BY 1, 2) k
 ON CONFLICT (shop_id, customer_nickname) DO NOTHING;
 EOF
