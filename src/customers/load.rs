@@ -9,7 +9,12 @@ use crate::services::spi::{column_ordinals, Cursor, Sql};
 use crate::services::stage_settings;
 use crate::stage::Scope;
 
-/// The distinct customers of the scope's orders, in key order. `DISTINCT
+/// The distinct customers of the scope's orders, in key order.
+pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
+    sql.open_cursor(customer_keys_query(scope), &[import_id.into()])
+}
+
+/// The statement of [`open_customer_keys`] (`$1` = the import). `DISTINCT
 /// ON` with the same `ORDER BY` is always a `Unique` over rows in key order
 /// (a sort, or the orders' (shop_id, customer_nickname) index when it reads
 /// less), never a hash aggregate sorted again afterwards: with a plain
@@ -17,8 +22,8 @@ use crate::stage::Scope;
 /// and then sorted, 680-800 ms against 330 ms at 1M lines on a first import
 /// and 870-1,210 against 720-810 ms at steady state (docs/performance.md,
 /// "The customers' read"); the same plan as before for a small import.
-pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
-    let query = match scope {
+pub fn customer_keys_query(scope: Scope) -> &'static str {
+    match scope {
         Scope::Import => {
             "SELECT DISTINCT ON (o.shop_id, o.customer_nickname) o.shop_id, o.customer_nickname
                FROM etl.orders o
@@ -34,8 +39,7 @@ pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Resul
               WHERE s.import_id = $1
               ORDER BY 1, 2"
         }
-    };
-    sql.open_cursor(query, &[import_id.into()])
+    }
 }
 
 pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<CustomerKeys, StageError> {
