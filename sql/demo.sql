@@ -12,7 +12,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    new_import uuid := @extschema@.etl_uuid_v7();
+    new_import uuid := pg_catalog.etl_uuid_v7();
 BEGIN
     IF rows IS NULL OR rows < 0 THEN
         RAISE EXCEPTION 'etl_demo_import: rows must be a non-negative number, not %', rows

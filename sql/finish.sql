@@ -18,12 +18,14 @@ COMMENT ON FUNCTION etl_emit_event(text, jsonb) IS
 -- CALL etl_run_queue([max_jobs]): runs the due jobs of the queue, for
 -- pg_cron. It commits after counting each attempt and after each job, so a
 -- cancel or statement_timeout loses at most the job in progress, whose
--- attempt still counts. (A procedure with a SET clause cannot commit, so
--- these call only schema-qualified functions, which pin their own
--- search_path, and use only integer and bigint operators that exist
--- exactly in pg_catalog, which is searched first.) The zero-argument form
--- is a procedure of its own, not a DEFAULT, so that nobody can add another
--- zero-argument etl_run_queue beside it in the extension's schema.
+-- attempt still counts. A procedure that commits cannot pin its
+-- search_path (a SET clause forbids COMMIT), and it runs with whatever path
+-- the caller has, pg_cron's superuser session included: so every operator
+-- in it is written OPERATOR(pg_catalog.x) and every function and procedure
+-- is schema-qualified, with exact argument types; nothing in it resolves
+-- through the caller's search_path. The zero-argument form is a procedure
+-- of its own, not a DEFAULT, so that no other zero-argument etl_run_queue
+-- can be added beside it.
 CREATE PROCEDURE etl_run_queue(max_jobs integer)
 LANGUAGE plpgsql
 AS $$
@@ -32,13 +34,13 @@ DECLARE
     jobs_run integer := 0;
 BEGIN
     LOOP
-        EXIT WHEN max_jobs IS NOT NULL AND jobs_run >= max_jobs;
+        EXIT WHEN max_jobs IS NOT NULL AND jobs_run OPERATOR(pg_catalog.>=) max_jobs;
         claimed := etl.claim_job();
         COMMIT;
         EXIT WHEN claimed IS NULL;
         PERFORM etl.run_job(claimed);
         COMMIT;
-        jobs_run := jobs_run + 1;
+        jobs_run := jobs_run OPERATOR(pg_catalog.+) 1;
     END LOOP;
 END
 $$;
@@ -49,7 +51,7 @@ CREATE PROCEDURE etl_run_queue()
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    CALL @extschema@.etl_run_queue(NULL::integer);
+    CALL pg_catalog.etl_run_queue(NULL::integer);
 END
 $$;
 COMMENT ON PROCEDURE etl_run_queue() IS
@@ -136,14 +138,16 @@ $fn$;
 COMMENT ON FUNCTION etl_explain(text, text) IS
     'The lineage of one order: every raw line that carried it with its fate (loaded, superseded, rejected, failed, not yet run), the run that wrote the current row, its customer and lead, and whether it counts in the lead.';
 
--- etl.progress: the stages running now, anywhere in the database (a direct
--- call or the worker), moving batch by batch while their transaction is
--- still open. Read from shared memory: empty unless the library is in
--- shared_preload_libraries.
+-- etl.progress: the stages running now in this database (a direct call or
+-- the worker), moving batch by batch while their transaction is still open.
+-- Read from shared memory: empty unless the library is in
+-- shared_preload_libraries. A loader sees its own imports' stages.
 CREATE VIEW etl.progress AS
 SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
        p.lines_done, p.lines_total, p.lines_per_second, p.eta
-  FROM etl.progress_rows() p;
+  FROM etl.progress_rows() p
+ WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
+    OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER);
 COMMENT ON VIEW etl.progress IS
     'Stages running now: batches and lines done (and totals when known), lines per second and time left; empty unless etl_ext is preloaded.';
 
@@ -160,13 +164,32 @@ COMMENT ON VIEW etl.progress IS
 -- dropped by DROP EXTENSION. Every role is NOLOGIN: an administrator grants
 -- them to login roles.
 
+--
+-- A role of these names that already exists (another database of the
+-- cluster installed etl_ext, or someone created it first) is used only if
+-- it has no superuser or BYPASSRLS right, and etl_runner also no LOGIN and
+-- no member: whoever could act as etl_runner would have the pipeline's rights.
 DO $roles$
 DECLARE
     wanted text;
+    found_role record;
 BEGIN
     FOREACH wanted IN ARRAY ARRAY['etl_loader', 'etl_operator', 'etl_reader', 'etl_runner'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) wanted) THEN
+        SELECT r.oid, r.rolsuper, r.rolbypassrls, r.rolcanlogin INTO found_role
+          FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) wanted;
+        IF NOT FOUND THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', wanted);
+        ELSIF found_role.rolsuper OR found_role.rolbypassrls THEN
+            RAISE EXCEPTION 'role % exists with superuser or BYPASSRLS rights; etl_ext will not use it', wanted
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'ALTER ROLE ' || wanted || ' NOSUPERUSER NOBYPASSRLS, or drop it, then CREATE EXTENSION etl_ext.';
+        ELSIF wanted OPERATOR(pg_catalog.=) 'etl_runner'
+              AND (found_role.rolcanlogin
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                               WHERE m.roleid OPERATOR(pg_catalog.=) found_role.oid)) THEN
+            RAISE EXCEPTION 'role etl_runner exists and can log in or has members; whoever acts as it has the pipeline''s rights'
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'ALTER ROLE etl_runner NOLOGIN and REVOKE etl_runner FROM its members, then CREATE EXTENSION etl_ext.';
         END IF;
     END LOOP;
 END
@@ -178,13 +201,13 @@ REVOKE ALL ON SCHEMA etl FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA etl FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA etl FROM PUBLIC;
 REVOKE ALL ON FUNCTION
-    @extschema@.etl_orders(uuid, boolean), @extschema@.etl_customers(uuid, boolean), @extschema@.etl_leads(uuid, boolean),
-    @extschema@.etl_run_all(uuid, boolean), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
-    @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
-    @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
-    @extschema@.etl_explain(text, text), @extschema@.etl_redrive(uuid)
+    pg_catalog.etl_orders(uuid, boolean), pg_catalog.etl_customers(uuid, boolean), pg_catalog.etl_leads(uuid, boolean),
+    pg_catalog.etl_run_all(uuid, boolean), pg_catalog.etl_run_pending(), pg_catalog.etl_retry(uuid),
+    pg_catalog.etl_emit_event(text, jsonb), pg_catalog.etl_uuid_v7(),
+    pg_catalog.etl_polars_pool_threads(), pg_catalog.etl_demo_import(integer, double precision),
+    pg_catalog.etl_explain(text, text), pg_catalog.etl_redrive(uuid)
     FROM PUBLIC;
-REVOKE ALL ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() FROM PUBLIC;
+REVOKE ALL ON PROCEDURE pg_catalog.etl_run_queue(integer), pg_catalog.etl_run_queue() FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA etl TO etl_loader, etl_reader, etl_runner;
 
@@ -205,18 +228,60 @@ GRANT SELECT ON etl.orders, etl.customers, etl.business_leads, etl.shops, etl.or
 GRANT SELECT ON ALL TABLES IN SCHEMA etl TO etl_operator;
 GRANT INSERT, UPDATE, DELETE ON etl.shops, etl.order_type_mappings TO etl_operator;
 GRANT EXECUTE ON FUNCTION
-    @extschema@.etl_orders(uuid, boolean), @extschema@.etl_customers(uuid, boolean), @extschema@.etl_leads(uuid, boolean),
-    @extschema@.etl_run_all(uuid, boolean), @extschema@.etl_run_pending(), @extschema@.etl_retry(uuid),
-    @extschema@.etl_emit_event(text, jsonb), @extschema@.etl_uuid_v7(),
-    @extschema@.etl_polars_pool_threads(), @extschema@.etl_demo_import(integer, double precision),
-    @extschema@.etl_explain(text, text), @extschema@.etl_redrive(uuid),
-    etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint), etl.progress_rows()
+    pg_catalog.etl_orders(uuid, boolean), pg_catalog.etl_customers(uuid, boolean), pg_catalog.etl_leads(uuid, boolean),
+    pg_catalog.etl_run_all(uuid, boolean), pg_catalog.etl_run_pending(), pg_catalog.etl_retry(uuid),
+    pg_catalog.etl_emit_event(text, jsonb), pg_catalog.etl_uuid_v7(),
+    pg_catalog.etl_polars_pool_threads(), pg_catalog.etl_demo_import(integer, double precision),
+    pg_catalog.etl_explain(text, text), pg_catalog.etl_redrive(uuid),
+    etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint), etl.progress_rows(), etl.lock_pipeline()
    TO etl_operator;
-GRANT EXECUTE ON PROCEDURE @extschema@.etl_run_queue(integer), @extschema@.etl_run_queue() TO etl_operator;
+GRANT EXECUTE ON PROCEDURE pg_catalog.etl_run_queue(integer), pg_catalog.etl_run_queue() TO etl_operator;
 
--- etl_runner: what the stages read and write, nothing more.
+-- etl_runner: what the stages read and write, nothing more. UPDATE on
+-- etl.pipeline_lock is what lets it lock the pipeline's row: no other role
+-- has it.
 GRANT SELECT ON etl.shops, etl.order_type_mappings, etl.imports, etl.raw_orders TO etl_runner;
+GRANT SELECT, UPDATE ON etl.pipeline_lock TO etl_runner;
 GRANT SELECT, INSERT, UPDATE, DELETE
    ON etl.orders, etl.customers, etl.business_leads, etl.rejects, etl.runs, etl.events, etl.jobs,
       etl.pending_customer_refresh, etl.pending_lead_refresh, etl.redrive_scope
    TO etl_runner;
+
+-- An import belongs to the role that created it (etl.imports.owner_role):
+-- row-level security lets a loader see, lock, complete and add lines to its
+-- own imports only, and lock or change them only while they are pending (a
+-- completed import is the pipeline's: no loader can hold its row and stop
+-- the stages). etl.guard_import (chain.sql) keeps the rest of the rules.
+-- Operators and the runner see and work on every import; readers see every
+-- import and reject. Superusers and the tables' owner are not subject to it.
+ALTER TABLE etl.imports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE etl.raw_orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE etl.rejects ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY imports_of_every_import ON etl.imports TO etl_operator, etl_runner
+    USING (true) WITH CHECK (true);
+CREATE POLICY imports_read_by_readers ON etl.imports FOR SELECT TO etl_reader
+    USING (true);
+CREATE POLICY imports_read_by_owner ON etl.imports FOR SELECT TO etl_loader
+    USING (owner_role = CURRENT_USER);
+CREATE POLICY imports_created_by_owner ON etl.imports FOR INSERT TO etl_loader
+    WITH CHECK (owner_role = CURRENT_USER);
+CREATE POLICY imports_pending_changed_by_owner ON etl.imports FOR UPDATE TO etl_loader
+    USING (owner_role = CURRENT_USER AND status = 'pending')
+    WITH CHECK (owner_role = CURRENT_USER);
+
+CREATE POLICY raw_orders_of_every_import ON etl.raw_orders TO etl_operator, etl_runner
+    USING (true) WITH CHECK (true);
+CREATE POLICY raw_orders_read_by_owner ON etl.raw_orders FOR SELECT TO etl_loader
+    USING (EXISTS (SELECT 1 FROM etl.imports i
+                    WHERE i.import_id = raw_orders.import_id AND i.owner_role = CURRENT_USER));
+CREATE POLICY raw_orders_added_by_owner ON etl.raw_orders FOR INSERT TO etl_loader
+    WITH CHECK (EXISTS (SELECT 1 FROM etl.imports i
+                         WHERE i.import_id = raw_orders.import_id AND i.owner_role = CURRENT_USER
+                           AND i.status = 'pending'));
+
+CREATE POLICY rejects_of_every_import ON etl.rejects TO etl_operator, etl_runner, etl_reader
+    USING (true) WITH CHECK (true);
+CREATE POLICY rejects_read_by_owner ON etl.rejects FOR SELECT TO etl_loader
+    USING (EXISTS (SELECT 1 FROM etl.imports i
+                    WHERE i.import_id = rejects.import_id AND i.owner_role = CURRENT_USER));

@@ -1,6 +1,37 @@
 -- etl_ext schema: the contract's tables (section 2) plus the bookkeeping the
--- stages need. Everything lives in schema etl and belongs to the extension,
--- so DROP EXTENSION etl_ext removes it.
+-- stages need. Every table lives in schema etl and belongs to the extension,
+-- so DROP EXTENSION etl_ext removes it. (The SQL functions are in
+-- pg_catalog: etl_ext.control says why.)
+--
+-- CREATE EXTENSION runs this with search_path = pg_catalog, pg_temp: every
+-- name below binds to pg_catalog or to the extension's own objects, whatever
+-- other schemas hold.
+
+-- Refused up front, with a message that says why:
+-- * a database whose encoding is not UTF8: the stages read and write text as
+--   UTF-8 (Rust strings), and a LATIN1 or SQL_ASCII database would hand them
+--   other bytes;
+-- * a schema etl that already exists: someone else may own it or have put
+--   objects there for the extension's SQL to bind to.
+DO $checks$
+DECLARE
+    etl_owner text;
+BEGIN
+    IF pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.<>) 'UTF8' THEN
+        RAISE EXCEPTION 'etl_ext needs a UTF8 database; database "%" is %',
+                pg_catalog.current_database(), pg_catalog.getdatabaseencoding()
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Create the database with ENCODING ''UTF8'' (from template0) and install etl_ext there.';
+    END IF;
+    SELECT pg_catalog.pg_get_userbyid(n.nspowner) INTO etl_owner
+      FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'etl';
+    IF FOUND THEN
+        RAISE EXCEPTION 'schema "etl" already exists (owner: %); etl_ext creates and owns its schema etl', etl_owner
+            USING ERRCODE = 'duplicate_schema',
+                  HINT = 'Rename or drop that schema first (after checking what it holds), then CREATE EXTENSION etl_ext.';
+    END IF;
+END
+$checks$;
 
 CREATE SCHEMA etl;
 COMMENT ON SCHEMA etl IS 'etl_ext: CRM ETL pipeline (orders, customers, sales leads)';
@@ -24,7 +55,12 @@ CREATE TABLE etl.imports (
     status       text NOT NULL DEFAULT 'pending'
         CONSTRAINT import_status_is_known CHECK (status IN ('pending', 'completed', 'failed')),
     created_at   timestamptz NOT NULL DEFAULT now(),
-    completed_at timestamptz
+    -- Set by the server when the import becomes completed (etl.guard_import):
+    -- "a later import wins" compares it, so no loader chooses it.
+    completed_at timestamptz,
+    -- The role that created the import: only it (or an operator) adds its
+    -- lines and completes it (the policies in finish.sql).
+    owner_role   name NOT NULL DEFAULT CURRENT_USER
 );
 
 CREATE TABLE etl.raw_orders (
@@ -171,6 +207,17 @@ CREATE TABLE etl.redrive_scope (
     order_id  text NOT NULL,
     PRIMARY KEY (import_id, shop_id, order_id)
 );
+
+-- The pipeline's lock: every stage run locks this one row (FOR UPDATE) for
+-- the rest of its transaction, so that runs of concurrent imports cannot
+-- deadlock on shared customers and leads and give the result of running
+-- them one after another. A row lock needs UPDATE on the table, which only
+-- the runner role has: unlike an advisory lock, which every role can take,
+-- no loader, reader or stranger can hold it and stop the pipeline.
+CREATE TABLE etl.pipeline_lock (
+    only_row boolean PRIMARY KEY DEFAULT true CONSTRAINT pipeline_lock_has_one_row CHECK (only_row)
+);
+INSERT INTO etl.pipeline_lock VALUES (true);
 
 -- The durable queue of the event chain: one job per import and stage.
 -- A job is taken with FOR UPDATE SKIP LOCKED and finished in the same

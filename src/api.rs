@@ -216,11 +216,26 @@ mod etl {
     use crate::services::identity::as_runner;
 
     /// Called by the trigger on etl.imports when an import becomes completed:
-    /// publishes DATA_IMPORT_COMPLETED and queues the pipeline.
+    /// publishes DATA_IMPORT_COMPLETED and queues the pipeline (once; NULL
+    /// when it was queued before). Refused for a role that neither owns the
+    /// import nor is an operator.
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
-    fn import_completed(import_id: Uuid) -> i64 {
-        or_raise(as_runner(|| queue::import_completed(import_id).map_err(CallError::from)))
+    fn import_completed(import_id: Uuid) -> Option<i64> {
+        // SAFETY: reads the current user (the role completing the import)
+        // before the work switches to the runner.
+        let caller = unsafe { pgrx::pg_sys::GetUserId() };
+        or_raise(as_runner(|| queue::import_completed(import_id, caller)))
+    }
+
+    /// Takes the pipeline's lock for the rest of the caller's transaction, as
+    /// every stage run does: for a scale-out partition's `run_all`, which
+    /// runs as an operator (who may run the stages, and so hold the lock as
+    /// long as a run of theirs lasts anyway).
+    #[pg_extern(volatile, parallel_unsafe)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn lock_pipeline() {
+        or_raise(as_runner(|| crate::pipeline::lock_pipeline().map_err(CallError::from)))
     }
 
     /// Claims the next due job and counts its attempt; the caller commits

@@ -11,6 +11,8 @@ pub enum CallError {
     NullImportId,
     #[error("import {0} does not exist in etl.imports")]
     UnknownImport(String),
+    #[error("import {0} belongs to another role; only its owner or an operator may complete it")]
+    NotImportOwner(String),
     #[error("import {import_id} has status '{status}', not 'completed'")]
     ImportNotCompleted { import_id: String, status: String },
     #[error("no job of import {0} is dead or failed, so there is nothing to retry")]
@@ -19,6 +21,8 @@ pub enum CallError {
     UnknownTimeZone(String),
     #[error("{0} must not be NULL")]
     NullArgument(&'static str),
+    #[error("event_type is {bytes} bytes long; an event type has at most {max}")]
+    EventTypeTooLong { bytes: usize, max: usize },
     #[error("import {0} has no successful run of the orders stage, so it has no rejected lines to redrive")]
     NotRunYet(String),
     #[error("the redrive of import {import_id} failed in the {stage} stage and changed nothing: {message}")]
@@ -34,10 +38,13 @@ impl CallError {
         match self {
             CallError::NullImportId | CallError::NullArgument(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             CallError::UnknownImport(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            CallError::NotImportOwner(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             CallError::ImportNotCompleted { .. } | CallError::NothingToRetry(_) | CallError::NotRunYet(_) => {
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
-            CallError::UnknownTimeZone(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            CallError::UnknownTimeZone(_) | CallError::EventTypeTooLong { .. } => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            }
             // The stage's own error is in the message (and in etl.runs had
             // the transaction been kept); the call can be retried.
             CallError::RedriveFailed { .. } => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
@@ -86,20 +93,16 @@ pub enum StageError {
 
 impl StageError {
     /// Whether the database refused the data itself: a data exception
-    /// (class 22), an integrity violation (class 23) or a user's `RAISE`
-    /// (P0001). Only these may narrow a batch down to `load_error` lines;
-    /// anything else (a timeout, a deadlock, out of memory) fails the stage
-    /// so that it is retried, and never turns good lines into rejects.
+    /// (class 22), an integrity violation (class 23), a limit a value
+    /// exceeds (class 54: an index row too big for a very long nickname, a
+    /// value too large to build) or a user's `RAISE` (P0001). Only these may
+    /// narrow a batch down to `load_error` lines; anything else (a timeout,
+    /// a deadlock, out of memory) fails the stage so that it is retried, and
+    /// never turns good lines into rejects.
     pub fn is_data_error(&self) -> bool {
         match self {
             StageError::Database { sqlstate, .. } => {
-                // A SQLSTATE packs its five characters six bits each, the
-                // class (its first two) in the low twelve bits.
-                let code = *sqlstate as isize as u32;
-                let class = code & 0xFFF;
-                let class_of = |a: u8, b: u8| u32::from((a - b'0') & 0x3F) | (u32::from((b - b'0') & 0x3F) << 6);
-                class == class_of(b'2', b'2')
-                    || class == class_of(b'2', b'3')
+                [b"22", b"23", b"54"].contains(&&sqlstate_class(*sqlstate))
                     || *sqlstate == PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION
             }
             _ => false,
@@ -113,6 +116,15 @@ impl StageError {
             StageError::Database { sqlstate, .. } => *sqlstate,
         }
     }
+}
+
+/// The class of a SQLSTATE: its first two characters (`*b"22"` for a data
+/// exception). PostgreSQL packs a SQLSTATE's five characters six bits each,
+/// the first in the lowest bits (`MAKE_SQLSTATE`).
+pub fn sqlstate_class(sqlstate: PgSqlErrorCode) -> [u8; 2] {
+    let code = sqlstate as isize as u32;
+    let char_at = |i: u32| (((code >> (6 * i)) & 0x3F) as u8) + b'0';
+    [char_at(0), char_at(1)]
 }
 
 /// An event that `etl_emit_event` refuses: stored with `accepted = false`.
@@ -132,8 +144,8 @@ pub enum EventError {
     TypeMismatch(String),
     #[error("import {0} does not exist in etl.imports")]
     UnknownImport(String),
-    #[error("payload is {0} bytes; NOTIFY carries at most {max} (keep events small)", max = crate::events::MAX_PAYLOAD_BYTES)]
-    TooLarge(usize),
+    #[error("payload is {bytes} bytes; NOTIFY carries at most {max} (keep events small)")]
+    TooLarge { bytes: usize, max: usize },
     #[error("payload cannot be read as an event: {0}")]
     Unreadable(String),
 }
@@ -155,6 +167,44 @@ impl SecurityError {
             SecurityError::RunnerIsSuperuser(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             SecurityError::NoSuchRunner(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             SecurityError::Lookup(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstate_classes_are_read_from_the_packed_code() {
+        assert_eq!(sqlstate_class(PgSqlErrorCode::ERRCODE_DIVISION_BY_ZERO), *b"22");
+        assert_eq!(sqlstate_class(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION), *b"23");
+        assert_eq!(sqlstate_class(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED), *b"54");
+        assert_eq!(sqlstate_class(PgSqlErrorCode::ERRCODE_QUERY_CANCELED), *b"57");
+        assert_eq!(sqlstate_class(PgSqlErrorCode::ERRCODE_T_R_DEADLOCK_DETECTED), *b"40");
+    }
+
+    #[test]
+    fn only_data_caused_errors_narrow_down_to_lines() {
+        let database = |sqlstate| StageError::Database { sqlstate, message: String::new() };
+        for data in [
+            PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION,
+        ] {
+            assert!(database(data).is_data_error(), "{data:?}");
+        }
+        for outage in [
+            PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE,
+            PgSqlErrorCode::ERRCODE_T_R_DEADLOCK_DETECTED,
+            PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
+            PgSqlErrorCode::ERRCODE_DISK_FULL,
+            PgSqlErrorCode::ERRCODE_ADMIN_SHUTDOWN,
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        ] {
+            assert!(!database(outage).is_data_error(), "{outage:?}");
         }
     }
 }

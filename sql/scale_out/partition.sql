@@ -6,6 +6,19 @@
 -- connects as (SECURITY INVOKER): a role granted etl_operator is enough.
 -- docs/scale-out.md says why and how.
 
+-- A schema etl_partition that someone else made first could hold objects
+-- these functions would bind to: refused.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
+                WHERE n.nspname OPERATOR(pg_catalog.=) 'etl_partition'
+                  AND n.nspowner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles r
+                                                           WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)) THEN
+        RAISE EXCEPTION 'schema etl_partition exists and belongs to another role'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Drop or rename it, then install the partition again.';
+    END IF;
+END
+$$;
 CREATE SCHEMA IF NOT EXISTS etl_partition;
 COMMENT ON SCHEMA etl_partition IS 'etl_ext scale-out: what the proxy calls on a partition (docs/scale-out.md)';
 
@@ -98,10 +111,10 @@ DECLARE
     before_run bigint := 0;
     must_run boolean := false;
 BEGIN
-    -- The pipeline's lock (PIPELINE_LOCK_KEY in src/pipeline/mod.rs): waits
+    -- The pipeline's lock (lock_pipeline in src/pipeline/mod.rs): waits
     -- for a stage the worker runs now, and keeps the worker out until the
     -- end of this call's transaction.
-    PERFORM pg_advisory_xact_lock(7310587252109243393);
+    PERFORM etl.lock_pipeline();
     FOREACH this_stage IN ARRAY ARRAY['orders', 'customers', 'leads'] LOOP
         SELECT r.* INTO last_run FROM etl.runs r
          WHERE r.import_id = p_import_id AND r.stage = this_stage ORDER BY r.run_id DESC LIMIT 1;
@@ -113,7 +126,7 @@ BEGIN
             RETURN QUERY EXECUTE format(
                 'SELECT etl_partition.number(), a.stage, a.status, a.rows_in, a.rows_ok, a.rows_superseded,
                         a.rows_rejected, a.rows_failed, a.duration_ms, a.details, false
-                   FROM public.%I($1) a', 'etl_' || this_stage) USING p_import_id;
+                   FROM pg_catalog.%I($1) a', 'etl_' || this_stage) USING p_import_id;
             SELECT r.* INTO last_run FROM etl.runs r
              WHERE r.import_id = p_import_id AND r.stage = this_stage ORDER BY r.run_id DESC LIMIT 1;
             EXIT WHEN last_run.status = 'failed';

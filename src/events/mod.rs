@@ -16,6 +16,9 @@ pub const EVENT_VERSION: &str = "1.0";
 pub const CHANNEL: &str = "etl_events";
 /// NOTIFY refuses a payload of 8000 bytes or more.
 pub const MAX_PAYLOAD_BYTES: usize = 7999;
+/// The longest event type an application may send: the known ones have at
+/// most 23 bytes; anything longer is refused before it is stored or echoed.
+pub const MAX_EVENT_TYPE_BYTES: usize = 64;
 
 /// Why an application's event is not accepted: the event itself (stored as
 /// refused), or the database failing while checking it (an error).
@@ -51,7 +54,7 @@ pub fn bounded(text: &str, max: usize) -> String {
 /// (`MAX_PAYLOAD_BYTES`) is refused, never a panic.
 pub fn parse_and_validate(event_type: &str, payload_text: &str) -> Result<ValidEvent, Refusal> {
     if payload_text.len() > MAX_PAYLOAD_BYTES {
-        return Err(EventError::TooLarge(payload_text.len()).into());
+        return Err(EventError::TooLarge { bytes: payload_text.len(), max: MAX_PAYLOAD_BYTES }.into());
     }
     let payload: Value = serde_json::from_str(payload_text).map_err(|e| EventError::Unreadable(e.to_string()))?;
     Ok(validate(event_type, &payload)?)
@@ -185,7 +188,14 @@ pub fn publish_text(event_type: EventType, payload_text: &str) -> Result<i64, St
 }
 
 /// Stores a refused event with its error; nothing is notified or queued.
+/// A payload too large to carry is stored as its size only, so that what an
+/// application sends never costs more than an event's room.
 pub fn store_refused(event_type: &str, payload_text: &str, error: &EventError) -> Result<i64, StageError> {
+    let stored_payload = if payload_text.len() > MAX_PAYLOAD_BYTES {
+        json!({ "refused_payload_bytes": payload_text.len() }).to_string()
+    } else {
+        payload_text.to_string()
+    };
     Sql::new().query(
         "WITH p AS (SELECT $3::jsonb AS payload)
          INSERT INTO etl.events (event_type, event_version, payload, accepted, error)
@@ -195,7 +205,7 @@ pub fn store_refused(event_type: &str, payload_text: &str, error: &EventError) -
                 p.payload, false, $2
            FROM p
          RETURNING event_id",
-        &[event_type.into(), error.to_string().into(), payload_text.into()],
+        &[event_type.into(), error.to_string().into(), stored_payload.into()],
         |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
     )
 }
@@ -293,7 +303,7 @@ mod tests {
         big.as_object_mut().unwrap().insert("note".into(), json!("x".repeat(MAX_PAYLOAD_BYTES)));
         assert!(matches!(
             parse_and_validate("DATA_IMPORT_COMPLETED", &big.to_string()),
-            Err(Refusal::Event(EventError::TooLarge(_)))
+            Err(Refusal::Event(EventError::TooLarge { .. }))
         ));
         assert!(parse_and_validate("DATA_IMPORT_COMPLETED", &good().to_string()).is_ok());
     }

@@ -13,11 +13,14 @@ use crate::services::{stage_settings, subxact};
 use crate::stage::{RunContext, Scope, Stage, StageCounts};
 use crate::{customers, gucs, leads, orders};
 
-/// Advisory lock key that serialises stage runs across sessions, so that
-/// concurrent imports cannot deadlock on shared customers and leads and give
-/// the same result as the same imports run one after another. A partition's
+/// Locks the one row of `etl.pipeline_lock` for the rest of the transaction:
+/// it serialises stage runs across sessions, so that concurrent imports
+/// cannot deadlock on shared customers and leads and give the same result
+/// as the same imports run one after another. Only the runner role may lock
+/// that row (it needs UPDATE on the table), so no other role can hold it and
+/// stop the pipeline, as anyone could with an advisory lock. A partition's
 /// `etl_partition.run_all` (sql/scale_out/partition.sql) takes it too.
-const PIPELINE_LOCK_KEY: i64 = 0x6574_6c5f_6578_7401; // "etl_ext" + 1
+const LOCK_PIPELINE: &str = "SELECT 1 FROM etl.pipeline_lock FOR UPDATE";
 
 /// Outcome of one stage run, as returned to SQL and logged in `etl.runs`.
 #[derive(Debug, Clone)]
@@ -88,7 +91,11 @@ impl RunStatus {
 /// Takes the pipeline lock for the rest of the transaction (reentrant).
 /// Whatever runs a stage takes it before it touches any job row.
 pub fn lock_pipeline() -> Result<(), StageError> {
-    Sql::new().execute("SELECT pg_catalog.pg_advisory_xact_lock($1)", &[PIPELINE_LOCK_KEY.into()])?;
+    lock_pipeline_with(&mut Sql::new())
+}
+
+fn lock_pipeline_with(sql: &mut Sql) -> Result<(), StageError> {
+    sql.execute(LOCK_PIPELINE, &[])?;
     Ok(())
 }
 
@@ -197,7 +204,7 @@ pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageRep
 fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str) -> Result<StageReport, CallError> {
     let started = Instant::now();
     let mut sql = Sql::new();
-    sql.execute("SELECT pg_catalog.pg_advisory_xact_lock($1)", &[PIPELINE_LOCK_KEY.into()])?;
+    lock_pipeline_with(&mut sql)?;
     let run_id = sql.query(
         "INSERT INTO etl.runs (import_id, stage, status) VALUES ($1, $2, 'running') RETURNING run_id",
         &[import_id.into(), stage.name().into()],
@@ -277,7 +284,10 @@ mod tests {
     #[test]
     fn scale_out_partitions_take_the_same_pipeline_lock() {
         let partition_sql = include_str!("../../sql/scale_out/partition.sql");
-        let call = format!("pg_advisory_xact_lock({})", super::PIPELINE_LOCK_KEY);
-        assert!(partition_sql.contains(&call), "sql/scale_out/partition.sql must call {call}");
+        assert!(
+            partition_sql.contains("PERFORM etl.lock_pipeline();"),
+            "sql/scale_out/partition.sql must lock the pipeline with etl.lock_pipeline()"
+        );
+        assert!(!partition_sql.contains("advisory"), "no advisory lock: every role can take one");
     }
 }

@@ -23,8 +23,15 @@ use crate::stage::Stage;
 /// Queues `stage` of an import, unless that job is already queued or
 /// running. Wakes the worker at commit.
 pub fn enqueue(import_id: Uuid, stage: Stage) -> Result<(), StageError> {
+    // A job that is queued or running will run (a running one after the
+    // stage that queues it now, behind the pipeline's lock): it is left
+    // alone, and its row, which a worker waiting for the pipeline's lock
+    // holds, is not waited for.
     Sql::new().execute(
-        "INSERT INTO etl.jobs AS j (import_id, stage) VALUES ($1, $2)
+        "INSERT INTO etl.jobs AS j (import_id, stage)
+         SELECT $1, $2
+          WHERE NOT EXISTS (SELECT 1 FROM etl.jobs q
+                             WHERE q.import_id = $1 AND q.stage = $2 AND q.state IN ('queued', 'running'))
          ON CONFLICT (import_id, stage) DO UPDATE
             SET state = 'queued', attempts = 0, next_run_at = now(), last_error = NULL,
                 updated_at = now(), finished_at = NULL
@@ -36,16 +43,48 @@ pub fn enqueue(import_id: Uuid, stage: Stage) -> Result<(), StageError> {
 }
 
 /// An import became `completed`: publish `DATA_IMPORT_COMPLETED` and queue
-/// its pipeline, in the caller's transaction.
-pub fn import_completed(import_id: Uuid) -> Result<i64, StageError> {
-    let raw_lines =
-        Sql::new().query("SELECT count(*) FROM etl.raw_orders WHERE import_id = $1", &[import_id.into()], |rows| {
-            Ok(rows.first().get_one::<i64>()?.unwrap_or(0))
-        })?;
+/// its pipeline, in the caller's transaction. `caller` is the role that
+/// completed it: the import's owner, an operator or a superuser. Only the
+/// first completion queues anything: calling it again (the function is open
+/// to loaders, for the completion trigger) neither publishes again nor
+/// requeues a job that ran or died; requeuing is `etl_retry`, the operator's.
+pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Option<i64>, CallError> {
+    let found = Sql::new().query(
+        "SELECT i.status,
+                i.owner_role = pg_get_userbyid($2)
+                    OR pg_has_role($2, 'etl_operator', 'MEMBER')
+                    OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = $2), false),
+                EXISTS (SELECT 1 FROM etl.jobs j WHERE j.import_id = i.import_id AND j.stage = 'orders'),
+                (SELECT count(*) FROM etl.raw_orders r WHERE r.import_id = i.import_id)
+           FROM etl.imports i
+          WHERE i.import_id = $1",
+        &[import_id.into(), caller.into()],
+        |rows| match rows.into_iter().next() {
+            Some(row) => Ok(Some((
+                row.get::<String>(1)?.unwrap_or_default(),
+                row.get::<bool>(2)?.unwrap_or(false),
+                row.get::<bool>(3)?.unwrap_or(false),
+                row.get::<i64>(4)?.unwrap_or(0),
+            ))),
+            None => Ok(None),
+        },
+    )?;
+    let Some((status, allowed, queued_before, raw_lines)) = found else {
+        return Err(CallError::UnknownImport(import_id.to_string()));
+    };
+    if !allowed {
+        return Err(CallError::NotImportOwner(import_id.to_string()));
+    }
+    if status != "completed" {
+        return Err(CallError::ImportNotCompleted { import_id: import_id.to_string(), status });
+    }
+    if queued_before {
+        return Ok(None);
+    }
     let event_id =
         events::publish(EventType::DataImportCompleted, &events::import_completed_payload(import_id, raw_lines))?;
     enqueue(import_id, Stage::Orders)?;
-    Ok(event_id)
+    Ok(Some(event_id))
 }
 
 /// What an accepted application event starts: an import's completion queues
@@ -91,6 +130,9 @@ pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage], dry_run: bool) 
 /// with `accepted = false` and its reason, with a WARNING, and starts
 /// nothing. Returns the event's id.
 pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, CallError> {
+    if event_type.len() > events::MAX_EVENT_TYPE_BYTES {
+        return Err(CallError::EventTypeTooLong { bytes: event_type.len(), max: events::MAX_EVENT_TYPE_BYTES });
+    }
     let checked = events::parse_and_validate(event_type, payload_text).and_then(|event| {
         if pipeline::import_exists(event.import_id)? {
             Ok(event)
@@ -244,9 +286,11 @@ pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, CallError
     if job.state != JobState::Running {
         return Ok(None);
     }
-    // The pipeline lock before any job row, as a direct stage call takes
-    // it: the two can wait for each other, never deadlock.
-    pipeline::lock_pipeline()?;
+    // The job's row first, then the pipeline's lock: while this waits for a
+    // stage another session runs, the row it holds keeps every claim away
+    // from the job (they skip locked rows), so the wait costs no attempt.
+    // Whatever waits for a job row while holding the pipeline's lock skips
+    // locked rows or leaves running jobs alone (`enqueue`): no deadlock.
     let still_ours = Sql::new().query(
         "SELECT j.job_id FROM etl.jobs j
           WHERE j.job_id = $1 AND j.state = 'running' AND j.attempts = $2
@@ -257,6 +301,7 @@ pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, CallError
     if !still_ours {
         return Ok(None);
     }
+    pipeline::lock_pipeline()?;
     let report = pipeline::check_import(Some(job.import_id))
         .and_then(|id| pipeline::run_stages(id, &[job.stage]))
         .map(|mut reports| reports.pop());
@@ -287,7 +332,6 @@ pub fn claim_runnable_job() -> Result<Option<ClaimedJob>, StageError> {
 /// Runs a job claimed in an earlier (committed) transaction, by its id:
 /// `etl.run_job` of the procedure `etl_run_queue`.
 pub fn run_job_by_id(job_id: i64) -> Result<Option<JobOutcome>, CallError> {
-    pipeline::lock_pipeline()?;
     let job = Sql::new().query(
         "SELECT j.job_id, j.import_id, j.stage, j.state, j.attempts
            FROM etl.jobs j

@@ -1,4 +1,4 @@
-//! Live progress of the stages running anywhere in the database. A stage
+//! Live progress of the stages running in this database. A stage
 //! runs in one transaction, so nothing it writes is visible to another
 //! session until it commits; its progress is: each running stage has a slot
 //! in shared memory, updated after every batch, and `etl.progress` reads
@@ -22,10 +22,13 @@ use crate::services::shared_memory;
 const SLOTS: usize = 64;
 const STAGE_NAME_BYTES: usize = 16;
 
-#[derive(Copy, Clone, Default)]
+#[derive(Copy, Clone)]
 struct Slot {
     /// The backend running the stage; 0: free.
     pid: i32,
+    /// The database of that backend: `etl.progress` shows only its own
+    /// database's stages (shared memory is one for the whole cluster).
+    database: pg_sys::Oid,
     import_id: [u8; 16],
     stage: [u8; STAGE_NAME_BYTES],
     started_at: pg_sys::TimestampTz,
@@ -36,6 +39,23 @@ struct Slot {
     lines_done: i64,
     /// -1: not known.
     lines_total: i64,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self {
+            pid: 0,
+            database: pg_sys::InvalidOid,
+            import_id: [0; 16],
+            stage: [0; STAGE_NAME_BYTES],
+            started_at: 0,
+            updated_at: 0,
+            batches_done: 0,
+            batches_total: -1,
+            lines_done: 0,
+            lines_total: -1,
+        }
+    }
 }
 
 #[derive(Copy, Clone)]
@@ -57,6 +77,11 @@ static PROGRESS: PgLwLock<ProgressSlots> = unsafe { PgLwLock::new(c"etl_ext_prog
 /// Requests the shared memory. Call from `_PG_init` while preloading.
 pub fn init_shared_memory() {
     pg_shmem_init!(PROGRESS);
+}
+
+fn my_database() -> pg_sys::Oid {
+    // SAFETY: set once when the backend connects to its database.
+    unsafe { pg_sys::MyDatabaseId }
 }
 
 fn my_pid() -> i32 {
@@ -186,6 +211,7 @@ fn claim_slot(import_id: Uuid, stage: &str) -> Option<usize> {
     let started = now();
     table.slots[index] = Slot {
         pid: me,
+        database: my_database(),
         import_id: *import_id.as_bytes(),
         stage: name,
         started_at: started,
@@ -215,12 +241,14 @@ pub struct ProgressRow {
     pub eta_micros: Option<i64>,
 }
 
-/// Every stage running now (none without shared memory).
+/// Every stage running now in this database (none without shared memory).
 pub fn running_stages() -> Vec<ProgressRow> {
     if !shared_memory::is_ready() {
         return Vec::new();
     }
-    let slots: Vec<Slot> = PROGRESS.share().slots.iter().filter(|s| s.pid != 0).copied().collect();
+    let database = my_database();
+    let slots: Vec<Slot> =
+        PROGRESS.share().slots.iter().filter(|s| s.pid != 0 && s.database == database).copied().collect();
     let now = now();
     slots
         .into_iter()

@@ -3,7 +3,7 @@
 -- at the end, so the database is left as it was.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(55);
+SELECT plan(56);
 
 CREATE EXTENSION etl_ext;
 SELECT has_schema('etl', 'schema etl exists');
@@ -38,6 +38,11 @@ SELECT has_function('etl_redrive', ARRAY['uuid'], 'etl_redrive(uuid)');
 SELECT has_function('etl_run_pending', 'etl_run_pending()');
 SELECT has_function('etl_emit_event', ARRAY['text', 'jsonb'], 'etl_emit_event(text, jsonb)');
 SELECT is(current_setting('search_path'), '"$user", public', 'the default search_path');
+SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+             JOIN pg_extension e ON e.oid = d.refobjid AND d.deptype = 'e'
+            WHERE e.extname = 'etl_ext' AND p.pronamespace <> 'pg_catalog'::regnamespace
+              AND p.pronamespace <> 'etl'::regnamespace),
+          0, 'every function of etl_ext is in pg_catalog or etl, none in public');
 
 -- DROP EXTENSION removes all of it.
 DROP EXTENSION etl_ext;
