@@ -956,7 +956,7 @@ def targets(results, sizes):
         why = (f"the plain-SQL baseline's own ratio in the same rounds is {base:.1f}x: what grows faster "
                "than the lines is common to both (whole-import hash joins and sorts outgrowing the CPU "
                "caches and work_mem, the machine's drift), plus the sort by shop a 1M import pays and a "
-               "100k import skips; docs/performance.md, \"The 1M/100k ratio between runs\""
+               "100k import skips; docs/performance.md, \"Reading the 1M/100k ratio\""
                if ext <= base + 0.5 else
                f"grows faster than the baseline's ({base:.1f}x): look for the phase that does in the "
                "tables above (ms at 1M against ten times those at 100k)")
