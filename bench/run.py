@@ -18,9 +18,12 @@ stages with the extension in one clone and with the baseline in the other,
 checks that both leave the same result tables, and reports per stage: wall
 time, rows/s, SQL statements, statements per batch, and the backend's peak
 RSS. For small it checks the result tables too (after bringing both sides to
-the same imports). Writes bench/results/results.{csv,json}, stage_times.svg
-and small_imports.svg, and prints each target of issue 8 with met / not met.
-Expects a running server (scripts/bench.sh starts one).
+the same imports). Writes results.{csv,json}, stage_times.svg and
+small_imports.svg to --out (default /tmp/etl_ext_bench_results/<time>; the
+figures the docs quote are in bench/results/: pass --out bench/results to
+replace them), and prints each target of issue 8 with met / not met.
+Expects a running server (scripts/bench.sh starts one) of the PostgreSQL
+whose pg_config is --pg-config.
 """
 import argparse
 import csv
@@ -37,7 +40,10 @@ STAGES = ["orders", "customers", "leads"]
 SHAPES = ["first", "steady", "small", "worker"]
 # Statements each baseline function runs (count of SQL statements in bench/baseline.sql).
 BASELINE_STATEMENTS = {"orders": 12, "customers": 7, "leads": 12}
-PGBIN = "/usr/lib/postgresql/15/bin"
+# The server's programs (pg_ctl): set in main() from --pg-config --bindir.
+PGBIN = None
+# Where a run writes unless given --out: outside the tree, one directory per run.
+DEFAULT_OUT_PARENT = "/tmp/etl_ext_bench_results"
 # The extension's default zone for order times without an offset; the
 # baseline is told the same (etl.source_timezone is not set in the benchmark).
 SOURCE_TZ = "Asia/Shanghai"
@@ -950,7 +956,7 @@ def targets(results, sizes):
         why = (f"the plain-SQL baseline's own ratio in the same rounds is {base:.1f}x: what grows faster "
                "than the lines is common to both (whole-import hash joins and sorts outgrowing the CPU "
                "caches and work_mem, the machine's drift), plus the sort by shop a 1M import pays and a "
-               "100k import skips; docs/performance.md, \"The 1M/100k ratio between runs\""
+               "100k import skips; docs/performance.md, \"Reading the 1M/100k ratio\""
                if ext <= base + 0.5 else
                f"grows faster than the baseline's ({base:.1f}x): look for the phase that does in the "
                "tables above (ms at 1M against ten times those at 100k)")
@@ -1123,8 +1129,20 @@ def main():
     ap.add_argument("--worker-baseline-seconds", type=float, default=30,
                     help="the baseline's synchronous run on the worker's history")
     ap.add_argument("--cluster-dir", default=None, help="data directory parent of the cluster (worker shape)")
-    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--pg-config", default="pg_config",
+                    help="pg_config of the PostgreSQL major the server runs (scripts/bench.sh passes "
+                         "pg_config_for $PG); its --bindir has pg_ctl")
+    ap.add_argument("--out", default=None,
+                    help=f"directory for the results (default {DEFAULT_OUT_PARENT}/<time>; "
+                         "--out bench/results replaces the figures the docs quote)")
     args = ap.parse_args()
+    global PGBIN
+    done = subprocess.run([args.pg_config, "--bindir"], capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        sys.exit(f"{args.pg_config} --bindir failed:\n{done.stderr}")
+    PGBIN = done.stdout.strip()
+    if args.out is None:
+        args.out = os.path.join(DEFAULT_OUT_PARENT, time.strftime("%Y%m%d-%H%M%S"))
     args.small_autovacuum = args.small_autovacuum == "on"
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     unknown = [s for s in shapes if s not in SHAPES]

@@ -8,9 +8,11 @@
 #   bash scripts/bench.sh --sizes 10000,100000         # smaller
 #   bash scripts/bench.sh --shapes first,steady        # some shapes only
 #   bash scripts/bench.sh --small-seconds 30 --worker-loaders 4
+#   bash scripts/bench.sh --repeat 3 --out bench/results   # replace the figures the docs quote
 # Prints a table per shape and size, then issue 8's targets with met / not
-# met; writes bench/results/results.{csv,json}, stage_times.svg and
-# small_imports.svg. See docs/benchmark.md (and bench/run.py --help).
+# met; writes results.{csv,json}, stage_times.svg and small_imports.svg to
+# /tmp/etl_ext_bench_results/<time>/, or to --out DIR. PG=18 measures on
+# PostgreSQL 18 (default 15). See docs/benchmark.md (and bench/run.py --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export USER=${USER:-root}
@@ -18,11 +20,12 @@ bash scripts/setup.sh
 # The small and worker shapes drive the server through persistent sessions.
 python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install -q 'psycopg[binary]'
 . scripts/pg_versions.sh
-install_release 15 /tmp/etl_ext_bench_install.log
+PG=${PG:-15}
+install_release "$PG" /tmp/etl_ext_bench_install.log
 # Other work on this machine may install another build of etl_ext (a debug
 # build, say) while we measure: bench/run.py checks this checksum before and
 # after every size and stops if the library changed.
-export ETL_EXT_SO_MD5=$(md5sum "$(pg_config --pkglibdir)/etl_ext.so" | cut -d' ' -f1)
+export ETL_EXT_SO_MD5=$(md5sum "$("$(pg_config_for "$PG")" --pkglibdir)/etl_ext.so" | cut -d' ' -f1)
 . scripts/cluster.sh
 DIR=/tmp/etl_ext_bench
 PORT=$(free_port)
@@ -33,4 +36,4 @@ PORT=$(free_port)
 cluster_start "$DIR" $PORT "shared_buffers = '1GB'" "work_mem = '64MB'" "maintenance_work_mem = '256MB'" \
     "max_wal_size = '4GB'" "checkpoint_timeout = '30min'" "synchronous_commit = off" "autovacuum = off"
 trap 'cluster_stop $DIR' EXIT
-python3 bench/run.py --port $PORT --cluster-dir "$DIR" "$@"
+python3 bench/run.py --port $PORT --cluster-dir "$DIR" --pg-config "$PG_CONFIG" "$@"
