@@ -68,8 +68,8 @@ SQL
     cluster_psql "$base" -q >/dev/null <<SQL
 CREATE EXTENSION plproxy;
 CREATE SERVER etl_partitions FOREIGN DATA WRAPPER plproxy OPTIONS (connection_lifetime '1800', $options);
-CREATE USER MAPPING FOR PUBLIC SERVER etl_partitions OPTIONS (user 'etl_proxy_user');
 \i $ROOT/sql/scale_out/proxy.sql
+CREATE USER MAPPING FOR etl_proxy_caller SERVER etl_partitions OPTIONS (user 'etl_proxy_user');
 SQL
     echo "proxy: port $base"
     echo

@@ -10,6 +10,24 @@
 -- says why shop is the key, what is replicated and what to do when a
 -- partition is down.
 
+-- Schemas etl_proxy and etl that another role made first could hold objects
+-- these functions would bind to: refused. (Running this file again, as the
+-- superuser who ran it first, is fine: it only replaces its own objects.)
+DO $$
+DECLARE
+    taken text;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s (owner %s)', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)), ', ')
+      INTO taken
+      FROM pg_catalog.pg_namespace n
+     WHERE n.nspname OPERATOR(pg_catalog.=) ANY (ARRAY['etl_proxy', 'etl']::pg_catalog.name[])
+       AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) n.nspowner);
+    IF taken IS NOT NULL THEN
+        RAISE EXCEPTION 'schema % exists and belongs to a role without superuser rights', taken
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Drop or rename it, then install the proxy again.';
+    END IF;
+END
+$$;
 CREATE SCHEMA IF NOT EXISTS etl_proxy;
 CREATE SCHEMA IF NOT EXISTS etl;
 COMMENT ON SCHEMA etl_proxy IS 'etl_ext scale-out: the proxy''s master data and PL/Proxy calls (docs/scale-out.md)';
@@ -110,7 +128,7 @@ END
 $$;
 
 -- The user's functions: the workflow of one server.
-CREATE OR REPLACE FUNCTION public.etl_add_shop(shop_name text, platform text DEFAULT NULL) RETURNS bigint
+CREATE OR REPLACE FUNCTION pg_catalog.etl_add_shop(shop_name text, platform text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -130,7 +148,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION public.etl_set_shop_active(shop_name text, active boolean) RETURNS bigint
+CREATE OR REPLACE FUNCTION pg_catalog.etl_set_shop_active(shop_name text, active boolean) RETURNS bigint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -146,7 +164,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION public.etl_add_order_type_mapping(raw_order_type text, system_order_type text) RETURNS void
+CREATE OR REPLACE FUNCTION pg_catalog.etl_add_order_type_mapping(raw_order_type text, system_order_type text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -156,7 +174,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION public.etl_begin_import(import_id uuid, source text DEFAULT NULL) RETURNS uuid
+CREATE OR REPLACE FUNCTION pg_catalog.etl_begin_import(import_id uuid, source text DEFAULT NULL) RETURNS uuid
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -166,7 +184,7 @@ END
 $$;
 
 -- Returns how many lines were stored (a line sent again is not counted).
-CREATE OR REPLACE FUNCTION public.etl_load_lines(
+CREATE OR REPLACE FUNCTION pg_catalog.etl_load_lines(
     import_id uuid, line_no integer[], order_id text[], shop text[], customer_name text[],
     order_status text[], order_type text[], amount text[], ordered_at text[])
 RETURNS bigint
@@ -178,7 +196,7 @@ AS $$
 $$;
 
 -- Completes the import on every partition at the same time (this call's).
-CREATE OR REPLACE FUNCTION public.etl_complete_import(import_id uuid) RETURNS timestamptz
+CREATE OR REPLACE FUNCTION pg_catalog.etl_complete_import(import_id uuid) RETURNS timestamptz
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -194,7 +212,7 @@ $$;
 -- partition's report in details.partitions. A partition that does not
 -- answer fails the call, naming it; a re-run repeats only what is needed
 -- (a partition where the import's stages are done returns its last runs).
-CREATE OR REPLACE FUNCTION public.etl_run_all(import_id uuid)
+CREATE OR REPLACE FUNCTION pg_catalog.etl_run_all(import_id uuid)
 RETURNS TABLE (stage text, status text, rows_in bigint, rows_ok bigint, rows_superseded bigint,
                rows_rejected bigint, rows_failed bigint, duration_ms double precision, details jsonb)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -318,27 +336,58 @@ CREATE OR REPLACE VIEW etl.pipeline_status AS SELECT * FROM etl_proxy.pipeline_s
 
 -- Privileges, as on one server: PUBLIC gets nothing; the roles of etl_ext
 -- (created here where missing, NOLOGIN) get what they get there.
+--
+-- The partitions are reached only as the role the user mapping of
+-- etl_proxy_caller names (scripts/scale_out.sh: etl_proxy_user): every
+-- PL/Proxy function is SECURITY DEFINER, owned by etl_proxy_caller, a NOLOGIN
+-- role that nobody is granted, and only it has USAGE on the server etl_partitions.
+-- No loader, reader or operator has USAGE on the server, so none can create
+-- or change a user mapping of its own, or reach a partition as another role.
 DO $roles$
 DECLARE
     wanted text;
 BEGIN
-    FOREACH wanted IN ARRAY ARRAY['etl_loader', 'etl_operator', 'etl_reader'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = wanted) THEN
+    FOREACH wanted IN ARRAY ARRAY['etl_loader', 'etl_operator', 'etl_reader', 'etl_proxy_caller'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) wanted) THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', wanted);
         END IF;
     END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE r.rolname OPERATOR(pg_catalog.=) 'etl_proxy_caller'
+                  AND (r.rolcanlogin OR r.rolsuper
+                       OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                   WHERE m.roleid OPERATOR(pg_catalog.=) r.oid))) THEN
+        RAISE EXCEPTION 'role etl_proxy_caller can log in, is a superuser or has members; whoever acts as it reaches the partitions'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
 END
 $roles$;
 GRANT etl_loader, etl_reader TO etl_operator;
--- PL/Proxy connects with the user mapping's role; the caller needs USAGE.
-GRANT USAGE ON FOREIGN SERVER etl_partitions TO etl_loader, etl_reader, etl_operator;
+REVOKE ALL ON FOREIGN SERVER etl_partitions FROM PUBLIC, etl_loader, etl_reader, etl_operator;
+GRANT USAGE ON FOREIGN SERVER etl_partitions TO etl_proxy_caller;
+GRANT USAGE ON SCHEMA etl_proxy TO etl_proxy_caller;
+GRANT EXECUTE ON FUNCTION etl_proxy.shop_hash(text) TO etl_proxy_caller;
+DO $owners$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN SELECT p.oid::pg_catalog.regprocedure AS signature
+               FROM pg_catalog.pg_proc p
+               JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang
+              WHERE l.lanname OPERATOR(pg_catalog.=) 'plproxy'
+                AND p.pronamespace OPERATOR(pg_catalog.=) 'etl_proxy'::pg_catalog.regnamespace LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f.signature);
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO etl_proxy_caller', f.signature);
+    END LOOP;
+END
+$owners$;
 REVOKE ALL ON SCHEMA etl_proxy, etl FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA etl_proxy, etl FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA etl_proxy FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.etl_add_shop(text, text), public.etl_set_shop_active(text, boolean),
-    public.etl_add_order_type_mapping(text, text), public.etl_begin_import(uuid, text),
-    public.etl_load_lines(uuid, integer[], text[], text[], text[], text[], text[], text[], text[]),
-    public.etl_complete_import(uuid), public.etl_run_all(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_catalog.etl_add_shop(text, text), pg_catalog.etl_set_shop_active(text, boolean),
+    pg_catalog.etl_add_order_type_mapping(text, text), pg_catalog.etl_begin_import(uuid, text),
+    pg_catalog.etl_load_lines(uuid, integer[], text[], text[], text[], text[], text[], text[], text[]),
+    pg_catalog.etl_complete_import(uuid), pg_catalog.etl_run_all(uuid) FROM PUBLIC;
 -- A view's functions are called with the reader's rights: SELECT on the
 -- view and EXECUTE on its function.
 GRANT USAGE ON SCHEMA etl TO etl_loader, etl_reader;
@@ -348,14 +397,14 @@ GRANT EXECUTE ON FUNCTION etl_proxy.imports(), etl_proxy.rejects(), etl_proxy.pi
 GRANT SELECT ON ALL TABLES IN SCHEMA etl TO etl_reader;
 GRANT EXECUTE ON FUNCTION etl_proxy.imports(), etl_proxy.rejects(), etl_proxy.pipeline_status(), etl_proxy.orders(),
     etl_proxy.customers(), etl_proxy.business_leads(), etl_proxy.runs() TO etl_reader;
-GRANT EXECUTE ON FUNCTION public.etl_begin_import(uuid, text),
-    public.etl_load_lines(uuid, integer[], text[], text[], text[], text[], text[], text[], text[]),
-    public.etl_complete_import(uuid),
+GRANT EXECUTE ON FUNCTION pg_catalog.etl_begin_import(uuid, text),
+    pg_catalog.etl_load_lines(uuid, integer[], text[], text[], text[], text[], text[], text[], text[]),
+    pg_catalog.etl_complete_import(uuid),
     etl_proxy.shop_hash(text), etl_proxy.begin_import(uuid, text),
     etl_proxy.load_lines(uuid, integer[], text[], text[], text[], text[], text[], text[], text[]),
     etl_proxy.complete_import(uuid, timestamptz)
    TO etl_loader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA etl_proxy TO etl_operator;
-GRANT EXECUTE ON FUNCTION public.etl_add_shop(text, text), public.etl_set_shop_active(text, boolean),
-    public.etl_add_order_type_mapping(text, text), public.etl_run_all(uuid) TO etl_operator;
+GRANT EXECUTE ON FUNCTION pg_catalog.etl_add_shop(text, text), pg_catalog.etl_set_shop_active(text, boolean),
+    pg_catalog.etl_add_order_type_mapping(text, text), pg_catalog.etl_run_all(uuid) TO etl_operator;
 GRANT SELECT, INSERT, UPDATE ON etl_proxy.shops, etl_proxy.order_type_mappings TO etl_operator;

@@ -339,4 +339,39 @@ mod tests {
             "1"
         );
     }
+
+    /// Contract 3.1, class 54: a value too long for an index (a nickname and
+    /// an order id of 1,500 random CJK characters, about 4,500 bytes that do
+    /// not compress, over btree's 2,704) fails only its own line, as
+    /// load_error with the database's message; the 100 good lines around it
+    /// load, in one batch or in several.
+    #[pg_test]
+    fn orders_a_value_too_long_for_an_index_fails_only_its_line() {
+        fixtures();
+        let random_text = "(SELECT string_agg(chr(19968 + (random() * 20000)::int), '') FROM generate_series(1, 1500))";
+        exec("SELECT setseed(0.54)");
+        exec(&format!("INSERT INTO etl.imports (import_id, source, status) VALUES ('{IMPORT}', 'pg_test', 'pending')"));
+        exec(&format!(
+            "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+             SELECT '{IMPORT}', n, 'G' || n, 'S1', 'buyer ' || (n % 7), 'paid', NULL, '10', '2026-01-01'
+               FROM generate_series(1, 100) n;
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+             VALUES ('{IMPORT}', 101, 'LONG-NICK', 'S1', {random_text}, 'paid', NULL, '10', '2026-01-01'),
+                    ('{IMPORT}', 102, {random_text}, 'S1', 'zed', 'paid', NULL, '10', '2026-01-01');
+             UPDATE etl.imports SET status = 'completed' WHERE import_id = '{IMPORT}'"
+        ));
+        for batch_size in [1000, 7] {
+            exec(&format!("SET LOCAL etl.batch_size = {batch_size}"));
+            assert_eq!(stage("etl_orders", IMPORT), "orders partial_success in=102 ok=100 sup=0 rej=0 fail=2");
+            assert_eq!(int("SELECT count(*) FROM etl.orders"), 100, "batches of {batch_size}");
+            assert_eq!(
+                value(&format!(
+                    "SELECT string_agg(line_no || ':' || reason || ':' || (detail LIKE '%index row%'), ',' ORDER BY line_no)
+                       FROM etl.rejects WHERE import_id = '{IMPORT}'"
+                )),
+                "101:load_error:true,102:load_error:true",
+                "batches of {batch_size}"
+            );
+        }
+    }
 }

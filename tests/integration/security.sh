@@ -175,7 +175,7 @@ sq appdb -c "DELETE FROM public.hits" -c "ALTER ROLE owner NOSUPERUSER" >/dev/nu
 
 # --- Install, roles, the administrator's trigger. --------------------------
 for db in appdb otherdb; do
-    sq "$db" -c "CREATE EXTENSION etl_ext SCHEMA public" >/dev/null || not_ok "CREATE EXTENSION etl_ext in $db"
+    sq "$db" -c "CREATE EXTENSION etl_ext" >/dev/null || not_ok "CREATE EXTENSION etl_ext in $db"
     audit_trigger_sql | sq "$db" >/dev/null || not_ok "the audit trigger on etl.orders in $db"
 done
 sq postgres -c "CREATE ROLE app_loader LOGIN" -c "GRANT etl_loader TO app_loader" \
@@ -251,7 +251,7 @@ IMPORT=$(new_uuid)
 load_import otherdb "$IMPORT" queue && ok "etl_run_queue: etl_loader writes and completes an import" \
     || not_ok "etl_run_queue: etl_loader writes and completes an import"
 expect_eq "etl_run_queue: the import is queued (no worker in otherdb)" "orders:queued" "$(jobs_of otherdb "$IMPORT")"
-if OUT=$(hostile ops otherdb -c "CALL etl_run_queue()" 2>&1); then
+if OUT=$(hostile ops otherdb -c "CALL pg_catalog.etl_run_queue()" 2>&1); then
     ok "etl_run_queue: etl_operator ops runs CALL etl_run_queue()"
 else
     not_ok "etl_run_queue: etl_operator ops runs CALL etl_run_queue()" "$OUT"
@@ -262,7 +262,7 @@ check_phase "etl_run_queue" otherdb "$IMPORT"
 IMPORT=$(new_uuid)
 load_import otherdb "$IMPORT" pending && ok "etl_run_pending: etl_loader writes and completes an import" \
     || not_ok "etl_run_pending: etl_loader writes and completes an import"
-if OUT=$(hostile ops otherdb -c "SELECT etl_run_pending()" 2>&1); then
+if OUT=$(hostile ops otherdb -c "SELECT pg_catalog.etl_run_pending()" 2>&1); then
     expect_eq "etl_run_pending: etl_operator ops runs SELECT etl_run_pending(): one import" "1" "$OUT"
 else
     not_ok "etl_run_pending: etl_operator ops runs SELECT etl_run_pending()" "$OUT"
@@ -275,7 +275,7 @@ check_phase "etl_run_pending" otherdb "$IMPORT"
 IMPORT=$(new_uuid)
 load_import otherdb "$IMPORT" cron && ok "etl_run_pending as superuser: etl_loader writes and completes an import" \
     || not_ok "etl_run_pending as superuser: etl_loader writes and completes an import"
-if OUT=$(hostile postgres otherdb -c "SELECT etl_run_pending()" 2>&1); then
+if OUT=$(hostile postgres otherdb -c "SELECT pg_catalog.etl_run_pending()" 2>&1); then
     expect_eq "etl_run_pending as superuser: SELECT etl_run_pending() with the owner's search_path: one import" "1" "$OUT"
 else
     not_ok "etl_run_pending as superuser: SELECT etl_run_pending() with the owner's search_path" "$OUT"
@@ -288,7 +288,7 @@ check_phase "etl_run_pending as superuser" otherdb "$IMPORT"
 IMPORT=$(new_uuid)
 load_import otherdb "$IMPORT" direct && ok "etl_run_all: etl_loader writes and completes an import" \
     || not_ok "etl_run_all: etl_loader writes and completes an import"
-OUT=$(hostile ops otherdb -c "SELECT stage, status FROM etl_run_all('$IMPORT')" 2>&1 | paste -sd, -)
+OUT=$(hostile ops otherdb -c "SELECT stage, status FROM pg_catalog.etl_run_all('$IMPORT')" 2>&1 | paste -sd, -)
 expect_eq "etl_run_all: etl_operator ops runs the three stages" "orders|partial_success,customers|success,leads|success" "$OUT"
 expect_eq "etl_run_all: no job of the import is left undone" "" \
     "$(sq otherdb -c "SELECT string_agg(stage || ':' || state, ',') FROM etl.jobs WHERE import_id = '$IMPORT' AND state <> 'done'")"
@@ -313,7 +313,7 @@ as_user app_loader otherdb \
     -c "UPDATE etl.imports SET status = 'completed', completed_at = now() WHERE import_id = '$IMPORT'" >/dev/null \
     && ok "big import: etl_loader writes and completes an import of 60 lines" \
     || not_ok "big import: etl_loader writes and completes an import of 60 lines"
-OUT=$(hostile ops otherdb -c "SET etl.batch_size = 4" -c "SELECT stage, status FROM etl_run_all('$IMPORT')" 2>&1 | paste -sd, -)
+OUT=$(hostile ops otherdb -c "SET etl.batch_size = 4" -c "SELECT stage, status FROM pg_catalog.etl_run_all('$IMPORT')" 2>&1 | paste -sd, -)
 expect_eq "big import: etl_operator ops runs the three stages in batches of 4" \
     "orders|partial_success,customers|success,leads|success" "$OUT"
 expect_eq "big import: the orders stage read it shop by shop, in 15 batches" "1|15" \
@@ -339,7 +339,7 @@ load_import otherdb "$IMPORT" rehearse && ok "dry run: etl_loader writes and com
 # planted those too, and only the extension's SQL is under test here.)
 # A dry run rolls back what it did, the hits included: the planted functions
 # and the trigger say what they do as warnings too (sec.loud).
-OUT=$(hostile ops otherdb -c "SET sec.loud = on" -c "SELECT stage, details FROM etl_run_all('$IMPORT', dry_run => true)" 2>&1)
+OUT=$(hostile ops otherdb -c "SET sec.loud = on" -c "SELECT stage, details FROM pg_catalog.etl_run_all('$IMPORT', dry_run => true)" 2>&1)
 expect_eq "dry run: etl_operator ops rehearses the three stages" "3" "$(grep -c '"dry_run": true' <<<"$OUT")"
 expect_eq "dry run: the trigger on etl.orders ran as etl_runner, not a superuser, and ALTER ROLE was refused" \
     "WARNING:  trigger ran as etl_runner (superuser: f), ALTER ROLE refused: 42501" "$(grep 'trigger' <<<"$OUT" | sort -u)"
@@ -347,10 +347,10 @@ expect_eq "dry run: nothing planted ran" "" "$(grep 'planted' <<<"$OUT")"
 expect_eq "dry run: owner is still not a superuser" "f" "$(sq otherdb -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'owner'")"
 expect_eq "dry run: nothing of it is left (no order, no run)" "0|0" \
     "$(sq otherdb -c "SELECT (SELECT count(*) FROM etl.orders WHERE import_id = '$IMPORT') || '|' || (SELECT count(*) FROM etl.runs WHERE import_id = '$IMPORT')")"
-OUT=$(hostile ops otherdb -c "SELECT count(*) FROM etl_run_all('$IMPORT')" \
+OUT=$(hostile ops otherdb -c "SELECT count(*) FROM pg_catalog.etl_run_all('$IMPORT')" \
                           -c "INSERT INTO etl.shops (shop_name) VALUES ('No Such Shop')" \
-                          -c "SELECT former_reason, loaded FROM etl_redrive('$IMPORT')" \
-                          -c "SELECT fate FROM etl_explain('No Such Shop', 'rehearse-3')" 2>&1 | paste -sd, -)
+                          -c "SELECT former_reason, loaded FROM pg_catalog.etl_redrive('$IMPORT')" \
+                          -c "SELECT fate FROM pg_catalog.etl_explain('No Such Shop', 'rehearse-3')" 2>&1 | paste -sd, -)
 expect_eq "redrive: ops runs the import, adds the shop, redrives the line, explains it" "3,unknown_shop|1,loaded" "$OUT"
 check_phase "redrive and lineage" otherdb "$IMPORT" 3
 

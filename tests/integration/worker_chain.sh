@@ -127,7 +127,7 @@ q $PORT -c "ALTER SYSTEM SET etl.batch_size = 2000" -c "SELECT pg_reload_conf()"
 wait_for $PORT "SHOW etl.batch_size" "2000" 10 || not_ok "the server reloaded etl.batch_size"
 BUSY_IMPORT=$(q $PORT -c "SELECT etl_demo_import(60000, 0.9)")
 wait_for $PORT "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                 WHERE a.backend_type = 'etl_ext worker' AND l.locktype = 'advisory' AND l.granted" "t" 20 >/dev/null
+                 WHERE a.backend_type = 'etl_ext worker' AND l.relation = 'etl.pipeline_lock'::regclass AND l.granted" "t" 20 >/dev/null
 sleep 0.3
 T0=$(date +%s%N)
 kill -TERM "$PID"

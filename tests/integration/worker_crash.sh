@@ -22,7 +22,7 @@ q $PORT -c "CREATE EXTENSION etl_ext" >/dev/null
 IMPORT=$(q $PORT -c "SELECT etl_demo_import($ROWS, 0.7)")
 # Wait until the worker is inside the orders stage (it holds the pipeline lock).
 if wait_for $PORT "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                    WHERE a.backend_type = 'etl_ext worker' AND l.locktype = 'advisory' AND l.granted" "t" 30; then
+                    WHERE a.backend_type = 'etl_ext worker' AND l.relation = 'etl.pipeline_lock'::regclass AND l.granted" "t" 30; then
     sleep 1.5
     PID=$(q $PORT -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'etl_ext worker'")
     RESETS=$(crash_resets "$DIR")
