@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pg_cron for real: with shared_preload_libraries = 'pg_cron,etl_ext', a
-# schedule of CALL etl_run_queue() (README's line) drains a queued import
+# schedule of CALL pg_catalog.etl_run_queue() (README's line) drains a queued import
 # within its one-minute tick. The worker watches another database here, so
 # only pg_cron can run this database's queue. Then: a run of the procedure
 # cut by statement_timeout keeps the jobs it finished and counts the attempt
@@ -16,7 +16,7 @@ at_exit 'cluster_stop $DIR'
 
 q $PORT -c "CREATE DATABASE crondb" >/dev/null
 q $PORT -d crondb -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION etl_ext" >/dev/null
-q $PORT -d crondb -c "SELECT cron.schedule('etl', '* * * * *', 'CALL etl_run_queue()')" >/dev/null
+q $PORT -d crondb -c "SELECT cron.schedule('etl', '* * * * *', 'CALL pg_catalog.etl_run_queue()')" >/dev/null
 IMPORT=$(q $PORT -d crondb -c "SELECT etl_demo_import(300)")
 expect_eq "the completed import is queued" "orders:queued" \
     "$(q $PORT -d crondb -c "SELECT stage || ':' || state FROM etl.jobs WHERE import_id = '$IMPORT'")"
