@@ -43,11 +43,20 @@ fn or_raise<T>(result: Result<T, CallError>) -> T {
     result.unwrap_or_else(|e| e.raise())
 }
 
+/// Runs an entry point's `work` as the runner role, once the database's
+/// extension is at this library's version, and raises its error if any.
+fn entry<T>(work: impl FnOnce() -> Result<T, CallError>) -> T {
+    or_raise(as_runner(|| {
+        pipeline::check_installed_version()?;
+        work()
+    }))
+}
+
 fn run_for_sql(import_id: Option<Uuid>, stages: &[Stage], dry_run: Option<bool>) -> TableIterator<'static, ReportRow> {
-    let reports = or_raise(as_runner(|| {
+    let reports = entry(|| {
         let dry_run = dry_run.ok_or(CallError::NullArgument("dry_run"))?;
         queue::run_for_caller(import_id, stages, dry_run)
-    }));
+    });
     TableIterator::new(reports.iter().map(to_row).collect::<Vec<_>>())
 }
 
@@ -144,7 +153,7 @@ fn etl_redrive(
         name!(failed, i64),
     ),
 > {
-    let reports = or_raise(as_runner(|| pipeline::redrive(pipeline::check_import(import_id)?)));
+    let reports = entry(|| pipeline::redrive(pipeline::check_import(import_id)?));
     let tallies = crate::orders::redrive_tallies(
         reports.iter().find(|r| r.stage == Stage::Orders).and_then(|r| r.counts.extra.get("redrive_fates")),
     );
@@ -175,22 +184,22 @@ fn etl_polars_pool_threads() -> i32 {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_run_pending() -> i64 {
-    or_raise(as_runner(queue::run_pending))
+    entry(queue::run_pending)
 }
 
 /// Requeues the dead or failed stage jobs of an import; returns their stages.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_retry(import_id: Option<Uuid>) -> Vec<String> {
-    or_raise(as_runner(|| queue::retry(import_id.ok_or(CallError::NullImportId)?)))
+    entry(|| queue::retry(import_id.ok_or(CallError::NullImportId)?))
 }
 
 fn emit_event_as_runner(event_type: Option<&str>, payload: Option<&str>) -> i64 {
-    or_raise(as_runner(|| {
+    entry(|| {
         let event_type = event_type.ok_or(CallError::NullArgument("event_type"))?;
         let payload = payload.ok_or(CallError::NullArgument("payload"))?;
         queue::emit_event(event_type, payload)
-    }))
+    })
 }
 
 /// 0.1.0's C entry point of `etl_emit_event(text, jsonb)`: kept (with no SQL
@@ -210,10 +219,9 @@ mod etl {
     use pgrx::prelude::*;
     use pgrx::Uuid;
 
-    use super::or_raise;
+    use super::entry;
     use crate::error::CallError;
     use crate::queue;
-    use crate::services::identity::as_runner;
 
     /// Called by the trigger on etl.imports when an import becomes completed:
     /// publishes DATA_IMPORT_COMPLETED and queues the pipeline (once; NULL
@@ -225,7 +233,7 @@ mod etl {
         // SAFETY: reads the current user (the role completing the import)
         // before the work switches to the runner.
         let caller = unsafe { pgrx::pg_sys::GetUserId() };
-        or_raise(as_runner(|| queue::import_completed(import_id, caller)))
+        entry(|| queue::import_completed(import_id, caller))
     }
 
     /// Takes the pipeline's lock for the rest of the caller's transaction, as
@@ -235,7 +243,7 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn lock_pipeline() {
-        or_raise(as_runner(|| crate::pipeline::lock_pipeline().map_err(CallError::from)))
+        entry(|| crate::pipeline::lock_pipeline().map_err(CallError::from))
     }
 
     /// Claims the next due job and counts its attempt; the caller commits
@@ -243,7 +251,7 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn claim_job() -> Option<i64> {
-        or_raise(as_runner(|| Ok(queue::claim_runnable_job()?.map(|job| job.job_id))))
+        entry(|| Ok(queue::claim_runnable_job()?.map(|job| job.job_id)))
     }
 
     /// Runs a job claimed by `etl.claim_job`; returns its new state, NULL
@@ -251,7 +259,7 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn run_job(job_id: i64) -> Option<String> {
-        or_raise(as_runner(|| Ok(queue::run_job_by_id(job_id)?.map(|o| o.state.name().to_string()))))
+        entry(|| Ok(queue::run_job_by_id(job_id)?.map(|o| o.state.name().to_string())))
     }
 
     /// `etl_emit_event` with the payload as jsonb's text, so that what

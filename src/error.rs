@@ -11,6 +11,8 @@ pub enum CallError {
     NullImportId,
     #[error("import {0} does not exist in etl.imports")]
     UnknownImport(String),
+    #[error("etl_ext {installed} is installed in this database, but the library is {library}")]
+    ExtensionNotUpdated { installed: String, library: &'static str },
     #[error("import {0} belongs to another role; only its owner or an operator may complete it")]
     NotImportOwner(String),
     #[error("import {import_id} has status '{status}', not 'completed'")]
@@ -39,7 +41,10 @@ impl CallError {
             CallError::NullImportId | CallError::NullArgument(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             CallError::UnknownImport(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             CallError::NotImportOwner(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            CallError::ImportNotCompleted { .. } | CallError::NothingToRetry(_) | CallError::NotRunYet(_) => {
+            CallError::ImportNotCompleted { .. }
+            | CallError::NothingToRetry(_)
+            | CallError::NotRunYet(_)
+            | CallError::ExtensionNotUpdated { .. } => {
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             CallError::UnknownTimeZone(_) | CallError::EventTypeTooLong { .. } => {
@@ -60,6 +65,9 @@ impl CallError {
             ),
             CallError::UnknownTimeZone(_) => Some("SET etl.source_timezone to a name from pg_timezone_names."),
             CallError::NotRunYet(_) => Some("Run it with etl_run_all(import_id) (or let the worker run it) first."),
+            CallError::ExtensionNotUpdated { .. } => {
+                Some("Run ALTER EXTENSION etl_ext UPDATE in this database (as a superuser); nothing runs until then.")
+            }
             CallError::Security(SecurityError::RunnerIsSuperuser(_) | SecurityError::NoSuchRunner(_)) => Some(
                 "Set etl.runner_role to a role without superuser rights, such as the etl_runner role CREATE EXTENSION creates.",
             ),

@@ -99,6 +99,27 @@ fn lock_pipeline_with(sql: &mut Sql) -> Result<(), StageError> {
     Ok(())
 }
 
+/// Checks that the database's extension is at this library's version: in
+/// the window between installing a new library and `ALTER EXTENSION etl_ext
+/// UPDATE`, the library would run on tables and functions of another
+/// version, so every call is refused, with what to do.
+pub fn check_installed_version() -> Result<(), CallError> {
+    let installed = Sql::new().query(
+        "SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = 'etl_ext'",
+        &[],
+        |rows| Ok(rows.first().get_one::<String>()?),
+    )?;
+    match installed {
+        Some(version) if version != LIBRARY_VERSION => {
+            Err(CallError::ExtensionNotUpdated { installed: version, library: LIBRARY_VERSION })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The version of this library (and of the SQL it was built with).
+pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Checks that `import_id` names a completed import. Changes nothing.
 pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
     let import_id = import_id.ok_or(CallError::NullImportId)?;
