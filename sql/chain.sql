@@ -88,7 +88,7 @@ CREATE TRIGGER import_completed
     WHEN (OLD.status IS DISTINCT FROM 'completed' AND NEW.status = 'completed')
     EXECUTE FUNCTION etl.on_import_completed();
 
-CREATE VIEW etl.pipeline_status AS
+CREATE VIEW etl.pipeline_status WITH (security_barrier) AS
 SELECT i.import_id,
        i.source,
        i.status AS import_status,
@@ -115,6 +115,8 @@ SELECT i.import_id,
          ORDER BY r.run_id DESC
          LIMIT 1) r ON true
 -- A loader sees its own imports; readers and operators see every import.
+-- (security_barrier: the filter runs before any function of the caller's in
+-- a WHERE, which could otherwise see, and leak, other loaders' rows.)
  WHERE i.owner_role = CURRENT_USER OR pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
  ORDER BY i.created_at, i.import_id, array_position(ARRAY['orders', 'customers', 'leads'], j.stage);
 COMMENT ON VIEW etl.pipeline_status IS

@@ -268,7 +268,7 @@ CREATE TRIGGER import_completed
     WHEN (OLD.status IS DISTINCT FROM 'completed' AND NEW.status = 'completed')
     EXECUTE FUNCTION etl.on_import_completed();
 
-CREATE OR REPLACE VIEW etl.pipeline_status AS
+CREATE OR REPLACE VIEW etl.pipeline_status WITH (security_barrier) AS
 SELECT i.import_id,
        i.source,
        i.status AS import_status,
@@ -298,7 +298,7 @@ SELECT i.import_id,
  WHERE i.owner_role = CURRENT_USER OR pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
  ORDER BY i.created_at, i.import_id, array_position(ARRAY['orders', 'customers', 'leads'], j.stage);
 
-CREATE OR REPLACE VIEW etl.progress AS
+CREATE OR REPLACE VIEW etl.progress WITH (security_barrier) AS
 SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
        p.lines_done, p.lines_total, p.lines_per_second, p.eta
   FROM etl.progress_rows() p

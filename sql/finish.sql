@@ -141,8 +141,9 @@ COMMENT ON FUNCTION etl_explain(text, text) IS
 -- etl.progress: the stages running now in this database (a direct call or
 -- the worker), moving batch by batch while their transaction is still open.
 -- Read from shared memory: empty unless the library is in
--- shared_preload_libraries. A loader sees its own imports' stages.
-CREATE VIEW etl.progress AS
+-- shared_preload_libraries. A loader sees its own imports' stages (a
+-- security_barrier, as etl.pipeline_status).
+CREATE VIEW etl.progress WITH (security_barrier) AS
 SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
        p.lines_done, p.lines_total, p.lines_per_second, p.eta
   FROM etl.progress_rows() p

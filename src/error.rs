@@ -44,9 +44,7 @@ impl CallError {
             CallError::ImportNotCompleted { .. }
             | CallError::NothingToRetry(_)
             | CallError::NotRunYet(_)
-            | CallError::ExtensionNotUpdated { .. } => {
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-            }
+            | CallError::ExtensionNotUpdated { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             CallError::UnknownTimeZone(_) | CallError::EventTypeTooLong { .. } => {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }

@@ -26,8 +26,8 @@ use crate::error::CallError;
 use crate::gucs;
 use crate::pg_compat;
 use crate::queue::{self, wake};
-use crate::services::identity;
 use crate::services::spi::Sql;
+use crate::services::{identity, worker_settings};
 
 /// The backend_type of the queue worker in pg_stat_activity.
 const WORKER_TYPE: &str = "etl_ext worker";
@@ -224,6 +224,7 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
     unsafe { pg_compat::install_signal_handler(libc::SIGTERM, postgres_die) };
     let database = BackgroundWorker::get_extra().to_string();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    use_server_settings(&database);
     wake::register_worker();
     log!("etl_ext worker: running the queue of database \"{database}\"");
 
@@ -235,6 +236,7 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a worker to reload its settings.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            use_server_settings(&database);
         }
         let installed = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::queue_exists()?)));
         let why_not = match installed {
@@ -263,6 +265,25 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
     log!("etl_ext worker: stopped");
     // SAFETY: see the launcher.
     unsafe { pg_sys::proc_exit(1) };
+}
+
+/// Puts back the parameters the database's own settings changed, which its
+/// owner may set (`services::worker_settings`), and says which.
+fn use_server_settings(database: &str) {
+    match BackgroundWorker::transaction(worker_settings::ignore_database_settings) {
+        Ok((reset, refused)) => {
+            if !reset.is_empty() {
+                log!(
+                    "etl_ext worker: ignoring the settings of database \"{database}\" for {} (the server's configuration applies)",
+                    reset.join(", ")
+                );
+            }
+            if !refused.is_empty() {
+                log!("etl_ext worker: could not put back {}", refused.join("; "));
+            }
+        }
+        Err(e) => log!("etl_ext worker: could not read the settings of database \"{database}\": {e}"),
+    }
 }
 
 /// A worker transaction: `search_path` pinned, the work done as the runner.

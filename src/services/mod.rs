@@ -13,3 +13,4 @@ pub mod spi;
 pub mod stage_settings;
 pub mod statistics;
 pub mod subxact;
+pub mod worker_settings;
