@@ -2,8 +2,6 @@
 //! and gives back (its counts). Below the pipeline runner, which calls the
 //! stages, so that the stages depend on it and never on the runner.
 
-use std::borrow::Cow;
-
 use pgrx::Uuid;
 use polars::prelude::DataFrame;
 
@@ -55,25 +53,16 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// `query`, written for a whole import, for this scope: for a redrive
-    /// the text that selects the import's orders (`import_orders`) is
-    /// replaced by the text that selects the redrive's (`redrive_orders`), so
-    /// that the statement's rules stay written once. Panics when `query`
-    /// lacks the text: a test runs every variant.
-    pub fn statement(self, query: &'static str, import_orders: &str, redrive_orders: &str) -> Cow<'static, str> {
+    /// The statement of this scope: `import` for a whole import, `redrive`
+    /// for a redrive. Each is a whole statement of its own (a file of
+    /// sql/queries and its `_redrive` variant), so that neither plan carries
+    /// the other's scope.
+    pub fn pick(self, import: &'static str, redrive: &'static str) -> &'static str {
         match self {
-            Scope::Import => Cow::Borrowed(query),
-            Scope::Redrive => Cow::Owned(variant(query, import_orders, redrive_orders)),
+            Scope::Import => import,
+            Scope::Redrive => redrive,
         }
     }
-}
-
-/// A variant of `query` with its text `from` replaced (once) by `to`, so
-/// that a statement's rules stay written once for every variant (a scope, a
-/// whole pass). Panics when `query` lacks `from`: a test runs every variant.
-pub fn variant(query: &str, from: &str, to: &str) -> String {
-    assert!(query.contains(from), "a statement lost the text its variant replaces: {from:.60}");
-    query.replacen(from, to, 1)
 }
 
 /// The run a stage works for: its import and scope, its `etl.runs` row, its

@@ -16,8 +16,9 @@
 --   once (at steady 1M lines a third of the grown leads were also queued,
 --   and a lead's update costs as much as its recompute's).
 -- * Each order probes its customer's current lead by index (for a big
---   import, leads/load.rs swaps that probe for one hash join over every
---   customer's current lead: attribute_orders_whole); sums are exact
+--   import, attribute_orders_whole.sql finds every customer's current
+--   lead in one hash join instead; a redrive runs
+--   attribute_orders_redrive.sql); sums are exact
 --   numeric. (No "= ANY(array)" beside the join key on the leads: as an
 --   index condition of a nested loop it walked the array per lead.)
 WITH attributed AS (

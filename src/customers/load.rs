@@ -23,23 +23,10 @@ pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Resul
 /// and 870-1,210 against 720-810 ms at steady state (docs/performance.md,
 /// "The customers' read"); the same plan as before for a small import.
 pub fn customer_keys_query(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Import => {
-            "SELECT DISTINCT ON (o.shop_id, o.customer_nickname) o.shop_id, o.customer_nickname
-               FROM etl.orders o
-              WHERE o.import_id = $1
-              ORDER BY 1, 2"
-        }
-        Scope::Redrive => {
-            "SELECT DISTINCT ON (o.shop_id, o.customer_nickname) o.shop_id, o.customer_nickname
-               FROM etl.redrive_scope s
-              CROSS JOIN LATERAL (
-                    SELECT o.shop_id, o.customer_nickname FROM etl.orders o
-                     WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
-              WHERE s.import_id = $1
-              ORDER BY 1, 2"
-        }
-    }
+    scope.pick(
+        include_str!("../../sql/queries/customer_keys.sql"),
+        include_str!("../../sql/queries/customer_keys_redrive.sql"),
+    )
 }
 
 pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<CustomerKeys, StageError> {
@@ -72,11 +59,7 @@ pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Stag
     let (shops, nicks) = key_args(candidates)?;
     let ids: Vec<String> = candidates.column("candidate_id")?.str()?.into_no_null_iter().map(str::to_owned).collect();
     sql.execute(
-        "INSERT INTO etl.customers (customer_global_id, shop_id, customer_nickname, customer_key)
-         SELECT u.id::uuid, u.shop_id, u.nickname, md5(u.shop_id::text || ':' || u.nickname)
-           FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(id, shop_id, nickname)
-          ORDER BY u.shop_id, u.nickname
-         ON CONFLICT (shop_id, customer_nickname) DO NOTHING",
+        include_str!("../sql/queries/create_customers.sql"),
         &[ids.into(), shops.into(), nicks.into()],
     )
 }
@@ -86,20 +69,11 @@ pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Stag
 /// order probes its customer by the unique key: the plan cannot turn into a
 /// scan of etl.customers, whatever the statistics say.
 pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
-    const QUERY: &str = "UPDATE etl.orders o
-            SET customer_global_id = (SELECT c.customer_global_id
-                                        FROM etl.customers c
-                                       WHERE c.shop_id = o.shop_id
-                                         AND c.customer_nickname = o.customer_nickname),
-                updated_at = pg_catalog.now()
-          WHERE o.import_id = $1 AND o.customer_global_id IS NULL";
-    let query = scope.statement(
-        QUERY,
-        "WHERE o.import_id = $1 AND",
-        "FROM etl.redrive_scope s
-          WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
+    let query = scope.pick(
+        include_str!("../../sql/queries/link_orders.sql"),
+        include_str!("../../sql/queries/link_orders_redrive.sql"),
     );
-    sql.execute(&query, &[import_id.into()])
+    sql.execute(query, &[import_id.into()])
 }
 
 /// The same as [`link_orders`] for a big import: the import's orders join
@@ -111,15 +85,7 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, 
 /// (its orders estimated at one row), which plans the probe per order again.
 pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
     stage_settings::without_nested_loops(sql, |sql| {
-        sql.execute(
-            "UPDATE etl.orders o
-                SET customer_global_id = c.customer_global_id,
-                    updated_at = pg_catalog.now()
-               FROM etl.customers c
-              WHERE c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname
-                AND o.import_id = $1 AND o.customer_global_id IS NULL",
-            &[import_id.into()],
-        )
+        sql.execute(include_str!("../../sql/queries/link_orders_whole.sql"), &[import_id.into()])
     })
 }
 
@@ -131,18 +97,11 @@ pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageErr
 /// customer_nickname) index, so the cost follows the import's customers and
 /// their orders, never the size of etl.orders.
 pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
-    const QUERY: &str = include_str!("../../sql/queries/customer_order_times.sql");
-    let query = scope.statement(
-        QUERY,
-        "FROM etl.orders i
-             WHERE i.import_id = $1",
-        "FROM etl.redrive_scope s
-             CROSS JOIN LATERAL (
-                   SELECT i.shop_id, i.customer_nickname, i.ordered_at FROM etl.orders i
-                    WHERE i.shop_id = s.shop_id AND i.order_id = s.order_id LIMIT 1) i
-             WHERE s.import_id = $1",
+    let query = scope.pick(
+        include_str!("../../sql/queries/customer_order_times.sql"),
+        include_str!("../../sql/queries/customer_order_times_redrive.sql"),
     );
-    sql.execute(&query, &[import_id.into()])
+    sql.execute(query, &[import_id.into()])
 }
 
 /// The same as [`refresh_order_times`] for a big import: every touched

@@ -13,21 +13,11 @@ use crate::stage::Scope;
 /// text compares with the database's collation (twice the time at 1M lines
 /// under C.UTF-8), and the order is the same (lowercase hex, fixed hyphens).
 pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
-    const QUERY: &str = "SELECT c.id::text
-               FROM (SELECT DISTINCT o.customer_global_id AS id
-                       FROM etl.orders o WHERE o.import_id = $1
-                        AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL) c
-              ORDER BY c.id";
-    let query = scope.statement(
-        QUERY,
-        "FROM etl.orders o WHERE o.import_id = $1",
-        "FROM etl.redrive_scope s
-                      CROSS JOIN LATERAL (
-                            SELECT o.customer_global_id, o.lead_id FROM etl.orders o
-                             WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
-                      WHERE s.import_id = $1",
+    let query = scope.pick(
+        include_str!("../../sql/queries/customers_to_attribute.sql"),
+        include_str!("../../sql/queries/customers_to_attribute_redrive.sql"),
     );
-    sql.open_cursor(&query, &[import_id.into()])
+    sql.open_cursor(query, &[import_id.into()])
 }
 
 /// The leads that lost or changed an order (queued by the orders stage):
@@ -94,10 +84,7 @@ pub fn create_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
     let leads = text_column_where(plan, "lead_id", &mask)?;
     let customers = text_column_where(plan, "customer_global_id", &mask)?;
     sql.execute(
-        "INSERT INTO etl.business_leads (lead_id, customer_global_id, current_stage)
-         SELECT u.lead_id::uuid, u.customer_global_id::uuid, 'OPEN'
-           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(lead_id, customer_global_id, n)
-          ORDER BY u.n",
+        include_str!("../sql/queries/create_leads.sql"),
         &[leads.into(), customers.into()],
     )
 }
@@ -107,9 +94,7 @@ pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
     let mask = plan.column("reopen")?.bool()?.clone();
     let leads = text_column_where(plan, "lead_id", &mask)?;
     sql.execute(
-        "UPDATE etl.business_leads
-            SET current_stage = 'OPEN', updated_at = now()
-          WHERE lead_id = ANY($1::uuid[]) AND current_stage = 'COLD'",
+        include_str!("../sql/queries/reopen_leads.sql"),
         &[leads.into()],
     )
 }
@@ -120,13 +105,11 @@ pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
 /// sql/queries/attribute_orders.sql). Returns (orders attributed, leads
 /// whose aggregates grew).
 pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<(u64, u64), StageError> {
-    let query = scope.statement(
-        ATTRIBUTE_ORDERS,
-        "WHERE o.import_id = $1 AND",
-        "FROM etl.redrive_scope s
-     WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
+    let query = scope.pick(
+        include_str!("../../sql/queries/attribute_orders.sql"),
+        include_str!("../../sql/queries/attribute_orders_redrive.sql"),
     );
-    run_attribute_orders(sql, &query, import_id)
+    run_attribute_orders(sql, query, import_id)
 }
 
 /// The same as [`attribute_orders`] for a big import (its customers at
@@ -136,28 +119,9 @@ pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<
 /// as the import's orders may be estimated at one row (docs/performance.md,
 /// "A big import's attribution: one hash join").
 pub fn attribute_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<(u64, u64), StageError> {
-    let query = crate::stage::variant(ATTRIBUTE_ORDERS, LEAD_PER_ORDER, LEADS_IN_ONE_PASS);
-    stage_settings::without_nested_loops(sql, |sql| run_attribute_orders(sql, &query, import_id))
+    let query = include_str!("../../sql/queries/attribute_orders_whole.sql");
+    stage_settings::without_nested_loops(sql, |sql| run_attribute_orders(sql, query, import_id))
 }
-
-const ATTRIBUTE_ORDERS: &str = include_str!("../../sql/queries/attribute_orders.sql");
-
-/// How attribute_orders.sql finds each order's current lead: a probe per order.
-const LEAD_PER_ORDER: &str = "SET lead_id = (SELECT l.lead_id
-                        FROM etl.business_leads l
-                       WHERE l.customer_global_id = o.customer_global_id
-                       ORDER BY l.lead_no DESC
-                       LIMIT 1),
-           updated_at = pg_catalog.now()
-     WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL";
-
-/// ... and in one pass: every customer's current lead, joined to the orders.
-const LEADS_IN_ONE_PASS: &str = "SET lead_id = c.lead_id,
-           updated_at = pg_catalog.now()
-      FROM (SELECT DISTINCT ON (l.customer_global_id) l.customer_global_id, l.lead_id
-              FROM etl.business_leads l
-             ORDER BY l.customer_global_id, l.lead_no DESC) c
-     WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id = c.customer_global_id";
 
 fn run_attribute_orders(sql: &mut Sql, query: &str, import_id: Uuid) -> Result<(u64, u64), StageError> {
     sql.query(query, &[import_id.into()], |rows| {
