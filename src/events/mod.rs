@@ -176,12 +176,7 @@ pub fn publish(event_type: EventType, payload: &Value) -> Result<i64, StageError
 /// [`publish`] for a payload given as JSON text (checked by the caller).
 pub fn publish_text(event_type: EventType, payload_text: &str) -> Result<i64, StageError> {
     Sql::new().query(
-        "WITH e AS (
-             INSERT INTO etl.events (event_type, event_version, payload, accepted)
-             VALUES ($1, $2, $3::jsonb, true)
-             RETURNING event_id, payload
-         )
-         SELECT e.event_id, pg_catalog.pg_notify($4, e.payload::text) FROM e",
+        include_str!("../sql/queries/publish_event.sql"),
         &[event_type.name().into(), EVENT_VERSION.into(), payload_text.into(), CHANNEL.into()],
         |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
     )
@@ -197,14 +192,7 @@ pub fn store_refused(event_type: &str, payload_text: &str, error: &EventError) -
         payload_text.to_string()
     };
     Sql::new().query(
-        "WITH p AS (SELECT $3::jsonb AS payload)
-         INSERT INTO etl.events (event_type, event_version, payload, accepted, error)
-         SELECT $1,
-                CASE WHEN pg_catalog.jsonb_typeof(p.payload) OPERATOR(pg_catalog.=) 'object'
-                     THEN p.payload OPERATOR(pg_catalog.->>) 'event_version' END,
-                p.payload, false, $2
-           FROM p
-         RETURNING event_id",
+        include_str!("../sql/queries/store_refused_event.sql"),
         &[event_type.into(), error.to_string().into(), stored_payload.into()],
         |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
     )

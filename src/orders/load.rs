@@ -58,9 +58,7 @@ impl LineOrder {
 /// primary key, where a count reads every line.
 pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
     sql.query(
-        "SELECT coalesce(pg_catalog.max(r.line_no)::bigint - pg_catalog.min(r.line_no)::bigint + 1, 0)
-           FROM etl.raw_orders r
-          WHERE r.import_id = $1",
+        include_str!("../sql/queries/line_span.sql"),
         &[import_id.into()],
         |rows| Ok(rows.first().get_one::<i64>()?.unwrap_or(0)),
     )
@@ -74,20 +72,11 @@ pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
 pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid, order: LineOrder) -> Result<Cursor, StageError> {
     match order {
         LineOrder::Newest => sql.open_cursor(
-            "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
-                    r.order_type, r.amount, r.ordered_at
-               FROM etl.raw_orders r
-              WHERE r.import_id = $1
-              ORDER BY r.line_no DESC",
+            include_str!("../sql/queries/raw_lines.sql"),
             &[import_id.into()],
         ),
         LineOrder::ByShop => sql.open_cursor(
-            "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
-                    r.order_type, r.amount, r.ordered_at
-               FROM etl.raw_orders r
-               LEFT JOIN etl.shops s ON s.shop_name = pg_catalog.btrim(r.shop, $2)
-              WHERE r.import_id = $1
-              ORDER BY s.shop_id, r.line_no DESC",
+            include_str!("../sql/queries/raw_lines_by_shop.sql"),
             &[import_id.into(), TRIM_CHARS.into()],
         ),
     }
@@ -124,15 +113,7 @@ pub fn count_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, Stage
 /// etl.raw_orders: the cost follows the rejected lines, not the import.
 pub fn open_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
     sql.open_cursor(
-        "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
-                r.order_type, r.amount, r.ordered_at, j.reason AS former_reason
-           FROM etl.rejects j
-          CROSS JOIN LATERAL (
-                SELECT r.* FROM etl.raw_orders r
-                 WHERE r.import_id = j.import_id AND r.line_no = j.line_no
-                 LIMIT 1) r
-          WHERE j.import_id = $1 AND j.stage = 'orders'
-          ORDER BY j.line_no DESC",
+        include_str!("../sql/queries/rejected_lines.sql"),
         &[import_id.into()],
     )
 }
@@ -207,21 +188,7 @@ pub fn record_redriven(
     sent: &OrderRows,
 ) -> Result<std::collections::HashSet<i32>, StageError> {
     sql.query(
-        "WITH written AS (
-             SELECT o.shop_id, o.order_id, o.source_line_no
-               FROM unnest($3::bigint[], $4::text[]) AS u(shop_id, order_id)
-              CROSS JOIN LATERAL (
-                    SELECT o.shop_id, o.order_id, o.source_line_no FROM etl.orders o
-                     WHERE o.shop_id = u.shop_id AND o.order_id = u.order_id AND o.loaded_by_run = $2
-                     LIMIT 1) o
-         ), recorded AS (
-             -- A key an earlier batch of the run wrote is there already.
-             INSERT INTO etl.redrive_scope (import_id, shop_id, order_id)
-             SELECT $1, w.shop_id, w.order_id FROM written w
-             ON CONFLICT DO NOTHING
-             RETURNING shop_id, order_id
-         )
-         SELECT w.source_line_no FROM written w JOIN recorded r ON r.shop_id = w.shop_id AND r.order_id = w.order_id",
+        include_str!("../sql/queries/record_redriven.sql"),
         &[import_id.into(), run_id.into(), sent.shop_id.clone().into(), sent.order_id.clone().into()],
         |rows| {
             let mut lines = std::collections::HashSet::with_capacity(rows.len());
@@ -264,20 +231,7 @@ pub fn write_rejects(
     let line_no: Vec<Option<i32>> = raw.column("line_no")?.i32()?.into_iter().collect();
     let text = |name: &str| text_column(raw, name);
     sql.execute(
-        "INSERT INTO etl.rejects (import_id, line_no, stage, reason, detail, raw)
-         SELECT $1, u.line_no, 'orders', u.reason, u.detail,
-                pg_catalog.jsonb_build_object(
-                    'order_id', u.order_id, 'shop', u.shop, 'customer_name', u.customer_name,
-                    'order_status', u.order_status, 'order_type', u.order_type,
-                    'amount', u.amount, 'ordered_at', u.ordered_at)
-           FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::text[], $10::text[], $11::text[])
-                AS u(line_no, reason, detail, order_id, shop, customer_name, order_status,
-                     order_type, amount, ordered_at)
-          ORDER BY u.line_no
-         ON CONFLICT (import_id, line_no) DO UPDATE
-            SET stage = EXCLUDED.stage, reason = EXCLUDED.reason,
-                detail = EXCLUDED.detail, raw = EXCLUDED.raw, created_at = pg_catalog.now()",
+        include_str!("../sql/queries/write_rejects.sql"),
         &[
             import_id.into(),
             line_no.into(),

@@ -152,9 +152,7 @@ pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
     // reentrant, and they also run without this function).
     lock_pipeline()?;
     let orders_ran = Sql::new().query(
-        "SELECT EXISTS (SELECT 1 FROM etl.runs r
-                         WHERE r.import_id = $1 AND r.stage = 'orders'
-                           AND r.status IN ('success', 'partial_success'))",
+        include_str!("../sql/queries/orders_ran.sql"),
         &[import_id.into()],
         |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
     )?;
@@ -256,11 +254,7 @@ fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str)
 
 fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), StageError> {
     sql.execute(
-        "UPDATE etl.runs
-            SET status = $2, finished_at = clock_timestamp(),
-                rows_in = $3, rows_ok = $4, rows_superseded = $5, rows_rejected = $6, rows_failed = $7,
-                batches = $8, queries = $9, duration_ms = $10, error = $11, details = $12
-          WHERE run_id = $1",
+        include_str!("../sql/queries/log_run.sql"),
         &[
             r.run_id.into(),
             r.status.name().into(),

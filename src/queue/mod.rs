@@ -28,14 +28,7 @@ pub fn enqueue(import_id: Uuid, stage: Stage) -> Result<(), StageError> {
     // alone, and its row, which a worker waiting for the pipeline's lock
     // holds, is not waited for.
     Sql::new().execute(
-        "INSERT INTO etl.jobs AS j (import_id, stage)
-         SELECT $1, $2
-          WHERE NOT EXISTS (SELECT 1 FROM etl.jobs q
-                             WHERE q.import_id = $1 AND q.stage = $2 AND q.state IN ('queued', 'running'))
-         ON CONFLICT (import_id, stage) DO UPDATE
-            SET state = 'queued', attempts = 0, next_run_at = now(), last_error = NULL,
-                updated_at = now(), finished_at = NULL
-          WHERE j.state IN ('done', 'failed', 'dead')",
+        include_str!("../sql/queries/enqueue_job.sql"),
         &[import_id.into(), stage.name().into()],
     )?;
     wake::wake_worker_at_commit();
@@ -50,14 +43,7 @@ pub fn enqueue(import_id: Uuid, stage: Stage) -> Result<(), StageError> {
 /// requeues a job that ran or died; requeuing is `etl_retry`, the operator's.
 pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Option<i64>, CallError> {
     let found = Sql::new().query(
-        "SELECT i.status,
-                i.owner_role = pg_get_userbyid($2)
-                    OR pg_has_role($2, 'etl_operator', 'MEMBER')
-                    OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = $2), false),
-                EXISTS (SELECT 1 FROM etl.jobs j WHERE j.import_id = i.import_id AND j.stage = 'orders'),
-                (SELECT count(*) FROM etl.raw_orders r WHERE r.import_id = i.import_id)
-           FROM etl.imports i
-          WHERE i.import_id = $1",
+        include_str!("../sql/queries/import_completion.sql"),
         &[import_id.into(), caller.into()],
         |rows| match rows.into_iter().next() {
             Some(row) => Ok(Some((
@@ -177,12 +163,7 @@ pub fn settle_waiting_job(report: &StageReport) -> Result<(), StageError> {
         return Ok(());
     }
     Sql::new().execute(
-        "UPDATE etl.jobs
-            SET state = 'done', last_run_id = $3, last_error = NULL, updated_at = now(),
-                finished_at = clock_timestamp()
-          WHERE job_id IN (SELECT job_id FROM etl.jobs
-                            WHERE import_id = $1 AND stage = $2 AND state IN ('queued', 'failed')
-                              FOR UPDATE SKIP LOCKED)",
+        include_str!("../sql/queries/settle_waiting_job.sql"),
         &[report.import_id.into(), report.stage.name().into(), report.run_id.into()],
     )?;
     Ok(())
@@ -292,9 +273,7 @@ pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, CallError
     // Whatever waits for a job row while holding the pipeline's lock skips
     // locked rows or leaves running jobs alone (`enqueue`): no deadlock.
     let still_ours = Sql::new().query(
-        "SELECT j.job_id FROM etl.jobs j
-          WHERE j.job_id = $1 AND j.state = 'running' AND j.attempts = $2
-            FOR UPDATE SKIP LOCKED",
+        include_str!("../sql/queries/lock_claimed_job.sql"),
         &[job.job_id.into(), job.attempt.into()],
         |rows| Ok(!rows.is_empty()),
     )?;
@@ -333,9 +312,7 @@ pub fn claim_runnable_job() -> Result<Option<ClaimedJob>, StageError> {
 /// `etl.run_job` of the procedure `etl_run_queue`.
 pub fn run_job_by_id(job_id: i64) -> Result<Option<JobOutcome>, CallError> {
     let job = Sql::new().query(
-        "SELECT j.job_id, j.import_id, j.stage, j.state, j.attempts
-           FROM etl.jobs j
-          WHERE j.job_id = $1 AND j.state = 'running'",
+        include_str!("../sql/queries/claimed_job.sql"),
         &[job_id.into()],
         |rows| rows.into_iter().next().map(|row| read_job(&row)).transpose(),
     )?;
@@ -372,15 +349,7 @@ fn finish_job(
     let exponent = (job.attempt - 1).clamp(0, 30) as u32;
     let delay_ms = gucs::retry_base_delay_ms().saturating_mul(1i64 << exponent).min(86_400_000);
     Sql::new().execute(
-        "UPDATE etl.jobs
-            SET state = $2, last_run_id = coalesce($3, last_run_id), last_error = $4,
-                next_run_at = CASE WHEN $2 = 'failed'
-                                   THEN pg_catalog.clock_timestamp()
-                                        + ($5::double precision * interval '1 millisecond')
-                                   ELSE next_run_at END,
-                finished_at = CASE WHEN $2 IN ('done', 'dead') THEN pg_catalog.clock_timestamp() END,
-                updated_at = pg_catalog.now()
-          WHERE job_id = $1",
+        include_str!("../sql/queries/finish_job.sql"),
         &[
             job.job_id.into(),
             state.name().into(),
@@ -406,10 +375,7 @@ pub fn run_pending() -> Result<i64, CallError> {
 /// Requeues an import's dead or failed jobs; returns the stages requeued.
 pub fn retry(import_id: Uuid) -> Result<Vec<String>, CallError> {
     let stages = Sql::new().query(
-        "UPDATE etl.jobs
-            SET state = 'queued', attempts = 0, next_run_at = now(), updated_at = now(), finished_at = NULL
-          WHERE import_id = $1 AND state IN ('dead', 'failed')
-         RETURNING stage",
+        include_str!("../sql/queries/retry_jobs.sql"),
         &[import_id.into()],
         |rows| {
             let mut stages = Vec::new();
@@ -429,13 +395,7 @@ pub fn retry(import_id: Uuid) -> Result<Vec<String>, CallError> {
 /// Milliseconds until the next job becomes ready (None: nothing waits).
 pub fn ms_until_next_job() -> Result<Option<i64>, StageError> {
     Sql::new().query(
-        "SELECT CASE WHEN s.next_at IS NOT NULL
-                     THEN greatest(0::numeric,
-                                   pg_catalog.ceil(extract(epoch FROM s.next_at OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp())
-                                                   OPERATOR(pg_catalog.*) 1000::numeric))::bigint
-                END
-           FROM (SELECT pg_catalog.min(j.next_run_at) AS next_at
-                   FROM etl.jobs j WHERE j.state IN ('queued', 'failed', 'running')) s",
+        include_str!("../sql/queries/next_job_due.sql"),
         &[],
         |rows| Ok(rows.first().get_one::<i64>()?),
     )
@@ -446,15 +406,7 @@ pub fn ms_until_next_job() -> Result<Option<i64>, StageError> {
 /// created under that name is not run).
 pub fn queue_exists() -> Result<bool, StageError> {
     Sql::new().query(
-        "SELECT EXISTS (
-             SELECT 1
-               FROM pg_catalog.pg_depend d
-               JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
-              WHERE e.extname OPERATOR(pg_catalog.=) 'etl_ext'::pg_catalog.name
-                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass::pg_catalog.oid
-                AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid
-                AND d.deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog.char
-                AND d.objid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('etl.jobs')::pg_catalog.oid)",
+        include_str!("../sql/queries/queue_exists.sql"),
         &[],
         |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
     )

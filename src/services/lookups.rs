@@ -37,9 +37,7 @@ where
 pub fn active_shops(sql: &mut Sql, names: Vec<String>) -> Result<DataFrame, StageError> {
     let (names, ids) = pairs::<String, i64>(
         sql,
-        "SELECT s.shop_name, s.shop_id
-           FROM etl.shops s
-          WHERE s.active AND s.shop_name = ANY($1::text[])",
+        include_str!("../sql/queries/active_shops.sql"),
         names,
         ["shop_name", "shop_id"],
     )?;
@@ -50,9 +48,7 @@ pub fn active_shops(sql: &mut Sql, names: Vec<String>) -> Result<DataFrame, Stag
 pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<DataFrame, StageError> {
     let (raw, mapped) = pairs::<String, String>(
         sql,
-        "SELECT m.raw_order_type, m.system_order_type
-           FROM etl.order_type_mappings m
-          WHERE m.raw_order_type = ANY($1::text[])",
+        include_str!("../sql/queries/order_type_mappings.sql"),
         raw_types,
         ["raw_order_type", "system_order_type"],
     )?;
@@ -62,11 +58,7 @@ pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<Data
 /// (ids as text) frame (`customer_global_id` str, `current_lead_id` str, `current_stage` str).
 pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame, StageError> {
     let (cust, lead, stage) = sql.query(
-        "SELECT DISTINCT ON (l.customer_global_id)
-                l.customer_global_id::text AS customer_global_id, l.lead_id::text AS lead_id, l.current_stage
-           FROM etl.business_leads l
-          WHERE l.customer_global_id = ANY($1::text[]::uuid[])
-          ORDER BY l.customer_global_id, l.lead_no DESC",
+        include_str!("../sql/queries/current_leads.sql"),
         &[customers.into()],
         |rows| {
             let mut cust: Vec<String> = Vec::with_capacity(rows.len());

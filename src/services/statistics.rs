@@ -28,12 +28,7 @@ pub fn stale(analysed_pages: f64, pages: f64) -> bool {
 /// did. One cheap catalog read otherwise.
 pub fn refresh_table_if_grown(sql: &mut Sql, table: &str) -> Result<bool, StageError> {
     let (analysed_pages, pages, owner) = sql.query(
-        "SELECT CASE WHEN c.reltuples < 0 THEN 0 ELSE c.relpages END::double precision AS analysed_pages,
-                (pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint)::double precision
-                    AS pages,
-                c.relowner AS owner
-           FROM pg_catalog.pg_class c
-          WHERE c.oid = pg_catalog.to_regclass($1)::pg_catalog.oid",
+        include_str!("../sql/queries/table_growth.sql"),
         &[table.into()],
         |rows| {
             let [analysed_pages, pages, owner] = column_ordinals(&rows, ["analysed_pages", "pages", "owner"])?;
@@ -67,11 +62,7 @@ pub fn refresh_if_grown(sql: &mut Sql) -> Result<bool, StageError> {
 /// analysed or grown since, its size at `rows_per_page`, whichever is larger.
 pub fn estimated_rows(sql: &mut Sql, table: &str, rows_per_page: i64) -> Result<i64, StageError> {
     sql.query(
-        "SELECT greatest(c.reltuples::bigint,
-                    pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint * $2)
-                    AS estimated_rows
-           FROM pg_catalog.pg_class c
-          WHERE c.oid = pg_catalog.to_regclass($1)::pg_catalog.oid",
+        include_str!("../sql/queries/estimated_rows.sql"),
         &[table.into(), rows_per_page.into()],
         |rows| {
             let [estimated_rows] = column_ordinals(&rows, ["estimated_rows"])?;
