@@ -46,7 +46,7 @@ fn or_raise<T>(result: Result<T, CallError>) -> T {
 fn run_for_sql(import_id: Option<Uuid>, stages: &[Stage], dry_run: Option<bool>) -> TableIterator<'static, ReportRow> {
     let reports = or_raise(as_runner(|| {
         let dry_run = dry_run.ok_or(CallError::NullArgument("dry_run"))?;
-        queue::run_for_caller(import_id, stages, dry_run)
+        queue::chain::run_for_caller(import_id, stages, dry_run)
     }));
     TableIterator::new(reports.iter().map(to_row).collect::<Vec<_>>())
 }
@@ -175,21 +175,21 @@ fn etl_polars_pool_threads() -> i32 {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_run_pending() -> i64 {
-    or_raise(as_runner(queue::run_pending))
+    or_raise(as_runner(queue::runner::run_pending))
 }
 
 /// Requeues the dead or failed stage jobs of an import; returns their stages.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_retry(import_id: Option<Uuid>) -> Vec<String> {
-    or_raise(as_runner(|| queue::retry(import_id.ok_or(CallError::NullImportId)?)))
+    or_raise(as_runner(|| queue::jobs::retry(import_id.ok_or(CallError::NullImportId)?)))
 }
 
 fn emit_event_as_runner(event_type: Option<&str>, payload: Option<&str>) -> i64 {
     or_raise(as_runner(|| {
         let event_type = event_type.ok_or(CallError::NullArgument("event_type"))?;
         let payload = payload.ok_or(CallError::NullArgument("payload"))?;
-        queue::emit_event(event_type, payload)
+        queue::chain::emit_event(event_type, payload)
     }))
 }
 
@@ -225,7 +225,7 @@ mod etl {
         // SAFETY: reads the current user (the role completing the import)
         // before the work switches to the runner.
         let caller = unsafe { pgrx::pg_sys::GetUserId() };
-        or_raise(as_runner(|| queue::import_completed(import_id, caller)))
+        or_raise(as_runner(|| queue::chain::import_completed(import_id, caller)))
     }
 
     /// Takes the pipeline's lock for the rest of the caller's transaction, as
@@ -251,12 +251,12 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn run_job(job_id: i64) -> Option<String> {
-        or_raise(as_runner(|| Ok(queue::run_job_by_id(job_id)?.map(|o| o.state.name().to_string()))))
+        or_raise(as_runner(|| Ok(queue::runner::run_job_by_id(job_id)?.map(|o| o.state.name().to_string()))))
     }
 
     /// `etl_emit_event` with the payload as jsonb's text, so that what
     /// JSON-in-Rust cannot hold is refused rather than a panic (see
-    /// `queue::emit_event`).
+    /// `queue::chain::emit_event`).
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn emit_event(event_type: Option<&str>, payload: Option<&str>) -> i64 {

@@ -58,10 +58,7 @@ fn key_args(frame: &DataFrame) -> Result<(Vec<i64>, Vec<String>), StageError> {
 pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, StageError> {
     let (shops, nicks) = key_args(candidates)?;
     let ids: Vec<String> = candidates.column("candidate_id")?.str()?.into_no_null_iter().map(str::to_owned).collect();
-    sql.execute(
-        include_str!("../sql/queries/create_customers.sql"),
-        &[ids.into(), shops.into(), nicks.into()],
-    )
+    sql.execute(include_str!("../../sql/queries/create_customers.sql"), &[ids.into(), shops.into(), nicks.into()])
 }
 
 /// Sets `customer_global_id` on every order of the scope that has none

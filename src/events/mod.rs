@@ -176,7 +176,7 @@ pub fn publish(event_type: EventType, payload: &Value) -> Result<i64, StageError
 /// [`publish`] for a payload given as JSON text (checked by the caller).
 pub fn publish_text(event_type: EventType, payload_text: &str) -> Result<i64, StageError> {
     Sql::new().query(
-        include_str!("../sql/queries/publish_event.sql"),
+        include_str!("../../sql/queries/publish_event.sql"),
         &[event_type.name().into(), EVENT_VERSION.into(), payload_text.into(), CHANNEL.into()],
         |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
     )
@@ -192,7 +192,7 @@ pub fn store_refused(event_type: &str, payload_text: &str, error: &EventError) -
         payload_text.to_string()
     };
     Sql::new().query(
-        include_str!("../sql/queries/store_refused_event.sql"),
+        include_str!("../../sql/queries/store_refused_event.sql"),
         &[event_type.into(), error.to_string().into(), stored_payload.into()],
         |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
     )

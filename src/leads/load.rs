@@ -83,20 +83,14 @@ pub fn create_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
     let mask = plan.column("strategy")?.str()?.equal(crate::leads::transform::STRATEGY_NEW);
     let leads = text_column_where(plan, "lead_id", &mask)?;
     let customers = text_column_where(plan, "customer_global_id", &mask)?;
-    sql.execute(
-        include_str!("../sql/queries/create_leads.sql"),
-        &[leads.into(), customers.into()],
-    )
+    sql.execute(include_str!("../../sql/queries/create_leads.sql"), &[leads.into(), customers.into()])
 }
 
 /// Reused `COLD` leads become `OPEN`.
 pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> {
     let mask = plan.column("reopen")?.bool()?.clone();
     let leads = text_column_where(plan, "lead_id", &mask)?;
-    sql.execute(
-        include_str!("../sql/queries/reopen_leads.sql"),
-        &[leads.into()],
-    )
+    sql.execute(include_str!("../../sql/queries/reopen_leads.sql"), &[leads.into()])
 }
 
 /// Gives every order of the import that has a customer and no lead its

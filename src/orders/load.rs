@@ -57,11 +57,9 @@ impl LineOrder {
 /// numbered from 1, an upper bound of it otherwise. Two descents of the
 /// primary key, where a count reads every line.
 pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
-    sql.query(
-        include_str!("../sql/queries/line_span.sql"),
-        &[import_id.into()],
-        |rows| Ok(rows.first().get_one::<i64>()?.unwrap_or(0)),
-    )
+    sql.query(include_str!("../../sql/queries/line_span.sql"), &[import_id.into()], |rows| {
+        Ok(rows.first().get_one::<i64>()?.unwrap_or(0))
+    })
 }
 
 /// Opens a cursor over the import's raw lines in `order`. By shop, a
@@ -71,12 +69,9 @@ pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
 /// unknown shop come last (they are rejected).
 pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid, order: LineOrder) -> Result<Cursor, StageError> {
     match order {
-        LineOrder::Newest => sql.open_cursor(
-            include_str!("../sql/queries/raw_lines.sql"),
-            &[import_id.into()],
-        ),
+        LineOrder::Newest => sql.open_cursor(include_str!("../../sql/queries/raw_lines.sql"), &[import_id.into()]),
         LineOrder::ByShop => sql.open_cursor(
-            include_str!("../sql/queries/raw_lines_by_shop.sql"),
+            include_str!("../../sql/queries/raw_lines_by_shop.sql"),
             &[import_id.into(), TRIM_CHARS.into()],
         ),
     }
@@ -112,10 +107,7 @@ pub fn count_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, Stage
 /// newest first, each through the primary keys of etl.rejects and
 /// etl.raw_orders: the cost follows the rejected lines, not the import.
 pub fn open_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
-    sql.open_cursor(
-        include_str!("../sql/queries/rejected_lines.sql"),
-        &[import_id.into()],
-    )
+    sql.open_cursor(include_str!("../../sql/queries/rejected_lines.sql"), &[import_id.into()])
 }
 
 pub fn fetch_rejected_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RejectedLines, StageError> {
@@ -188,7 +180,7 @@ pub fn record_redriven(
     sent: &OrderRows,
 ) -> Result<std::collections::HashSet<i32>, StageError> {
     sql.query(
-        include_str!("../sql/queries/record_redriven.sql"),
+        include_str!("../../sql/queries/record_redriven.sql"),
         &[import_id.into(), run_id.into(), sent.shop_id.clone().into(), sent.order_id.clone().into()],
         |rows| {
             let mut lines = std::collections::HashSet::with_capacity(rows.len());
@@ -231,7 +223,7 @@ pub fn write_rejects(
     let line_no: Vec<Option<i32>> = raw.column("line_no")?.i32()?.into_iter().collect();
     let text = |name: &str| text_column(raw, name);
     sql.execute(
-        include_str!("../sql/queries/write_rejects.sql"),
+        include_str!("../../sql/queries/write_rejects.sql"),
         &[
             import_id.into(),
             line_no.into(),

@@ -151,11 +151,10 @@ pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
     // between it and the stages (each stage takes the same lock again: it is
     // reentrant, and they also run without this function).
     lock_pipeline()?;
-    let orders_ran = Sql::new().query(
-        include_str!("../sql/queries/orders_ran.sql"),
-        &[import_id.into()],
-        |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
-    )?;
+    let orders_ran =
+        Sql::new().query(include_str!("../../sql/queries/orders_ran.sql"), &[import_id.into()], |rows| {
+            Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
+        })?;
     if !orders_ran {
         return Err(CallError::NotRunYet(import_id.to_string()));
     }
@@ -254,7 +253,7 @@ fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str)
 
 fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), StageError> {
     sql.execute(
-        include_str!("../sql/queries/log_run.sql"),
+        include_str!("../../sql/queries/log_run.sql"),
         &[
             r.run_id.into(),
             r.status.name().into(),

@@ -35,12 +35,8 @@ where
 
 /// Active shops among `names`: frame (`shop_name` str, `shop_id` i64).
 pub fn active_shops(sql: &mut Sql, names: Vec<String>) -> Result<DataFrame, StageError> {
-    let (names, ids) = pairs::<String, i64>(
-        sql,
-        include_str!("../sql/queries/active_shops.sql"),
-        names,
-        ["shop_name", "shop_id"],
-    )?;
+    let (names, ids) =
+        pairs::<String, i64>(sql, include_str!("../../sql/queries/active_shops.sql"), names, ["shop_name", "shop_id"])?;
     Ok(df!("shop_name" => names, "shop_id" => ids)?)
 }
 
@@ -48,7 +44,7 @@ pub fn active_shops(sql: &mut Sql, names: Vec<String>) -> Result<DataFrame, Stag
 pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<DataFrame, StageError> {
     let (raw, mapped) = pairs::<String, String>(
         sql,
-        include_str!("../sql/queries/order_type_mappings.sql"),
+        include_str!("../../sql/queries/order_type_mappings.sql"),
         raw_types,
         ["raw_order_type", "system_order_type"],
     )?;
@@ -57,10 +53,8 @@ pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<Data
 /// The current lead (highest `lead_no`) of each customer in `customers`:
 /// (ids as text) frame (`customer_global_id` str, `current_lead_id` str, `current_stage` str).
 pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame, StageError> {
-    let (cust, lead, stage) = sql.query(
-        include_str!("../sql/queries/current_leads.sql"),
-        &[customers.into()],
-        |rows| {
+    let (cust, lead, stage) =
+        sql.query(include_str!("../../sql/queries/current_leads.sql"), &[customers.into()], |rows| {
             let mut cust: Vec<String> = Vec::with_capacity(rows.len());
             let mut lead: Vec<String> = Vec::with_capacity(rows.len());
             let mut stage: Vec<String> = Vec::with_capacity(rows.len());
@@ -76,7 +70,6 @@ pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame,
                 }
             }
             Ok((cust, lead, stage))
-        },
-    )?;
+        })?;
     Ok(df!("customer_global_id" => cust, "current_lead_id" => lead, "current_stage" => stage)?)
 }

@@ -27,10 +27,8 @@ pub fn stale(analysed_pages: f64, pages: f64) -> bool {
 /// past the threshold since its statistics were taken; returns whether it
 /// did. One cheap catalog read otherwise.
 pub fn refresh_table_if_grown(sql: &mut Sql, table: &str) -> Result<bool, StageError> {
-    let (analysed_pages, pages, owner) = sql.query(
-        include_str!("../sql/queries/table_growth.sql"),
-        &[table.into()],
-        |rows| {
+    let (analysed_pages, pages, owner) =
+        sql.query(include_str!("../../sql/queries/table_growth.sql"), &[table.into()], |rows| {
             let [analysed_pages, pages, owner] = column_ordinals(&rows, ["analysed_pages", "pages", "owner"])?;
             let row = rows.first();
             Ok((
@@ -38,8 +36,7 @@ pub fn refresh_table_if_grown(sql: &mut Sql, table: &str) -> Result<bool, StageE
                 row.get::<f64>(pages)?.unwrap_or(0.0),
                 row.get::<pgrx::pg_sys::Oid>(owner)?,
             ))
-        },
-    )?;
+        })?;
     let Some(owner) = owner else {
         return Err(StageError::Unexpected(format!("table {table} does not exist")));
     };
@@ -61,14 +58,10 @@ pub fn refresh_if_grown(sql: &mut Sql) -> Result<bool, StageError> {
 /// the catalog (no scan): the analysed row count, or, for a table never
 /// analysed or grown since, its size at `rows_per_page`, whichever is larger.
 pub fn estimated_rows(sql: &mut Sql, table: &str, rows_per_page: i64) -> Result<i64, StageError> {
-    sql.query(
-        include_str!("../sql/queries/estimated_rows.sql"),
-        &[table.into(), rows_per_page.into()],
-        |rows| {
-            let [estimated_rows] = column_ordinals(&rows, ["estimated_rows"])?;
-            Ok(rows.first().get::<i64>(estimated_rows)?.unwrap_or(0))
-        },
-    )
+    sql.query(include_str!("../../sql/queries/estimated_rows.sql"), &[table.into(), rows_per_page.into()], |rows| {
+        let [estimated_rows] = column_ordinals(&rows, ["estimated_rows"])?;
+        Ok(rows.first().get::<i64>(estimated_rows)?.unwrap_or(0))
+    })
 }
 
 #[cfg(test)]
