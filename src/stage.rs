@@ -5,7 +5,7 @@
 use pgrx::Uuid;
 use polars::prelude::DataFrame;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::progress::StageProgress;
 use crate::services::spi::{Cursor, Sql};
 use crate::services::{memory, polars_runtime, statistics};
@@ -106,7 +106,7 @@ impl RunContext {
     /// (the import's customers, say) against `table`'s rows, estimated from
     /// the catalog at `rows_per_page` when its statistics lag. A redrive's
     /// scope is its rejected lines: always the probes.
-    pub fn whole_pass(&mut self, keys: i64, table: &str, rows_per_page: i64) -> Result<bool, StageError> {
+    pub fn whole_pass(&mut self, keys: i64, table: &str, rows_per_page: i64) -> Result<bool, Error> {
         if self.scope != Scope::Import {
             return Ok(false);
         }
@@ -125,12 +125,12 @@ impl RunContext {
         &mut self,
         counts: &mut StageCounts,
         cursor: Cursor,
-        fetch: impl Fn(&mut Sql, &Cursor, usize) -> Result<B, StageError>,
-        mut work: impl FnMut(&mut RunContext, &mut StageCounts, B) -> Result<(), StageError>,
-    ) -> Result<(), StageError> {
+        fetch: impl Fn(&mut Sql, &Cursor, usize) -> Result<B, Error>,
+        mut work: impl FnMut(&mut RunContext, &mut StageCounts, B) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         loop {
             pgrx::check_for_interrupts!();
-            let more = memory::in_batch_context(|| -> Result<bool, StageError> {
+            let more = memory::in_batch_context(|| -> Result<bool, Error> {
                 let batch = counts.timed("read", || fetch(&mut self.sql, &cursor, self.batch_size))?;
                 if batch.rows() == 0 {
                     return Ok(false);

@@ -4,13 +4,13 @@ use pgrx::Uuid;
 use polars::prelude::*;
 
 use crate::customers::transform::CustomerKeys;
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::spi::{column_ordinals, Cursor, Sql};
 use crate::services::stage_settings;
 use crate::stage::Scope;
 
 /// The distinct customers of the scope's orders, in key order.
-pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
+pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, Error> {
     sql.open_cursor(customer_keys_query(scope), &[import_id.into()])
 }
 
@@ -29,7 +29,7 @@ pub fn customer_keys_query(scope: Scope) -> &'static str {
     )
 }
 
-pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<CustomerKeys, StageError> {
+pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<CustomerKeys, Error> {
     sql.fetch(cursor, count, |rows| {
         let mut keys =
             CustomerKeys { shop_id: Vec::with_capacity(rows.len()), customer_nickname: Vec::with_capacity(rows.len()) };
@@ -40,14 +40,14 @@ pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Resu
                     keys.shop_id.push(shop);
                     keys.customer_nickname.push(nick);
                 }
-                _ => return Err(StageError::Unexpected("an order without shop_id or nickname".into())),
+                _ => return Err(Error::Unexpected("an order without shop_id or nickname".into())),
             }
         }
         Ok(keys)
     })
 }
 
-fn key_args(frame: &DataFrame) -> Result<(Vec<i64>, Vec<String>), StageError> {
+fn key_args(frame: &DataFrame) -> Result<(Vec<i64>, Vec<String>), Error> {
     Ok((
         frame.column("shop_id")?.i64()?.into_no_null_iter().collect(),
         frame.column("customer_nickname")?.str()?.into_no_null_iter().map(str::to_owned).collect(),
@@ -55,7 +55,7 @@ fn key_args(frame: &DataFrame) -> Result<(Vec<i64>, Vec<String>), StageError> {
 }
 
 /// Creates the customers that do not exist yet; returns how many were created.
-pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, StageError> {
+pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Error> {
     let (shops, nicks) = key_args(candidates)?;
     let ids: Vec<String> = candidates.column("candidate_id")?.str()?.into_no_null_iter().map(str::to_owned).collect();
     sql.execute(include_str!("../../sql/queries/create_customers.sql"), &[ids.into(), shops.into(), nicks.into()])
@@ -65,7 +65,7 @@ pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Stag
 /// (new orders, and orders whose nickname changed), in one statement. Each
 /// order probes its customer by the unique key: the plan cannot turn into a
 /// scan of etl.customers, whatever the statistics say.
-pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
+pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, Error> {
     let query = scope.pick(
         include_str!("../../sql/queries/link_orders.sql"),
         include_str!("../../sql/queries/link_orders_redrive.sql"),
@@ -80,7 +80,7 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, 
 /// by the import's size; a small import never runs it. Nested loops are
 /// off for it: at steady state the statistics may not know the import yet
 /// (its orders estimated at one row), which plans the probe per order again.
-pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, Error> {
     stage_settings::without_nested_loops(sql, |sql| {
         sql.execute(include_str!("../../sql/queries/link_orders_whole.sql"), &[import_id.into()])
     })
@@ -93,7 +93,7 @@ pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageErr
 /// Each customer's orders are reached through the (shop_id,
 /// customer_nickname) index, so the cost follows the import's customers and
 /// their orders, never the size of etl.orders.
-pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
+pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, Error> {
     let query = scope.pick(
         include_str!("../../sql/queries/customer_order_times.sql"),
         include_str!("../../sql/queries/customer_order_times_redrive.sql"),
@@ -104,6 +104,6 @@ pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Resu
 /// The same as [`refresh_order_times`] for a big import: every touched
 /// customer recomputed from all its orders in one hash join over etl.orders
 /// (see sql/queries/customer_order_times_whole.sql).
-pub fn refresh_order_times_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+pub fn refresh_order_times_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, Error> {
     sql.execute(include_str!("../../sql/queries/customer_order_times_whole.sql"), &[import_id.into()])
 }

@@ -4,7 +4,7 @@
 
 use pgrx::Uuid;
 
-use crate::error::{CallError, EventError, StageError};
+use crate::error::{Error, EventError};
 use crate::events::{self, EventType, ValidEvent};
 use crate::pipeline::{self, RunStatus, StageReport};
 use crate::services::spi::Sql;
@@ -18,7 +18,7 @@ use super::jobs::{enqueue, settle_waiting_job};
 /// first completion queues anything: calling it again (the function is open
 /// to loaders, for the completion trigger) neither publishes again nor
 /// requeues a job that ran or died; requeuing is `etl_retry`, the operator's.
-pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Option<i64>, CallError> {
+pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Option<i64>, Error> {
     let found = Sql::new().query(
         include_str!("../../sql/queries/import_completion.sql"),
         &[import_id.into(), caller.into()],
@@ -33,13 +33,13 @@ pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Op
         },
     )?;
     let Some((status, allowed, queued_before, raw_lines)) = found else {
-        return Err(CallError::UnknownImport(import_id.to_string()));
+        return Err(Error::UnknownImport(import_id.to_string()));
     };
     if !allowed {
-        return Err(CallError::NotImportOwner(import_id.to_string()));
+        return Err(Error::NotImportOwner(import_id.to_string()));
     }
     if status != "completed" {
-        return Err(CallError::ImportNotCompleted { import_id: import_id.to_string(), status });
+        return Err(Error::ImportNotCompleted { import_id: import_id.to_string(), status });
     }
     if queued_before {
         return Ok(None);
@@ -52,7 +52,7 @@ pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Op
 
 /// What an accepted application event starts: an import's completion queues
 /// its orders stage, a stage's success queues the next stage.
-pub fn on_accepted_event(event: &ValidEvent) -> Result<(), StageError> {
+pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
     match event.event_type {
         EventType::DataImportCompleted if event.status == "completed" => enqueue(event.import_id, Stage::Orders),
         EventType::StageCompleted(stage)
@@ -72,7 +72,7 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), StageError> {
 /// call ran (a stage the same call runs next is not queued as well), and a
 /// job waiting for a stage the call ran is settled. A dry run only
 /// rehearses the stages (`pipeline::rehearse_stages`).
-pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage], dry_run: bool) -> Result<Vec<StageReport>, CallError> {
+pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage], dry_run: bool) -> Result<Vec<StageReport>, Error> {
     let import_id = pipeline::check_import(import_id)?;
     if dry_run {
         // A rehearsal publishes nothing, queues nothing and settles no job.
@@ -92,9 +92,9 @@ pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage], dry_run: bool) 
 /// stage's success the next stage); one that cannot be accepted is stored
 /// with `accepted = false` and its reason, with a WARNING, and starts
 /// nothing. Returns the event's id.
-pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, CallError> {
+pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, Error> {
     if event_type.len() > events::MAX_EVENT_TYPE_BYTES {
-        return Err(CallError::EventTypeTooLong { bytes: event_type.len(), max: events::MAX_EVENT_TYPE_BYTES });
+        return Err(Error::EventTypeTooLong { bytes: event_type.len(), max: events::MAX_EVENT_TYPE_BYTES });
     }
     let checked = events::parse_and_validate(event_type, payload_text).and_then(|event| {
         if pipeline::import_exists(event.import_id)? {
@@ -109,7 +109,7 @@ pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, CallError
             on_accepted_event(&event)?;
             Ok(id)
         }
-        Err(events::Refusal::Event(refusal)) => {
+        Err(Error::Refused(refusal)) => {
             pgrx::warning!(
                 "etl_emit_event: {} event refused: {}",
                 events::bounded(event_type, 200),
@@ -117,13 +117,13 @@ pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, CallError
             );
             Ok(events::store_refused(event_type, payload_text, &refusal)?)
         }
-        Err(events::Refusal::Stage(e)) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
 /// A stage ran: publish its event and, when it succeeded and the caller does
 /// not run the next stage itself, queue the next stage.
-pub fn stage_ended(report: &StageReport, queue_next: bool) -> Result<(), StageError> {
+pub fn stage_ended(report: &StageReport, queue_next: bool) -> Result<(), Error> {
     events::publish(EventType::StageCompleted(report.stage), &events::stage_payload(report))?;
     if report.succeeded() && queue_next {
         if let Some(next) = report.stage.next() {

@@ -4,7 +4,7 @@
 
 use pgrx::Uuid;
 
-use crate::error::{CallError, StageError};
+use crate::error::Error;
 use crate::gucs;
 use crate::pipeline::StageReport;
 use crate::services::spi::Sql;
@@ -14,7 +14,7 @@ use super::wake;
 
 /// Queues `stage` of an import, unless that job is already queued or
 /// running. Wakes the worker at commit.
-pub fn enqueue(import_id: Uuid, stage: Stage) -> Result<(), StageError> {
+pub fn enqueue(import_id: Uuid, stage: Stage) -> Result<(), Error> {
     // A job that is queued or running will run (a running one after the
     // stage that queues it now, behind the pipeline's lock): it is left
     // alone, and its row, which a worker waiting for the pipeline's lock
@@ -26,7 +26,7 @@ pub fn enqueue(import_id: Uuid, stage: Stage) -> Result<(), StageError> {
 
 /// A stage that a SQL call ran directly settles the same stage's waiting job
 /// (without waiting for a job some worker is running right now).
-pub fn settle_waiting_job(report: &StageReport) -> Result<(), StageError> {
+pub fn settle_waiting_job(report: &StageReport) -> Result<(), Error> {
     if !report.succeeded() {
         return Ok(());
     }
@@ -106,23 +106,22 @@ pub struct ClaimedJob {
 }
 
 /// A job from a row of (`job_id`, `import_id`, `stage`, `state`, `attempts`).
-fn read_job(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<ClaimedJob, StageError> {
+fn read_job(row: &pgrx::spi::SpiHeapTupleData<'_>) -> Result<ClaimedJob, Error> {
     let stage_name: String = row.get_by_name("stage")?.unwrap_or_default();
     let state_name: String = row.get_by_name("state")?.unwrap_or_default();
     Ok(ClaimedJob {
         job_id: row.get_by_name("job_id")?.unwrap_or_default(),
-        import_id: row.get_by_name("import_id")?.ok_or_else(|| StageError::Unexpected("job without import".into()))?,
-        stage: Stage::from_name(&stage_name)
-            .ok_or_else(|| StageError::Unexpected(format!("unknown stage {stage_name}")))?,
+        import_id: row.get_by_name("import_id")?.ok_or_else(|| Error::Unexpected("job without import".into()))?,
+        stage: Stage::from_name(&stage_name).ok_or_else(|| Error::Unexpected(format!("unknown stage {stage_name}")))?,
         attempt: row.get_by_name("attempts")?.unwrap_or(1),
         state: JobState::from_name(&state_name)
-            .ok_or_else(|| StageError::Unexpected(format!("unknown job state {state_name}")))?,
+            .ok_or_else(|| Error::Unexpected(format!("unknown job state {state_name}")))?,
     })
 }
 
 /// A job claimed in an earlier (committed) transaction, by its id, if it is
 /// still running.
-pub fn claimed_job(job_id: i64) -> Result<Option<ClaimedJob>, StageError> {
+pub fn claimed_job(job_id: i64) -> Result<Option<ClaimedJob>, Error> {
     Sql::new().query(include_str!("../../sql/queries/claimed_job.sql"), &[job_id.into()], |rows| {
         rows.into_iter().next().map(|row| read_job(&row)).transpose()
     })
@@ -131,7 +130,7 @@ pub fn claimed_job(job_id: i64) -> Result<Option<ClaimedJob>, StageError> {
 /// Locks the job's row for the rest of the transaction if the job is still
 /// this claim's (running, at the attempt the claim counted); false when
 /// another session took it meanwhile or holds its row.
-pub fn lock_if_still_claimed(job: &ClaimedJob) -> Result<bool, StageError> {
+pub fn lock_if_still_claimed(job: &ClaimedJob) -> Result<bool, Error> {
     Sql::new().query(
         include_str!("../../sql/queries/lock_claimed_job.sql"),
         &[job.job_id.into(), job.attempt.into()],
@@ -145,7 +144,7 @@ pub fn lock_if_still_claimed(job: &ClaimedJob) -> Result<bool, StageError> {
 /// attempt whose backend crashes still counts: the job stays `running` with
 /// `next_run_at` as its lease, and is due again (for its next attempt) once
 /// the lease passes.
-pub fn claim_next_job() -> Result<Option<ClaimedJob>, StageError> {
+pub fn claim_next_job() -> Result<Option<ClaimedJob>, Error> {
     Sql::new().query(
         include_str!("../../sql/queries/claim_job.sql"),
         &[gucs::max_attempts().into(), leases_ms(gucs::retry_base_delay_ms()).into()],
@@ -160,7 +159,7 @@ pub fn finish_job(
     succeeded: bool,
     run_id: Option<i64>,
     error: Option<&str>,
-) -> Result<JobOutcome, StageError> {
+) -> Result<JobOutcome, Error> {
     let state = if succeeded {
         JobState::Done
     } else if job.attempt >= gucs::max_attempts() {
@@ -217,7 +216,7 @@ fn leases_ms(base_ms: i64) -> Vec<f64> {
 }
 
 /// Requeues an import's dead or failed jobs; returns the stages requeued.
-pub fn retry(import_id: Uuid) -> Result<Vec<String>, CallError> {
+pub fn retry(import_id: Uuid) -> Result<Vec<String>, Error> {
     let stages = Sql::new().query(include_str!("../../sql/queries/retry_jobs.sql"), &[import_id.into()], |rows| {
         let mut stages = Vec::new();
         for row in rows {
@@ -226,14 +225,14 @@ pub fn retry(import_id: Uuid) -> Result<Vec<String>, CallError> {
         Ok(stages)
     })?;
     if stages.is_empty() {
-        return Err(CallError::NothingToRetry(import_id.to_string()));
+        return Err(Error::NothingToRetry(import_id.to_string()));
     }
     wake::wake_worker_at_commit();
     Ok(stages)
 }
 
 /// Milliseconds until the next job becomes ready (None: nothing waits).
-pub fn ms_until_next_job() -> Result<Option<i64>, StageError> {
+pub fn ms_until_next_job() -> Result<Option<i64>, Error> {
     Sql::new()
         .query(include_str!("../../sql/queries/next_job_due.sql"), &[], |rows| Ok(rows.first().get_one::<i64>()?))
 }
@@ -241,7 +240,7 @@ pub fn ms_until_next_job() -> Result<Option<i64>, StageError> {
 /// Whether the extension is installed in the current database: `etl.jobs`
 /// exists and is a member of the extension etl_ext (a table someone else
 /// created under that name is not run).
-pub fn queue_exists() -> Result<bool, StageError> {
+pub fn queue_exists() -> Result<bool, Error> {
     Sql::new().query(include_str!("../../sql/queries/queue_exists.sql"), &[], |rows| {
         Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
     })

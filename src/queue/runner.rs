@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::error::{CallError, StageError};
+use crate::error::Error;
 use crate::pipeline;
 
 use super::chain::stage_ended;
@@ -13,7 +13,7 @@ use super::jobs::{self, claim_next_job, finish_job, ClaimedJob, JobOutcome, JobS
 /// Runs the stage of a job claimed (and committed) by [`claim_next_job`]
 /// and records the result, in the current transaction. None when the job
 /// is no longer this claim's (another session took it meanwhile).
-pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, CallError> {
+pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, Error> {
     if job.state != JobState::Running {
         return Ok(None);
     }
@@ -44,7 +44,7 @@ pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, CallError
 
 /// Claims the next job that can run, marking dead on the way any that is
 /// out of attempts. The caller commits before running it.
-pub fn claim_runnable_job() -> Result<Option<ClaimedJob>, StageError> {
+pub fn claim_runnable_job() -> Result<Option<ClaimedJob>, Error> {
     while let Some(job) = claim_next_job()? {
         if job.state == JobState::Running {
             return Ok(Some(job));
@@ -55,7 +55,7 @@ pub fn claim_runnable_job() -> Result<Option<ClaimedJob>, StageError> {
 
 /// Runs a job claimed in an earlier (committed) transaction, by its id:
 /// `etl.run_job` of the procedure `etl_run_queue`.
-pub fn run_job_by_id(job_id: i64) -> Result<Option<JobOutcome>, CallError> {
+pub fn run_job_by_id(job_id: i64) -> Result<Option<JobOutcome>, Error> {
     match jobs::claimed_job(job_id)? {
         Some(job) => run_claimed_job(&job),
         None => Ok(None),
@@ -64,7 +64,7 @@ pub fn run_job_by_id(job_id: i64) -> Result<Option<JobOutcome>, CallError> {
 
 /// Claims and runs the next due job in the current transaction (for
 /// `etl_run_pending()`, which cannot commit between jobs).
-pub fn run_next_job() -> Result<Option<JobOutcome>, CallError> {
+pub fn run_next_job() -> Result<Option<JobOutcome>, Error> {
     pipeline::lock_pipeline()?;
     match claim_runnable_job()? {
         Some(job) => run_claimed_job(&job),
@@ -74,7 +74,7 @@ pub fn run_next_job() -> Result<Option<JobOutcome>, CallError> {
 
 /// Runs every ready job, including the stages that finishing jobs queue, in
 /// the current transaction. Returns how many imports' pipelines it worked on.
-pub fn run_pending() -> Result<i64, CallError> {
+pub fn run_pending() -> Result<i64, Error> {
     let mut imports = HashSet::new();
     while let Some(outcome) = run_next_job()? {
         pgrx::check_for_interrupts!();
