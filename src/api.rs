@@ -6,11 +6,10 @@
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
-use crate::error::CallError;
-use crate::pipeline::{self, StageReport};
+use crate::error::Error;
+use crate::pipeline::{self, Stage, StageReport};
 use crate::queue;
 use crate::services::identity::as_runner;
-use crate::stage::Stage;
 
 type ReportRow = (
     name!(stage, String),
@@ -39,13 +38,13 @@ fn to_row(r: &StageReport) -> ReportRow {
 }
 
 /// The value of `result`, or the error raised with its SQLSTATE.
-fn or_raise<T>(result: Result<T, CallError>) -> T {
+fn or_raise<T>(result: Result<T, Error>) -> T {
     result.unwrap_or_else(|e| e.raise())
 }
 
 fn run_for_sql(import_id: Option<Uuid>, stages: &[Stage], dry_run: Option<bool>) -> TableIterator<'static, ReportRow> {
     let reports = or_raise(as_runner(|| {
-        let dry_run = dry_run.ok_or(CallError::NullArgument("dry_run"))?;
+        let dry_run = dry_run.ok_or(Error::NullArgument("dry_run"))?;
         queue::chain::run_for_caller(import_id, stages, dry_run)
     }));
     TableIterator::new(reports.iter().map(to_row).collect::<Vec<_>>())
@@ -145,9 +144,7 @@ fn etl_redrive(
     ),
 > {
     let reports = or_raise(as_runner(|| pipeline::redrive(pipeline::check_import(import_id)?)));
-    let tallies = crate::orders::redrive_tallies(
-        reports.iter().find(|r| r.stage == Stage::Orders).and_then(|r| r.counts.extra.get("redrive_fates")),
-    );
+    let tallies = pipeline::redrive_fates(&reports);
     TableIterator::new(
         tallies
             .into_iter()
@@ -182,13 +179,13 @@ fn etl_run_pending() -> i64 {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_retry(import_id: Option<Uuid>) -> Vec<String> {
-    or_raise(as_runner(|| queue::jobs::retry(import_id.ok_or(CallError::NullImportId)?)))
+    or_raise(as_runner(|| queue::jobs::retry(import_id.ok_or(Error::NullImportId)?)))
 }
 
 fn emit_event_as_runner(event_type: Option<&str>, payload: Option<&str>) -> i64 {
     or_raise(as_runner(|| {
-        let event_type = event_type.ok_or(CallError::NullArgument("event_type"))?;
-        let payload = payload.ok_or(CallError::NullArgument("payload"))?;
+        let event_type = event_type.ok_or(Error::NullArgument("event_type"))?;
+        let payload = payload.ok_or(Error::NullArgument("payload"))?;
         queue::chain::emit_event(event_type, payload)
     }))
 }
@@ -211,7 +208,6 @@ mod etl {
     use pgrx::Uuid;
 
     use super::or_raise;
-    use crate::error::CallError;
     use crate::queue;
     use crate::services::identity::as_runner;
 
@@ -235,7 +231,7 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn lock_pipeline() {
-        or_raise(as_runner(|| crate::pipeline::lock_pipeline().map_err(CallError::from)))
+        or_raise(as_runner(crate::pipeline::lock_pipeline))
     }
 
     /// Claims the next due job and counts its attempt; the caller commits
@@ -243,7 +239,7 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn claim_job() -> Option<i64> {
-        or_raise(as_runner(|| Ok(queue::claim_runnable_job()?.map(|job| job.job_id))))
+        or_raise(as_runner(|| Ok(queue::runner::claim_runnable_job()?.map(|job| job.job_id))))
     }
 
     /// Runs a job claimed by `etl.claim_job`; returns its new state, NULL

@@ -2,15 +2,19 @@
 //! writes the `etl.runs` row, isolates a failing stage in a subtransaction
 //! and reports what happened. Knows the stages, nothing of events or queues.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use pgrx::Uuid;
 
-use crate::error::{CallError, StageError};
+use crate::error::Error;
 use crate::services::progress::StageProgress;
 use crate::services::spi::Sql;
 use crate::services::{stage_settings, subxact};
-use crate::stage::{RunContext, Scope, Stage, StageCounts};
+use crate::stage::{RunContext, Scope, StageCounts};
+
+pub use crate::orders::RedriveTally;
+pub use crate::stage::Stage;
 use crate::{customers, gucs, leads, orders};
 
 /// Locks the one row of `etl.pipeline_lock` for the rest of the transaction:
@@ -90,18 +94,18 @@ impl RunStatus {
 
 /// Takes the pipeline lock for the rest of the transaction (reentrant).
 /// Whatever runs a stage takes it before it touches any job row.
-pub fn lock_pipeline() -> Result<(), StageError> {
+pub fn lock_pipeline() -> Result<(), Error> {
     lock_pipeline_with(&mut Sql::new())
 }
 
-fn lock_pipeline_with(sql: &mut Sql) -> Result<(), StageError> {
+fn lock_pipeline_with(sql: &mut Sql) -> Result<(), Error> {
     sql.execute(LOCK_PIPELINE, &[])?;
     Ok(())
 }
 
 /// Checks that `import_id` names a completed import. Changes nothing.
-pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
-    let import_id = import_id.ok_or(CallError::NullImportId)?;
+pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, Error> {
+    let import_id = import_id.ok_or(Error::NullImportId)?;
     let status = Sql::new().query(
         "SELECT status FROM etl.imports WHERE import_id = $1",
         &[import_id.into()],
@@ -111,14 +115,14 @@ pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
         },
     )?;
     match status {
-        None => Err(CallError::UnknownImport(import_id.to_string())),
+        None => Err(Error::UnknownImport(import_id.to_string())),
         Some(s) if s == "completed" => Ok(import_id),
-        Some(s) => Err(CallError::ImportNotCompleted { import_id: import_id.to_string(), status: s }),
+        Some(s) => Err(Error::ImportNotCompleted { import_id: import_id.to_string(), status: s }),
     }
 }
 
 /// Whether an import exists (whatever its status).
-pub fn import_exists(import_id: Uuid) -> Result<bool, StageError> {
+pub fn import_exists(import_id: Uuid) -> Result<bool, Error> {
     Sql::new().query("SELECT EXISTS (SELECT 1 FROM etl.imports WHERE import_id = $1)", &[import_id.into()], |rows| {
         Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
     })
@@ -126,18 +130,18 @@ pub fn import_exists(import_id: Uuid) -> Result<bool, StageError> {
 
 /// Checks `etl.source_timezone` before any work, so a typo is one clear
 /// error rather than a failure of every line.
-pub fn check_source_timezone() -> Result<String, CallError> {
+pub fn check_source_timezone() -> Result<String, Error> {
     let zone = gucs::source_timezone();
     let known = subxact::run(|| Sql::new().query("SELECT now() AT TIME ZONE $1", &[zone.as_str().into()], |_| Ok(())));
     match known {
         Ok(()) => Ok(zone),
-        Err(_) => Err(CallError::UnknownTimeZone(zone)),
+        Err(_) => Err(Error::UnknownTimeZone(zone)),
     }
 }
 
 /// Runs `stages` in order for a checked import, in the caller's
 /// transaction; stops after a failed stage.
-pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, Error> {
     run_stages_in(import_id, stages, Scope::Import)
 }
 
@@ -146,7 +150,7 @@ pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>,
 /// fixed (a shop added, a mapping added, a user's trigger fixed).
 /// A failed stage is an error: its work was rolled back, and so is the
 /// caller's transaction.
-pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
+pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, Error> {
     // Taken before the check so that no run of the import can start or end
     // between it and the stages (each stage takes the same lock again: it is
     // reentrant, and they also run without this function).
@@ -156,11 +160,11 @@ pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
             Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
         })?;
     if !orders_ran {
-        return Err(CallError::NotRunYet(import_id.to_string()));
+        return Err(Error::NotRunYet(import_id.to_string()));
     }
     let reports = run_stages_in(import_id, &Stage::ALL, Scope::Redrive)?;
     if let Some(failed) = reports.iter().find(|r| !r.succeeded()) {
-        return Err(CallError::RedriveFailed {
+        return Err(Error::RedriveFailed {
             import_id: import_id.to_string(),
             stage: failed.stage.name(),
             message: failed.error.clone().unwrap_or_default(),
@@ -170,7 +174,15 @@ pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
     Ok(reports)
 }
 
-fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<StageReport>, CallError> {
+/// What a redrive's orders run did to the lines it retried, by their former
+/// reason (read back from its `details.redrive_fates`).
+pub fn redrive_fates(reports: &[StageReport]) -> BTreeMap<String, RedriveTally> {
+    orders::redrive_tallies(
+        reports.iter().find(|r| r.stage == Stage::Orders).and_then(|r| r.counts.extra.get("redrive_fates")),
+    )
+}
+
+fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<StageReport>, Error> {
     let source_timezone =
         if stages.contains(&Stage::Orders) { check_source_timezone()? } else { gucs::source_timezone() };
     let mut reports = Vec::with_capacity(stages.len());
@@ -190,7 +202,7 @@ fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<
 /// any table keeps a trace of it (its runs and rejects included). Identity
 /// values it drew (run ids, lead numbers) are skipped, as after any rolled
 /// back transaction.
-pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, Error> {
     let mut reports = subxact::run_and_roll_back(|| run_stages(import_id, stages))?;
     for report in &mut reports {
         report.dry_run = true;
@@ -198,14 +210,14 @@ pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageRep
     Ok(reports)
 }
 
-fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str) -> Result<StageReport, CallError> {
+fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str) -> Result<StageReport, Error> {
     let started = Instant::now();
     let mut sql = Sql::new();
     lock_pipeline_with(&mut sql)?;
     let run_id = sql.query(
         "INSERT INTO etl.runs (import_id, stage, status) VALUES ($1, $2, 'running') RETURNING run_id",
         &[import_id.into(), stage.name().into()],
-        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no run_id".into())),
+        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| Error::Unexpected("no run_id".into())),
     )?;
 
     let batch_size = gucs::batch_size();
@@ -251,7 +263,7 @@ fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str)
     Ok(report)
 }
 
-fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), StageError> {
+fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), Error> {
     sql.execute(
         include_str!("../../sql/queries/log_run.sql"),
         &[
