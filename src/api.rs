@@ -6,11 +6,10 @@
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
-use crate::error::CallError;
-use crate::pipeline::{self, StageReport};
+use crate::error::Error;
+use crate::pipeline::{self, Stage, StageReport};
 use crate::queue;
 use crate::services::identity::as_runner;
-use crate::stage::Stage;
 
 type ReportRow = (
     name!(stage, String),
@@ -39,13 +38,13 @@ fn to_row(r: &StageReport) -> ReportRow {
 }
 
 /// The value of `result`, or the error raised with its SQLSTATE.
-fn or_raise<T>(result: Result<T, CallError>) -> T {
+fn or_raise<T>(result: Result<T, Error>) -> T {
     result.unwrap_or_else(|e| e.raise())
 }
 
 /// Runs an entry point's `work` as the runner role, once the database's
 /// extension is at this library's version, and raises its error if any.
-fn entry<T>(work: impl FnOnce() -> Result<T, CallError>) -> T {
+fn entry<T>(work: impl FnOnce() -> Result<T, Error>) -> T {
     or_raise(as_runner(|| {
         pipeline::check_installed_version()?;
         work()
@@ -54,8 +53,8 @@ fn entry<T>(work: impl FnOnce() -> Result<T, CallError>) -> T {
 
 fn run_for_sql(import_id: Option<Uuid>, stages: &[Stage], dry_run: Option<bool>) -> TableIterator<'static, ReportRow> {
     let reports = entry(|| {
-        let dry_run = dry_run.ok_or(CallError::NullArgument("dry_run"))?;
-        queue::run_for_caller(import_id, stages, dry_run)
+        let dry_run = dry_run.ok_or(Error::NullArgument("dry_run"))?;
+        queue::chain::run_for_caller(import_id, stages, dry_run)
     });
     TableIterator::new(reports.iter().map(to_row).collect::<Vec<_>>())
 }
@@ -154,9 +153,7 @@ fn etl_redrive(
     ),
 > {
     let reports = entry(|| pipeline::redrive(pipeline::check_import(import_id)?));
-    let tallies = crate::orders::redrive_tallies(
-        reports.iter().find(|r| r.stage == Stage::Orders).and_then(|r| r.counts.extra.get("redrive_fates")),
-    );
+    let tallies = pipeline::redrive_fates(&reports);
     TableIterator::new(
         tallies
             .into_iter()
@@ -184,21 +181,21 @@ fn etl_polars_pool_threads() -> i32 {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_run_pending() -> i64 {
-    entry(queue::run_pending)
+    entry(queue::runner::run_pending)
 }
 
 /// Requeues the dead or failed stage jobs of an import; returns their stages.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_retry(import_id: Option<Uuid>) -> Vec<String> {
-    entry(|| queue::retry(import_id.ok_or(CallError::NullImportId)?))
+    entry(|| queue::jobs::retry(import_id.ok_or(Error::NullImportId)?))
 }
 
 fn emit_event_as_runner(event_type: Option<&str>, payload: Option<&str>) -> i64 {
     entry(|| {
-        let event_type = event_type.ok_or(CallError::NullArgument("event_type"))?;
-        let payload = payload.ok_or(CallError::NullArgument("payload"))?;
-        queue::emit_event(event_type, payload)
+        let event_type = event_type.ok_or(Error::NullArgument("event_type"))?;
+        let payload = payload.ok_or(Error::NullArgument("payload"))?;
+        queue::chain::emit_event(event_type, payload)
     })
 }
 
@@ -220,7 +217,6 @@ mod etl {
     use pgrx::Uuid;
 
     use super::entry;
-    use crate::error::CallError;
     use crate::queue;
 
     /// Called by the trigger on etl.imports when an import becomes completed:
@@ -233,7 +229,7 @@ mod etl {
         // SAFETY: reads the current user (the role completing the import)
         // before the work switches to the runner.
         let caller = unsafe { pgrx::pg_sys::GetUserId() };
-        entry(|| queue::import_completed(import_id, caller))
+        entry(|| queue::chain::import_completed(import_id, caller))
     }
 
     /// Takes the pipeline's lock for the rest of the caller's transaction, as
@@ -243,7 +239,7 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn lock_pipeline() {
-        entry(|| crate::pipeline::lock_pipeline().map_err(CallError::from))
+        entry(crate::pipeline::lock_pipeline)
     }
 
     /// Claims the next due job and counts its attempt; the caller commits
@@ -251,7 +247,7 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn claim_job() -> Option<i64> {
-        entry(|| Ok(queue::claim_runnable_job()?.map(|job| job.job_id)))
+        entry(|| Ok(queue::runner::claim_runnable_job()?.map(|job| job.job_id)))
     }
 
     /// Runs a job claimed by `etl.claim_job`; returns its new state, NULL
@@ -259,12 +255,12 @@ mod etl {
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn run_job(job_id: i64) -> Option<String> {
-        entry(|| Ok(queue::run_job_by_id(job_id)?.map(|o| o.state.name().to_string())))
+        entry(|| Ok(queue::runner::run_job_by_id(job_id)?.map(|o| o.state.name().to_string())))
     }
 
     /// `etl_emit_event` with the payload as jsonb's text, so that what
     /// JSON-in-Rust cannot hold is refused rather than a panic (see
-    /// `queue::emit_event`).
+    /// `queue::chain::emit_event`).
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn emit_event(event_type: Option<&str>, payload: Option<&str>) -> i64 {

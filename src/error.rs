@@ -1,12 +1,20 @@
-//! The extension's errors, one type per concern, each mapped to a SQLSTATE
-//! and a message a DBA can act on.
+//! The extension's one error type: every kind of failure it raises (or, for
+//! an application's refused event, stores), each mapped to a SQLSTATE and a
+//! message a DBA can act on.
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-/// A call of a SQL entry point that cannot be served: nothing was changed.
+/// Everything that can go wrong, by kind:
+///
+/// * a call of a SQL entry point that cannot be served (nothing was changed);
+/// * a stage, or a statement inside it, that could not complete;
+/// * an identity the extension refuses to act with;
+/// * an application's event that is refused ([`Error::Refused`]: stored with
+///   its reason, never raised).
 #[derive(Debug, thiserror::Error)]
-pub enum CallError {
+pub enum Error {
+    // A call that cannot be served.
     #[error("import_id must not be NULL")]
     NullImportId,
     #[error("import {0} does not exist in etl.imports")]
@@ -29,44 +37,85 @@ pub enum CallError {
     NotRunYet(String),
     #[error("the redrive of import {import_id} failed in the {stage} stage and changed nothing: {message}")]
     RedriveFailed { import_id: String, stage: &'static str, message: String },
+
+    // A stage (or a statement inside it) that could not complete.
+    #[error("SPI: {0}")]
+    Spi(#[from] pgrx::spi::SpiError),
+    #[error("transform: {0}")]
+    Transform(#[from] polars::error::PolarsError),
+    #[error("{message}")]
+    Database { sqlstate: PgSqlErrorCode, message: String },
+    #[error("unexpected result: {0}")]
+    Unexpected(String),
+
+    // An identity the extension cannot trust.
+    #[error("etl.runner_role = '{0}' names a superuser; the pipeline never runs as one")]
+    RunnerIsSuperuser(String),
+    #[error("etl.runner_role = '{0}' is not a role of this cluster")]
+    NoSuchRunner(String),
+    #[error("identity lookup failed: {0}")]
+    IdentityLookup(String),
+
+    // An application's event that is not accepted.
     #[error("{0}")]
-    Stage(#[from] StageError),
-    #[error("{0}")]
-    Security(#[from] SecurityError),
+    Refused(#[from] EventError),
 }
 
-impl CallError {
+/// The name the SQL entry points and the worker (worker.rs) use for it.
+pub type CallError = Error;
+
+impl Error {
     pub fn sqlstate(&self) -> PgSqlErrorCode {
+        use PgSqlErrorCode::*;
         match self {
-            CallError::NullImportId | CallError::NullArgument(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            CallError::UnknownImport(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            CallError::NotImportOwner(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            CallError::ImportNotCompleted { .. }
-            | CallError::NothingToRetry(_)
-            | CallError::NotRunYet(_)
-            | CallError::ExtensionNotUpdated { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            CallError::UnknownTimeZone(_) | CallError::EventTypeTooLong { .. } => {
-                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            Error::NullImportId | Error::NullArgument(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Error::UnknownImport(_) | Error::NoSuchRunner(_) => ERRCODE_UNDEFINED_OBJECT,
+            Error::NotImportOwner(_) | Error::RunnerIsSuperuser(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Error::ImportNotCompleted { .. }
+            | Error::NothingToRetry(_)
+            | Error::NotRunYet(_)
+            | Error::ExtensionNotUpdated { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Error::UnknownTimeZone(_) | Error::EventTypeTooLong { .. } | Error::Refused(_) => {
+                ERRCODE_INVALID_PARAMETER_VALUE
             }
             // The stage's own error is in the message (and in etl.runs had
             // the transaction been kept); the call can be retried.
-            CallError::RedriveFailed { .. } => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
-            CallError::Stage(e) => e.sqlstate(),
-            CallError::Security(e) => e.sqlstate(),
+            Error::RedriveFailed { .. } => ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+            Error::Spi(_) | Error::Unexpected(_) | Error::IdentityLookup(_) => ERRCODE_INTERNAL_ERROR,
+            Error::Transform(_) => ERRCODE_DATA_EXCEPTION,
+            Error::Database { sqlstate, .. } => *sqlstate,
+        }
+    }
+
+    /// Whether the database refused the data itself: a data exception
+    /// (class 22), an integrity violation (class 23), a limit a value
+    /// exceeds (class 54: an index row too big for a very long nickname, a
+    /// value too large to build) or a user's `RAISE` (P0001). Only these may
+    /// narrow a batch down to `load_error` lines; anything else (a timeout,
+    /// a deadlock, out of memory) fails the stage so that it is retried, and
+    /// never turns good lines into rejects.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            Error::Database { sqlstate, .. } => {
+                [SqlStateClass::DATA_EXCEPTION, SqlStateClass::INTEGRITY_VIOLATION, SqlStateClass::LIMIT_EXCEEDED]
+                    .contains(&SqlStateClass::of(*sqlstate))
+                    || *sqlstate == PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION
+            }
+            _ => false,
         }
     }
 
     fn hint(&self) -> Option<&'static str> {
         match self {
-            CallError::ImportNotCompleted { .. } => Some(
+            Error::ImportNotCompleted { .. } => Some(
                 "The loader may still be writing it: run the pipeline after UPDATE etl.imports SET status = 'completed'.",
             ),
-            CallError::UnknownTimeZone(_) => Some("SET etl.source_timezone to a name from pg_timezone_names."),
-            CallError::NotRunYet(_) => Some("Run it with etl_run_all(import_id) (or let the worker run it) first."),
-            CallError::ExtensionNotUpdated { .. } => {
+            Error::UnknownTimeZone(_) => Some("SET etl.source_timezone to a name from pg_timezone_names."),
+            Error::NotRunYet(_) => Some("Run it with etl_run_all(import_id) (or let the worker run it) first."),
+            Error::ExtensionNotUpdated { .. } => {
                 Some("Run ALTER EXTENSION etl_ext UPDATE in this database (as a superuser); nothing runs until then.")
             }
-            CallError::Security(SecurityError::RunnerIsSuperuser(_) | SecurityError::NoSuchRunner(_)) => Some(
+            Error::RunnerIsSuperuser(_) | Error::NoSuchRunner(_) => Some(
                 "Set etl.runner_role to a role without superuser rights, such as the etl_runner role CREATE EXTENSION creates.",
             ),
             _ => None,
@@ -84,56 +133,35 @@ impl CallError {
     }
 }
 
-/// A stage (or a statement inside it) could not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum StageError {
-    #[error("SPI: {0}")]
-    Spi(#[from] pgrx::spi::SpiError),
-    #[error("transform: {0}")]
-    Transform(#[from] polars::error::PolarsError),
-    #[error("{message}")]
-    Database { sqlstate: PgSqlErrorCode, message: String },
-    #[error("unexpected result: {0}")]
-    Unexpected(String),
-}
-
-impl StageError {
-    /// Whether the database refused the data itself: a data exception
-    /// (class 22), an integrity violation (class 23), a limit a value
-    /// exceeds (class 54: an index row too big for a very long nickname, a
-    /// value too large to build) or a user's `RAISE` (P0001). Only these may
-    /// narrow a batch down to `load_error` lines; anything else (a timeout,
-    /// a deadlock, out of memory) fails the stage so that it is retried, and
-    /// never turns good lines into rejects.
-    pub fn is_data_error(&self) -> bool {
-        match self {
-            StageError::Database { sqlstate, .. } => {
-                [b"22", b"23", b"54"].contains(&&sqlstate_class(*sqlstate))
-                    || *sqlstate == PgSqlErrorCode::ERRCODE_RAISE_EXCEPTION
-            }
-            _ => false,
-        }
-    }
-
-    pub fn sqlstate(&self) -> PgSqlErrorCode {
-        match self {
-            StageError::Spi(_) | StageError::Unexpected(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            StageError::Transform(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-            StageError::Database { sqlstate, .. } => *sqlstate,
-        }
-    }
-}
-
 /// The class of a SQLSTATE: its first two characters (`*b"22"` for a data
-/// exception). PostgreSQL packs a SQLSTATE's five characters six bits each,
-/// the first in the lowest bits (`MAKE_SQLSTATE`).
+/// exception).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlStateClass(pub [u8; 2]);
+
+impl SqlStateClass {
+    /// Class 22: a value the database cannot take (out of range, bad format...).
+    pub const DATA_EXCEPTION: SqlStateClass = SqlStateClass(*b"22");
+    /// Class 23: a constraint the row breaks.
+    pub const INTEGRITY_VIOLATION: SqlStateClass = SqlStateClass(*b"23");
+    /// Class 54: a limit a value exceeds (an index row too big...).
+    pub const LIMIT_EXCEEDED: SqlStateClass = SqlStateClass(*b"54");
+
+    /// The class of `sqlstate`. PostgreSQL packs a SQLSTATE's five
+    /// characters six bits each, the first in the lowest bits (`MAKE_SQLSTATE`).
+    pub fn of(sqlstate: PgSqlErrorCode) -> SqlStateClass {
+        SqlStateClass(sqlstate_class(sqlstate))
+    }
+}
+
+/// The class of a SQLSTATE as its two characters (see [`SqlStateClass::of`]).
 pub fn sqlstate_class(sqlstate: PgSqlErrorCode) -> [u8; 2] {
     let code = sqlstate as isize as u32;
     let char_at = |i: u32| (((code >> (6 * i)) & 0x3F) as u8) + b'0';
     [char_at(0), char_at(1)]
 }
 
-/// An event that `etl_emit_event` refuses: stored with `accepted = false`.
+/// Why an application's event (`etl_emit_event`) is refused: stored with
+/// `accepted = false` and this reason (wrapped as [`Error::Refused`]).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EventError {
     #[error("payload must be a JSON object")]
@@ -156,27 +184,6 @@ pub enum EventError {
     Unreadable(String),
 }
 
-/// The extension refuses to act with an identity it cannot trust.
-#[derive(Debug, thiserror::Error)]
-pub enum SecurityError {
-    #[error("etl.runner_role = '{0}' names a superuser; the pipeline never runs as one")]
-    RunnerIsSuperuser(String),
-    #[error("etl.runner_role = '{0}' is not a role of this cluster")]
-    NoSuchRunner(String),
-    #[error("identity lookup failed: {0}")]
-    Lookup(String),
-}
-
-impl SecurityError {
-    pub fn sqlstate(&self) -> PgSqlErrorCode {
-        match self {
-            SecurityError::RunnerIsSuperuser(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            SecurityError::NoSuchRunner(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            SecurityError::Lookup(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,11 +195,12 @@ mod tests {
         assert_eq!(sqlstate_class(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED), *b"54");
         assert_eq!(sqlstate_class(PgSqlErrorCode::ERRCODE_QUERY_CANCELED), *b"57");
         assert_eq!(sqlstate_class(PgSqlErrorCode::ERRCODE_T_R_DEADLOCK_DETECTED), *b"40");
+        assert_eq!(SqlStateClass::of(PgSqlErrorCode::ERRCODE_CHECK_VIOLATION), SqlStateClass::INTEGRITY_VIOLATION);
     }
 
     #[test]
     fn only_data_caused_errors_narrow_down_to_lines() {
-        let database = |sqlstate| StageError::Database { sqlstate, message: String::new() };
+        let database = |sqlstate| Error::Database { sqlstate, message: String::new() };
         for data in [
             PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,

@@ -2,12 +2,10 @@
 //! and gives back (its counts). Below the pipeline runner, which calls the
 //! stages, so that the stages depend on it and never on the runner.
 
-use std::borrow::Cow;
-
 use pgrx::Uuid;
 use polars::prelude::DataFrame;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::progress::StageProgress;
 use crate::services::spi::{Cursor, Sql};
 use crate::services::{memory, polars_runtime, statistics};
@@ -55,25 +53,16 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// `query`, written for a whole import, for this scope: for a redrive
-    /// the text that selects the import's orders (`import_orders`) is
-    /// replaced by the text that selects the redrive's (`redrive_orders`), so
-    /// that the statement's rules stay written once. Panics when `query`
-    /// lacks the text: a test runs every variant.
-    pub fn statement(self, query: &'static str, import_orders: &str, redrive_orders: &str) -> Cow<'static, str> {
+    /// The statement of this scope: `import` for a whole import, `redrive`
+    /// for a redrive. Each is a whole statement of its own (a file of
+    /// sql/queries and its `_redrive` variant), so that neither plan carries
+    /// the other's scope.
+    pub fn pick(self, import: &'static str, redrive: &'static str) -> &'static str {
         match self {
-            Scope::Import => Cow::Borrowed(query),
-            Scope::Redrive => Cow::Owned(variant(query, import_orders, redrive_orders)),
+            Scope::Import => import,
+            Scope::Redrive => redrive,
         }
     }
-}
-
-/// A variant of `query` with its text `from` replaced (once) by `to`, so
-/// that a statement's rules stay written once for every variant (a scope, a
-/// whole pass). Panics when `query` lacks `from`: a test runs every variant.
-pub fn variant(query: &str, from: &str, to: &str) -> String {
-    assert!(query.contains(from), "a statement lost the text its variant replaces: {from:.60}");
-    query.replacen(from, to, 1)
 }
 
 /// The run a stage works for: its import and scope, its `etl.runs` row, its
@@ -117,7 +106,7 @@ impl RunContext {
     /// (the import's customers, say) against `table`'s rows, estimated from
     /// the catalog at `rows_per_page` when its statistics lag. A redrive's
     /// scope is its rejected lines: always the probes.
-    pub fn whole_pass(&mut self, keys: i64, table: &str, rows_per_page: i64) -> Result<bool, StageError> {
+    pub fn whole_pass(&mut self, keys: i64, table: &str, rows_per_page: i64) -> Result<bool, Error> {
         if self.scope != Scope::Import {
             return Ok(false);
         }
@@ -136,12 +125,12 @@ impl RunContext {
         &mut self,
         counts: &mut StageCounts,
         cursor: Cursor,
-        fetch: impl Fn(&mut Sql, &Cursor, usize) -> Result<B, StageError>,
-        mut work: impl FnMut(&mut RunContext, &mut StageCounts, B) -> Result<(), StageError>,
-    ) -> Result<(), StageError> {
+        fetch: impl Fn(&mut Sql, &Cursor, usize) -> Result<B, Error>,
+        mut work: impl FnMut(&mut RunContext, &mut StageCounts, B) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         loop {
             pgrx::check_for_interrupts!();
-            let more = memory::in_batch_context(|| -> Result<bool, StageError> {
+            let more = memory::in_batch_context(|| -> Result<bool, Error> {
                 let batch = counts.timed("read", || fetch(&mut self.sql, &cursor, self.batch_size))?;
                 if batch.rows() == 0 {
                     return Ok(false);

@@ -1,5 +1,8 @@
--- Claims the next due job of the queue and counts an attempt (queue/mod.rs,
--- claim_next_job). $1 = etl.max_attempts, $2 = etl.retry_base_delay in ms.
+-- Claims the next due job of the queue and counts an attempt (queue/jobs.rs,
+-- claim_next_job). $1 = etl.max_attempts, $2 = the lease in ms of an
+-- attempt after 0, 1, 2, ... attempts (double precision[], queue/jobs.rs,
+-- lease_ms: the backoff is computed there only; the last entry holds for
+-- every later attempt).
 --
 -- Rules it enforces:
 -- * An attempt counts when it starts: the caller commits this before the
@@ -35,11 +38,8 @@ UPDATE etl.jobs j
        -- The lease: when this attempt's backend dies, the job is due again
        -- after the backoff of this attempt (at least a second).
        next_run_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+)
-                     (greatest(1000::double precision,
-                          least(86400000::double precision,
-                              $2::double precision OPERATOR(pg_catalog.*)
-                              pg_catalog.power(2::double precision,
-                                  least(j.attempts, 30)::double precision)))
+                     (($2::double precision[])[least(j.attempts OPERATOR(pg_catalog.+) 1,
+                                                     pg_catalog.cardinality($2::double precision[]))]
                       OPERATOR(pg_catalog.*) interval '1 millisecond'),
        finished_at = CASE WHEN c.out_of_attempts THEN pg_catalog.clock_timestamp() END,
        updated_at = pg_catalog.now()

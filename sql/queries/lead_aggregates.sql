@@ -3,13 +3,12 @@
 -- (uuid[]). Leads that only gained new orders grow incrementally instead
 -- (attribute_orders.sql).
 --
+-- The statement is this file, lead_sums.sql and lead_aggregates_end.sql,
+-- in that order (leads/load.rs).
+--
 -- Rules it enforces (contract 3.3, 3.4.3):
--- * A lead's aggregates are those of the orders now attributed to it,
---   leaving out orders whose latest_status is CANCELLED or REFUNDED.
--- * SAMPLE and BULK split by system_order_type; a lead with nothing left
---   has counts 0, sums 0 and NULL times.
--- * Sums are numeric: exact, and numeric(24,2) holds any number of orders
---   of up to 10^12 each without overflow or wrap.
+-- * A lead's aggregates are the sums (lead_sums.sql) of the orders now
+--   attributed to it.
 -- * Every row is reached by index, whatever the statistics: the batch's
 --   leads by their primary key (= ANY, no join the planner could turn into
 --   a scan), each lead's customer by primary key and its orders as its
@@ -18,21 +17,12 @@
 --   rewritten (it lost or changed an order: its values change).
 UPDATE etl.business_leads l
    SET (order_count, total_amount, sample_count, sample_amount, bulk_count, bulk_amount,
-        first_order_at, last_order_at, updated_at) =
-       (SELECT pg_catalog.count(*)::integer,
-               coalesce(pg_catalog.sum(o.amount), 0::numeric)::numeric(24,2),
-               pg_catalog.count(*) FILTER (WHERE o.system_order_type = 'SAMPLE'::text)::integer,
-               coalesce(pg_catalog.sum(o.amount) FILTER (WHERE o.system_order_type = 'SAMPLE'::text),
-                        0::numeric)::numeric(24,2),
-               pg_catalog.count(*) FILTER (WHERE o.system_order_type = 'BULK'::text)::integer,
-               coalesce(pg_catalog.sum(o.amount) FILTER (WHERE o.system_order_type = 'BULK'::text),
-                        0::numeric)::numeric(24,2),
-               pg_catalog.min(o.ordered_at),
-               pg_catalog.max(o.ordered_at),
-               pg_catalog.now()
-          FROM etl.customers c
-          JOIN etl.orders o ON o.shop_id = c.shop_id AND o.customer_nickname = c.customer_nickname
-         WHERE c.customer_global_id = l.customer_global_id
-           AND o.lead_id = l.lead_id
-           AND o.latest_status <> ALL ('{CANCELLED,REFUNDED}'::text[]))
- WHERE l.lead_id = ANY ($1::uuid[])
+        first_order_at, last_order_at) =
+       (WITH lead_orders AS (
+            -- The lead's orders, as its customer's (no index on orders.lead_id).
+            SELECT o.system_order_type, o.amount, o.ordered_at, o.latest_status
+              FROM etl.customers c
+              JOIN etl.orders o ON o.shop_id = c.shop_id AND o.customer_nickname = c.customer_nickname
+             WHERE c.customer_global_id = l.customer_global_id
+               AND o.lead_id = l.lead_id)
+        SELECT

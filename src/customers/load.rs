@@ -4,13 +4,13 @@ use pgrx::Uuid;
 use polars::prelude::*;
 
 use crate::customers::transform::CustomerKeys;
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::spi::{column_ordinals, Cursor, Sql};
 use crate::services::stage_settings;
 use crate::stage::Scope;
 
 /// The distinct customers of the scope's orders, in key order.
-pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
+pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, Error> {
     sql.open_cursor(customer_keys_query(scope), &[import_id.into()])
 }
 
@@ -23,26 +23,13 @@ pub fn open_customer_keys(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Resul
 /// and 870-1,210 against 720-810 ms at steady state (docs/performance.md,
 /// "The customers' read"); the same plan as before for a small import.
 pub fn customer_keys_query(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Import => {
-            "SELECT DISTINCT ON (o.shop_id, o.customer_nickname) o.shop_id, o.customer_nickname
-               FROM etl.orders o
-              WHERE o.import_id = $1
-              ORDER BY 1, 2"
-        }
-        Scope::Redrive => {
-            "SELECT DISTINCT ON (o.shop_id, o.customer_nickname) o.shop_id, o.customer_nickname
-               FROM etl.redrive_scope s
-              CROSS JOIN LATERAL (
-                    SELECT o.shop_id, o.customer_nickname FROM etl.orders o
-                     WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
-              WHERE s.import_id = $1
-              ORDER BY 1, 2"
-        }
-    }
+    scope.pick(
+        include_str!("../../sql/queries/customer_keys.sql"),
+        include_str!("../../sql/queries/customer_keys_redrive.sql"),
+    )
 }
 
-pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<CustomerKeys, StageError> {
+pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<CustomerKeys, Error> {
     sql.fetch(cursor, count, |rows| {
         let mut keys =
             CustomerKeys { shop_id: Vec::with_capacity(rows.len()), customer_nickname: Vec::with_capacity(rows.len()) };
@@ -53,14 +40,14 @@ pub fn fetch_customer_keys(sql: &mut Sql, cursor: &Cursor, count: usize) -> Resu
                     keys.shop_id.push(shop);
                     keys.customer_nickname.push(nick);
                 }
-                _ => return Err(StageError::Unexpected("an order without shop_id or nickname".into())),
+                _ => return Err(Error::Unexpected("an order without shop_id or nickname".into())),
             }
         }
         Ok(keys)
     })
 }
 
-fn key_args(frame: &DataFrame) -> Result<(Vec<i64>, Vec<String>), StageError> {
+fn key_args(frame: &DataFrame) -> Result<(Vec<i64>, Vec<String>), Error> {
     Ok((
         frame.column("shop_id")?.i64()?.into_no_null_iter().collect(),
         frame.column("customer_nickname")?.str()?.into_no_null_iter().map(str::to_owned).collect(),
@@ -68,38 +55,22 @@ fn key_args(frame: &DataFrame) -> Result<(Vec<i64>, Vec<String>), StageError> {
 }
 
 /// Creates the customers that do not exist yet; returns how many were created.
-pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, StageError> {
+pub fn create_missing(sql: &mut Sql, candidates: &DataFrame) -> Result<u64, Error> {
     let (shops, nicks) = key_args(candidates)?;
     let ids: Vec<String> = candidates.column("candidate_id")?.str()?.into_no_null_iter().map(str::to_owned).collect();
-    sql.execute(
-        "INSERT INTO etl.customers (customer_global_id, shop_id, customer_nickname, customer_key)
-         SELECT u.id::uuid, u.shop_id, u.nickname, md5(u.shop_id::text || ':' || u.nickname)
-           FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(id, shop_id, nickname)
-          ORDER BY u.shop_id, u.nickname
-         ON CONFLICT (shop_id, customer_nickname) DO NOTHING",
-        &[ids.into(), shops.into(), nicks.into()],
-    )
+    sql.execute(include_str!("../../sql/queries/create_customers.sql"), &[ids.into(), shops.into(), nicks.into()])
 }
 
 /// Sets `customer_global_id` on every order of the scope that has none
 /// (new orders, and orders whose nickname changed), in one statement. Each
 /// order probes its customer by the unique key: the plan cannot turn into a
 /// scan of etl.customers, whatever the statistics say.
-pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
-    const QUERY: &str = "UPDATE etl.orders o
-            SET customer_global_id = (SELECT c.customer_global_id
-                                        FROM etl.customers c
-                                       WHERE c.shop_id = o.shop_id
-                                         AND c.customer_nickname = o.customer_nickname),
-                updated_at = pg_catalog.now()
-          WHERE o.import_id = $1 AND o.customer_global_id IS NULL";
-    let query = scope.statement(
-        QUERY,
-        "WHERE o.import_id = $1 AND",
-        "FROM etl.redrive_scope s
-          WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
+pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, Error> {
+    let query = scope.pick(
+        include_str!("../../sql/queries/link_orders.sql"),
+        include_str!("../../sql/queries/link_orders_redrive.sql"),
     );
-    sql.execute(&query, &[import_id.into()])
+    sql.execute(query, &[import_id.into()])
 }
 
 /// The same as [`link_orders`] for a big import: the import's orders join
@@ -109,17 +80,9 @@ pub fn link_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, 
 /// by the import's size; a small import never runs it. Nested loops are
 /// off for it: at steady state the statistics may not know the import yet
 /// (its orders estimated at one row), which plans the probe per order again.
-pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, Error> {
     stage_settings::without_nested_loops(sql, |sql| {
-        sql.execute(
-            "UPDATE etl.orders o
-                SET customer_global_id = c.customer_global_id,
-                    updated_at = pg_catalog.now()
-               FROM etl.customers c
-              WHERE c.shop_id = o.shop_id AND c.customer_nickname = o.customer_nickname
-                AND o.import_id = $1 AND o.customer_global_id IS NULL",
-            &[import_id.into()],
-        )
+        sql.execute(include_str!("../../sql/queries/link_orders_whole.sql"), &[import_id.into()])
     })
 }
 
@@ -130,24 +93,17 @@ pub fn link_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageErr
 /// Each customer's orders are reached through the (shop_id,
 /// customer_nickname) index, so the cost follows the import's customers and
 /// their orders, never the size of etl.orders.
-pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, StageError> {
-    const QUERY: &str = include_str!("../../sql/queries/customer_order_times.sql");
-    let query = scope.statement(
-        QUERY,
-        "FROM etl.orders i
-             WHERE i.import_id = $1",
-        "FROM etl.redrive_scope s
-             CROSS JOIN LATERAL (
-                   SELECT i.shop_id, i.customer_nickname, i.ordered_at FROM etl.orders i
-                    WHERE i.shop_id = s.shop_id AND i.order_id = s.order_id LIMIT 1) i
-             WHERE s.import_id = $1",
+pub fn refresh_order_times(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<u64, Error> {
+    let query = scope.pick(
+        include_str!("../../sql/queries/customer_order_times.sql"),
+        include_str!("../../sql/queries/customer_order_times_redrive.sql"),
     );
-    sql.execute(&query, &[import_id.into()])
+    sql.execute(query, &[import_id.into()])
 }
 
 /// The same as [`refresh_order_times`] for a big import: every touched
 /// customer recomputed from all its orders in one hash join over etl.orders
 /// (see sql/queries/customer_order_times_whole.sql).
-pub fn refresh_order_times_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+pub fn refresh_order_times_whole(sql: &mut Sql, import_id: Uuid) -> Result<u64, Error> {
     sql.execute(include_str!("../../sql/queries/customer_order_times_whole.sql"), &[import_id.into()])
 }

@@ -8,7 +8,7 @@
 pub mod load;
 pub mod transform;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::{polars_runtime, statistics};
 use crate::stage::{Batch, RunContext, StageCounts};
 
@@ -22,7 +22,7 @@ impl Batch for transform::CustomerKeys {
 /// their number when its statistics lag).
 const CUSTOMERS_PER_PAGE: i64 = 50;
 
-pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+pub fn run(ctx: &mut RunContext) -> Result<StageCounts, Error> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
     let analysed = counts.timed("analyze", || statistics::refresh_if_grown(&mut ctx.sql))?;

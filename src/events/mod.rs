@@ -7,7 +7,7 @@
 use pgrx::Uuid;
 use serde_json::{json, Value};
 
-use crate::error::{EventError, StageError};
+use crate::error::{Error, EventError};
 use crate::pipeline::StageReport;
 use crate::services::spi::Sql;
 use crate::stage::Stage;
@@ -19,26 +19,6 @@ pub const MAX_PAYLOAD_BYTES: usize = 7999;
 /// The longest event type an application may send: the known ones have at
 /// most 23 bytes; anything longer is refused before it is stored or echoed.
 pub const MAX_EVENT_TYPE_BYTES: usize = 64;
-
-/// Why an application's event is not accepted: the event itself (stored as
-/// refused), or the database failing while checking it (an error).
-#[derive(Debug)]
-pub enum Refusal {
-    Event(EventError),
-    Stage(StageError),
-}
-
-impl From<EventError> for Refusal {
-    fn from(e: EventError) -> Self {
-        Refusal::Event(e)
-    }
-}
-
-impl From<StageError> for Refusal {
-    fn from(e: StageError) -> Self {
-        Refusal::Stage(e)
-    }
-}
 
 /// At most `max` characters of `text`, for messages that echo user input.
 pub fn bounded(text: &str, max: usize) -> String {
@@ -52,7 +32,9 @@ pub fn bounded(text: &str, max: usize) -> String {
 /// it. What JSON-in-Rust cannot hold (nesting deeper than 128 levels, a
 /// number beyond a double such as 1e400) and what NOTIFY cannot carry
 /// (`MAX_PAYLOAD_BYTES`) is refused, never a panic.
-pub fn parse_and_validate(event_type: &str, payload_text: &str) -> Result<ValidEvent, Refusal> {
+/// A refusal is [`Error::Refused`] (stored with its reason); any other
+/// error is the database failing while checking it.
+pub fn parse_and_validate(event_type: &str, payload_text: &str) -> Result<ValidEvent, Error> {
     if payload_text.len() > MAX_PAYLOAD_BYTES {
         return Err(EventError::TooLarge { bytes: payload_text.len(), max: MAX_PAYLOAD_BYTES }.into());
     }
@@ -169,44 +151,32 @@ pub fn import_completed_payload(import_id: Uuid, raw_lines: i64) -> Value {
 }
 
 /// Stores an accepted event and notifies `etl_events`; returns its id.
-pub fn publish(event_type: EventType, payload: &Value) -> Result<i64, StageError> {
+pub fn publish(event_type: EventType, payload: &Value) -> Result<i64, Error> {
     publish_text(event_type, &payload.to_string())
 }
 
 /// [`publish`] for a payload given as JSON text (checked by the caller).
-pub fn publish_text(event_type: EventType, payload_text: &str) -> Result<i64, StageError> {
+pub fn publish_text(event_type: EventType, payload_text: &str) -> Result<i64, Error> {
     Sql::new().query(
-        "WITH e AS (
-             INSERT INTO etl.events (event_type, event_version, payload, accepted)
-             VALUES ($1, $2, $3::jsonb, true)
-             RETURNING event_id, payload
-         )
-         SELECT e.event_id, pg_catalog.pg_notify($4, e.payload::text) FROM e",
+        include_str!("../../sql/queries/publish_event.sql"),
         &[event_type.name().into(), EVENT_VERSION.into(), payload_text.into(), CHANNEL.into()],
-        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
+        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| Error::Unexpected("no event_id".into())),
     )
 }
 
 /// Stores a refused event with its error; nothing is notified or queued.
 /// A payload too large to carry is stored as its size only, so that what an
 /// application sends never costs more than an event's room.
-pub fn store_refused(event_type: &str, payload_text: &str, error: &EventError) -> Result<i64, StageError> {
+pub fn store_refused(event_type: &str, payload_text: &str, error: &EventError) -> Result<i64, Error> {
     let stored_payload = if payload_text.len() > MAX_PAYLOAD_BYTES {
         json!({ "refused_payload_bytes": payload_text.len() }).to_string()
     } else {
         payload_text.to_string()
     };
     Sql::new().query(
-        "WITH p AS (SELECT $3::jsonb AS payload)
-         INSERT INTO etl.events (event_type, event_version, payload, accepted, error)
-         SELECT $1,
-                CASE WHEN pg_catalog.jsonb_typeof(p.payload) OPERATOR(pg_catalog.=) 'object'
-                     THEN p.payload OPERATOR(pg_catalog.->>) 'event_version' END,
-                p.payload, false, $2
-           FROM p
-         RETURNING event_id",
+        include_str!("../../sql/queries/store_refused_event.sql"),
         &[event_type.into(), error.to_string().into(), stored_payload.into()],
-        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no event_id".into())),
+        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| Error::Unexpected("no event_id".into())),
     )
 }
 
@@ -287,7 +257,7 @@ mod tests {
         let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
         assert!(matches!(
             parse_and_validate("DATA_IMPORT_COMPLETED", &deep),
-            Err(Refusal::Event(EventError::Unreadable(_)))
+            Err(Error::Refused(EventError::Unreadable(_)))
         ));
         // jsonb prints 1e400 with all its digits; both forms are refused.
         for number in ["1e400".to_string(), format!("1{}", "0".repeat(400))] {
@@ -296,14 +266,14 @@ mod tests {
             );
             assert!(matches!(
                 parse_and_validate("DATA_IMPORT_COMPLETED", &huge_number),
-                Err(Refusal::Event(EventError::Unreadable(_)))
+                Err(Error::Refused(EventError::Unreadable(_)))
             ));
         }
         let mut big = good();
         big.as_object_mut().unwrap().insert("note".into(), json!("x".repeat(MAX_PAYLOAD_BYTES)));
         assert!(matches!(
             parse_and_validate("DATA_IMPORT_COMPLETED", &big.to_string()),
-            Err(Refusal::Event(EventError::TooLarge { .. }))
+            Err(Error::Refused(EventError::TooLarge { .. }))
         ));
         assert!(parse_and_validate("DATA_IMPORT_COMPLETED", &good().to_string()).is_ok());
     }

@@ -3,7 +3,7 @@
 use pgrx::Uuid;
 use polars::prelude::*;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::spi::{column_ordinals, Cursor, Sql};
 use crate::services::stage_settings;
 use crate::stage::Scope;
@@ -12,27 +12,17 @@ use crate::stage::Scope;
 /// Distinct and sorted as uuids, turned into text only after: sorting the
 /// text compares with the database's collation (twice the time at 1M lines
 /// under C.UTF-8), and the order is the same (lowercase hex, fixed hyphens).
-pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, StageError> {
-    const QUERY: &str = "SELECT c.id::text
-               FROM (SELECT DISTINCT o.customer_global_id AS id
-                       FROM etl.orders o WHERE o.import_id = $1
-                        AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL) c
-              ORDER BY c.id";
-    let query = scope.statement(
-        QUERY,
-        "FROM etl.orders o WHERE o.import_id = $1",
-        "FROM etl.redrive_scope s
-                      CROSS JOIN LATERAL (
-                            SELECT o.customer_global_id, o.lead_id FROM etl.orders o
-                             WHERE o.shop_id = s.shop_id AND o.order_id = s.order_id LIMIT 1) o
-                      WHERE s.import_id = $1",
+pub fn open_customers_to_attribute(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<Cursor, Error> {
+    let query = scope.pick(
+        include_str!("../../sql/queries/customers_to_attribute.sql"),
+        include_str!("../../sql/queries/customers_to_attribute_redrive.sql"),
     );
-    sql.open_cursor(&query, &[import_id.into()])
+    sql.open_cursor(query, &[import_id.into()])
 }
 
 /// The leads that lost or changed an order (queued by the orders stage):
 /// their aggregates are recomputed in full.
-pub fn open_leads_to_recompute(sql: &mut Sql) -> Result<Cursor, StageError> {
+pub fn open_leads_to_recompute(sql: &mut Sql) -> Result<Cursor, Error> {
     sql.open_cursor("SELECT p.lead_id FROM etl.pending_lead_refresh p ORDER BY 1", &[])
 }
 
@@ -45,7 +35,7 @@ impl crate::stage::Batch for LeadIds {
     }
 }
 
-pub fn fetch_lead_ids(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<LeadIds, StageError> {
+pub fn fetch_lead_ids(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<LeadIds, Error> {
     sql.fetch(cursor, count, |rows| {
         let mut ids = Vec::with_capacity(rows.len());
         for row in rows {
@@ -59,12 +49,12 @@ pub fn fetch_lead_ids(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<Le
 
 /// Recomputes the aggregates of a batch of leads in one set-based
 /// statement; returns how many leads changed.
-pub fn recompute_aggregates(sql: &mut Sql, leads: LeadIds) -> Result<u64, StageError> {
-    sql.execute(include_str!("../../sql/queries/lead_aggregates.sql"), &[leads.0.into()])
+pub fn recompute_aggregates(sql: &mut Sql, leads: LeadIds) -> Result<u64, Error> {
+    sql.execute(LEAD_AGGREGATES, &[leads.0.into()])
 }
 
 /// Fetches a batch of single text ids (as a one-column frame named `column`).
-pub fn fetch_ids(sql: &mut Sql, cursor: &Cursor, count: usize, column: &str) -> Result<DataFrame, StageError> {
+pub fn fetch_ids(sql: &mut Sql, cursor: &Cursor, count: usize, column: &str) -> Result<DataFrame, Error> {
     let ids = sql.fetch(cursor, count, |rows| {
         let mut ids: Vec<String> = Vec::with_capacity(rows.len());
         for row in rows {
@@ -77,11 +67,11 @@ pub fn fetch_ids(sql: &mut Sql, cursor: &Cursor, count: usize, column: &str) -> 
     Ok(DataFrame::new(ids.len(), vec![Column::new(column.into(), ids)])?)
 }
 
-pub fn text_column(frame: &DataFrame, name: &str) -> Result<Vec<String>, StageError> {
+pub fn text_column(frame: &DataFrame, name: &str) -> Result<Vec<String>, Error> {
     Ok(frame.column(name)?.str()?.into_no_null_iter().map(str::to_owned).collect())
 }
 
-fn text_column_where(frame: &DataFrame, name: &str, mask: &BooleanChunked) -> Result<Vec<String>, StageError> {
+fn text_column_where(frame: &DataFrame, name: &str, mask: &BooleanChunked) -> Result<Vec<String>, Error> {
     let filtered = frame.filter(mask)?;
     text_column(&filtered, name)
 }
@@ -89,29 +79,18 @@ fn text_column_where(frame: &DataFrame, name: &str, mask: &BooleanChunked) -> Re
 /// Creates the leads of the `new` strategy, stage `OPEN`, in customer order.
 /// Sent even when there are none (as every per-batch statement of the
 /// stages), so the statements a stage runs depend on its batches only.
-pub fn create_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> {
+pub fn create_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, Error> {
     let mask = plan.column("strategy")?.str()?.equal(crate::leads::transform::STRATEGY_NEW);
     let leads = text_column_where(plan, "lead_id", &mask)?;
     let customers = text_column_where(plan, "customer_global_id", &mask)?;
-    sql.execute(
-        "INSERT INTO etl.business_leads (lead_id, customer_global_id, current_stage)
-         SELECT u.lead_id::uuid, u.customer_global_id::uuid, 'OPEN'
-           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(lead_id, customer_global_id, n)
-          ORDER BY u.n",
-        &[leads.into(), customers.into()],
-    )
+    sql.execute(include_str!("../../sql/queries/create_leads.sql"), &[leads.into(), customers.into()])
 }
 
 /// Reused `COLD` leads become `OPEN`.
-pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> {
+pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, Error> {
     let mask = plan.column("reopen")?.bool()?.clone();
     let leads = text_column_where(plan, "lead_id", &mask)?;
-    sql.execute(
-        "UPDATE etl.business_leads
-            SET current_stage = 'OPEN', updated_at = now()
-          WHERE lead_id = ANY($1::uuid[]) AND current_stage = 'COLD'",
-        &[leads.into()],
-    )
+    sql.execute(include_str!("../../sql/queries/reopen_leads.sql"), &[leads.into()])
 }
 
 /// Gives every order of the import that has a customer and no lead its
@@ -119,14 +98,8 @@ pub fn reopen_leads(sql: &mut Sql, plan: &DataFrame) -> Result<u64, StageError> 
 /// aggregates, in one statement over the import (see
 /// sql/queries/attribute_orders.sql). Returns (orders attributed, leads
 /// whose aggregates grew).
-pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<(u64, u64), StageError> {
-    let query = scope.statement(
-        ATTRIBUTE_ORDERS,
-        "WHERE o.import_id = $1 AND",
-        "FROM etl.redrive_scope s
-     WHERE s.import_id = $1 AND o.shop_id = s.shop_id AND o.order_id = s.order_id AND",
-    );
-    run_attribute_orders(sql, &query, import_id)
+pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<(u64, u64), Error> {
+    run_attribute_orders(sql, scope.pick(ATTRIBUTE_ORDERS, ATTRIBUTE_ORDERS_REDRIVE), import_id)
 }
 
 /// The same as [`attribute_orders`] for a big import (its customers at
@@ -135,31 +108,30 @@ pub fn attribute_orders(sql: &mut Sql, import_id: Uuid, scope: Scope) -> Result<
 /// order, and the grown leads are reached the same way; nested loops off,
 /// as the import's orders may be estimated at one row (docs/performance.md,
 /// "A big import's attribution: one hash join").
-pub fn attribute_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<(u64, u64), StageError> {
-    let query = crate::stage::variant(ATTRIBUTE_ORDERS, LEAD_PER_ORDER, LEADS_IN_ONE_PASS);
-    stage_settings::without_nested_loops(sql, |sql| run_attribute_orders(sql, &query, import_id))
+pub fn attribute_orders_whole(sql: &mut Sql, import_id: Uuid) -> Result<(u64, u64), Error> {
+    stage_settings::without_nested_loops(sql, |sql| run_attribute_orders(sql, ATTRIBUTE_ORDERS_WHOLE, import_id))
 }
 
-const ATTRIBUTE_ORDERS: &str = include_str!("../../sql/queries/attribute_orders.sql");
+/// A statement that uses the lead sums: `head` (which ends in a SELECT
+/// list's start and defines `lead_orders`), sql/queries/lead_sums.sql (the
+/// one definition of a counted order and of the sums) and `tail`, whole
+/// files concatenated, no text replaced.
+macro_rules! with_lead_sums {
+    ($head:literal, $tail:literal) => {
+        concat!(include_str!($head), include_str!("../../sql/queries/lead_sums.sql"), include_str!($tail))
+    };
+}
 
-/// How attribute_orders.sql finds each order's current lead: a probe per order.
-const LEAD_PER_ORDER: &str = "SET lead_id = (SELECT l.lead_id
-                        FROM etl.business_leads l
-                       WHERE l.customer_global_id = o.customer_global_id
-                       ORDER BY l.lead_no DESC
-                       LIMIT 1),
-           updated_at = pg_catalog.now()
-     WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id IS NOT NULL";
+const LEAD_AGGREGATES: &str =
+    with_lead_sums!("../../sql/queries/lead_aggregates.sql", "../../sql/queries/lead_aggregates_end.sql");
+const ATTRIBUTE_ORDERS: &str =
+    with_lead_sums!("../../sql/queries/attribute_orders.sql", "../../sql/queries/attribute_orders_grow.sql");
+const ATTRIBUTE_ORDERS_REDRIVE: &str =
+    with_lead_sums!("../../sql/queries/attribute_orders_redrive.sql", "../../sql/queries/attribute_orders_grow.sql");
+const ATTRIBUTE_ORDERS_WHOLE: &str =
+    with_lead_sums!("../../sql/queries/attribute_orders_whole.sql", "../../sql/queries/attribute_orders_grow.sql");
 
-/// ... and in one pass: every customer's current lead, joined to the orders.
-const LEADS_IN_ONE_PASS: &str = "SET lead_id = c.lead_id,
-           updated_at = pg_catalog.now()
-      FROM (SELECT DISTINCT ON (l.customer_global_id) l.customer_global_id, l.lead_id
-              FROM etl.business_leads l
-             ORDER BY l.customer_global_id, l.lead_no DESC) c
-     WHERE o.import_id = $1 AND o.lead_id IS NULL AND o.customer_global_id = c.customer_global_id";
-
-fn run_attribute_orders(sql: &mut Sql, query: &str, import_id: Uuid) -> Result<(u64, u64), StageError> {
+fn run_attribute_orders(sql: &mut Sql, query: &str, import_id: Uuid) -> Result<(u64, u64), Error> {
     sql.query(query, &[import_id.into()], |rows| {
         let [attributed, grown] = column_ordinals(&rows, ["attributed", "grown"])?;
         let row = rows.first();
@@ -168,6 +140,6 @@ fn run_attribute_orders(sql: &mut Sql, query: &str, import_id: Uuid) -> Result<(
 }
 
 /// Empties the queue of leads that lost an order (they were just recomputed).
-pub fn clear_pending_refresh(sql: &mut Sql) -> Result<u64, StageError> {
+pub fn clear_pending_refresh(sql: &mut Sql) -> Result<u64, Error> {
     sql.execute("DELETE FROM etl.pending_lead_refresh", &[])
 }

@@ -11,7 +11,7 @@
 pub mod load;
 pub mod transform;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::{lookups, polars_runtime};
 use crate::stage::{RunContext, StageCounts};
 
@@ -19,7 +19,7 @@ use crate::stage::{RunContext, StageCounts};
 /// their number when its statistics lag).
 const LEADS_PER_PAGE: i64 = 32;
 
-pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+pub fn run(ctx: &mut RunContext) -> Result<StageCounts, Error> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
 

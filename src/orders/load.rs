@@ -8,12 +8,12 @@ use pgrx::spi::SpiTupleTable;
 use pgrx::Uuid;
 use polars::prelude::*;
 
-use crate::error::StageError;
-use crate::orders::transform::{RawLines, TRIM_CHARS};
+use crate::error::Error;
+use crate::orders::transform::{RawLines, RAW_LINE_COLUMNS, TEXT_COLUMNS, TRIM_CHARS};
 use crate::services::spi::{column_ordinals, Cursor, Sql};
 
 /// How many raw lines the import has (for its progress).
-pub fn count_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
+pub fn count_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, Error> {
     sql.query("SELECT pg_catalog.count(*) FROM etl.raw_orders r WHERE r.import_id = $1", &[import_id.into()], |rows| {
         Ok(rows.first().get_one::<i64>()?.unwrap_or(0))
     })
@@ -56,14 +56,10 @@ impl LineOrder {
 /// least, plus one; 0 for none): the size of an import whose lines are
 /// numbered from 1, an upper bound of it otherwise. Two descents of the
 /// primary key, where a count reads every line.
-pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
-    sql.query(
-        "SELECT coalesce(pg_catalog.max(r.line_no)::bigint - pg_catalog.min(r.line_no)::bigint + 1, 0)
-           FROM etl.raw_orders r
-          WHERE r.import_id = $1",
-        &[import_id.into()],
-        |rows| Ok(rows.first().get_one::<i64>()?.unwrap_or(0)),
-    )
+pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, Error> {
+    sql.query(include_str!("../../sql/queries/line_span.sql"), &[import_id.into()], |rows| {
+        Ok(rows.first().get_one::<i64>()?.unwrap_or(0))
+    })
 }
 
 /// Opens a cursor over the import's raw lines in `order`. By shop, a
@@ -71,29 +67,17 @@ pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
 /// (`TRIM_CHARS`), so every line of one `(shop_id, order_id)` sorts under
 /// the same shop, whatever white space it was imported with; lines of an
 /// unknown shop come last (they are rejected).
-pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid, order: LineOrder) -> Result<Cursor, StageError> {
+pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid, order: LineOrder) -> Result<Cursor, Error> {
     match order {
-        LineOrder::Newest => sql.open_cursor(
-            "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
-                    r.order_type, r.amount, r.ordered_at
-               FROM etl.raw_orders r
-              WHERE r.import_id = $1
-              ORDER BY r.line_no DESC",
-            &[import_id.into()],
-        ),
+        LineOrder::Newest => sql.open_cursor(include_str!("../../sql/queries/raw_lines.sql"), &[import_id.into()]),
         LineOrder::ByShop => sql.open_cursor(
-            "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
-                    r.order_type, r.amount, r.ordered_at
-               FROM etl.raw_orders r
-               LEFT JOIN etl.shops s ON s.shop_name = pg_catalog.btrim(r.shop, $2)
-              WHERE r.import_id = $1
-              ORDER BY s.shop_id, r.line_no DESC",
+            include_str!("../../sql/queries/raw_lines_by_shop.sql"),
             &[import_id.into(), TRIM_CHARS.into()],
         ),
     }
 }
 
-pub fn fetch_raw_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RawLines, StageError> {
+pub fn fetch_raw_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RawLines, Error> {
     sql.fetch(cursor, count, |rows| read_raw_lines(rows, None))
 }
 
@@ -111,7 +95,7 @@ impl crate::stage::Batch for RejectedLines {
 }
 
 /// How many lines of the import are rejected or failed (a redrive's total).
-pub fn count_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, StageError> {
+pub fn count_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, Error> {
     sql.query(
         "SELECT pg_catalog.count(*) FROM etl.rejects j WHERE j.import_id = $1 AND j.stage = 'orders'",
         &[import_id.into()],
@@ -122,22 +106,11 @@ pub fn count_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, Stage
 /// Opens a cursor over the import's rejected and failed lines as imported,
 /// newest first, each through the primary keys of etl.rejects and
 /// etl.raw_orders: the cost follows the rejected lines, not the import.
-pub fn open_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, StageError> {
-    sql.open_cursor(
-        "SELECT r.line_no, r.order_id, r.shop, r.customer_name, r.order_status,
-                r.order_type, r.amount, r.ordered_at, j.reason AS former_reason
-           FROM etl.rejects j
-          CROSS JOIN LATERAL (
-                SELECT r.* FROM etl.raw_orders r
-                 WHERE r.import_id = j.import_id AND r.line_no = j.line_no
-                 LIMIT 1) r
-          WHERE j.import_id = $1 AND j.stage = 'orders'
-          ORDER BY j.line_no DESC",
-        &[import_id.into()],
-    )
+pub fn open_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, Error> {
+    sql.open_cursor(include_str!("../../sql/queries/rejected_lines.sql"), &[import_id.into()])
 }
 
-pub fn fetch_rejected_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RejectedLines, StageError> {
+pub fn fetch_rejected_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RejectedLines, Error> {
     sql.fetch(cursor, count, |rows| {
         let mut former_reason = Vec::with_capacity(rows.len());
         let lines = read_raw_lines(rows, Some(&mut former_reason))?;
@@ -146,10 +119,7 @@ pub fn fetch_rejected_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Res
 }
 
 /// Reads raw lines by column name; with `former_reason`, also that column.
-fn read_raw_lines(
-    rows: SpiTupleTable<'_>,
-    mut former_reason: Option<&mut Vec<String>>,
-) -> Result<RawLines, StageError> {
+fn read_raw_lines(rows: SpiTupleTable<'_>, mut former_reason: Option<&mut Vec<String>>) -> Result<RawLines, Error> {
     let n = rows.len();
     let mut b = RawLines {
         line_no: Vec::with_capacity(n),
@@ -164,18 +134,15 @@ fn read_raw_lines(
     if n == 0 {
         return Ok(b);
     }
-    let [line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at] = column_ordinals(
-        &rows,
-        ["line_no", "order_id", "shop", "customer_name", "order_status", "order_type", "amount", "ordered_at"],
-    )?;
+    let [line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at] =
+        column_ordinals(&rows, RAW_LINE_COLUMNS)?;
     let reason = match former_reason {
         Some(_) => Some(column_ordinals(&rows, ["former_reason"])?[0]),
         None => None,
     };
     for row in rows {
-        b.line_no.push(
-            row.get::<i32>(line_no)?.ok_or_else(|| StageError::Unexpected("etl.raw_orders.line_no is NULL".into()))?,
-        );
+        b.line_no
+            .push(row.get::<i32>(line_no)?.ok_or_else(|| Error::Unexpected("etl.raw_orders.line_no is NULL".into()))?);
         b.order_id.push(row.get::<String>(order_id)?);
         b.shop.push(row.get::<String>(shop)?);
         b.customer_name.push(row.get::<String>(customer_name)?);
@@ -191,7 +158,7 @@ fn read_raw_lines(
 }
 
 /// Forgets the rejects of these lines of the import (a redrive retries them).
-pub fn clear_rejects_of(sql: &mut Sql, import_id: Uuid, line_no: &[i32]) -> Result<u64, StageError> {
+pub fn clear_rejects_of(sql: &mut Sql, import_id: Uuid, line_no: &[i32]) -> Result<u64, Error> {
     sql.execute(
         "DELETE FROM etl.rejects WHERE import_id = $1 AND line_no = ANY($2::int[])",
         &[import_id.into(), line_no.to_vec().into()],
@@ -205,23 +172,9 @@ pub fn record_redriven(
     import_id: Uuid,
     run_id: i64,
     sent: &OrderRows,
-) -> Result<std::collections::HashSet<i32>, StageError> {
+) -> Result<std::collections::HashSet<i32>, Error> {
     sql.query(
-        "WITH written AS (
-             SELECT o.shop_id, o.order_id, o.source_line_no
-               FROM unnest($3::bigint[], $4::text[]) AS u(shop_id, order_id)
-              CROSS JOIN LATERAL (
-                    SELECT o.shop_id, o.order_id, o.source_line_no FROM etl.orders o
-                     WHERE o.shop_id = u.shop_id AND o.order_id = u.order_id AND o.loaded_by_run = $2
-                     LIMIT 1) o
-         ), recorded AS (
-             -- A key an earlier batch of the run wrote is there already.
-             INSERT INTO etl.redrive_scope (import_id, shop_id, order_id)
-             SELECT $1, w.shop_id, w.order_id FROM written w
-             ON CONFLICT DO NOTHING
-             RETURNING shop_id, order_id
-         )
-         SELECT w.source_line_no FROM written w JOIN recorded r ON r.shop_id = w.shop_id AND r.order_id = w.order_id",
+        include_str!("../../sql/queries/record_redriven.sql"),
         &[import_id.into(), run_id.into(), sent.shop_id.clone().into(), sent.order_id.clone().into()],
         |rows| {
             let mut lines = std::collections::HashSet::with_capacity(rows.len());
@@ -236,7 +189,7 @@ pub fn record_redriven(
 }
 
 /// Rejects always describe the latest run of the stage for an import.
-pub fn clear_rejects(sql: &mut Sql, import_id: Uuid) -> Result<u64, StageError> {
+pub fn clear_rejects(sql: &mut Sql, import_id: Uuid) -> Result<u64, Error> {
     sql.execute("DELETE FROM etl.rejects WHERE import_id = $1", &[import_id.into()])
 }
 
@@ -252,9 +205,9 @@ pub fn write_rejects(
     raw: &DataFrame,
     reason: Vec<String>,
     detail: Vec<String>,
-) -> Result<u64, StageError> {
+) -> Result<u64, Error> {
     if reason.len() != raw.height() || detail.len() != raw.height() {
-        return Err(StageError::Unexpected(format!(
+        return Err(Error::Unexpected(format!(
             "{} rejected lines with {} reasons and {} details",
             raw.height(),
             reason.len(),
@@ -262,36 +215,11 @@ pub fn write_rejects(
         )));
     }
     let line_no: Vec<Option<i32>> = raw.column("line_no")?.i32()?.into_iter().collect();
-    let text = |name: &str| text_column(raw, name);
-    sql.execute(
-        "INSERT INTO etl.rejects (import_id, line_no, stage, reason, detail, raw)
-         SELECT $1, u.line_no, 'orders', u.reason, u.detail,
-                pg_catalog.jsonb_build_object(
-                    'order_id', u.order_id, 'shop', u.shop, 'customer_name', u.customer_name,
-                    'order_status', u.order_status, 'order_type', u.order_type,
-                    'amount', u.amount, 'ordered_at', u.ordered_at)
-           FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::text[], $9::text[], $10::text[], $11::text[])
-                AS u(line_no, reason, detail, order_id, shop, customer_name, order_status,
-                     order_type, amount, ordered_at)
-          ORDER BY u.line_no
-         ON CONFLICT (import_id, line_no) DO UPDATE
-            SET stage = EXCLUDED.stage, reason = EXCLUDED.reason,
-                detail = EXCLUDED.detail, raw = EXCLUDED.raw, created_at = pg_catalog.now()",
-        &[
-            import_id.into(),
-            line_no.into(),
-            reason.into(),
-            detail.into(),
-            text("order_id")?.into(),
-            text("shop")?.into(),
-            text("customer_name")?.into(),
-            text("order_status")?.into(),
-            text("order_type")?.into(),
-            text("amount")?.into(),
-            text("ordered_at")?.into(),
-        ],
-    )
+    let mut args: Vec<DatumWithOid> = vec![import_id.into(), line_no.into(), reason.into(), detail.into()];
+    for column in TEXT_COLUMNS {
+        args.push(text_column(raw, column)?.into());
+    }
+    sql.execute(include_str!("../../sql/queries/write_rejects.sql"), &args)
 }
 
 /// Rows to upsert into `etl.orders`, one vector per column.
@@ -310,21 +238,20 @@ pub struct OrderRows {
 }
 
 /// A text column of a frame, nulls kept, as the vector an array parameter takes.
-fn text_column(frame: &DataFrame, name: &str) -> Result<Vec<Option<String>>, StageError> {
+fn text_column(frame: &DataFrame, name: &str) -> Result<Vec<Option<String>>, Error> {
     Ok(frame.column(name)?.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
 }
 
-fn required<T>(value: Option<T>, column: &str) -> Result<T, StageError> {
-    value.ok_or_else(|| StageError::Unexpected(format!("a valid order has no {column}")))
+fn required<T>(value: Option<T>, column: &str) -> Result<T, Error> {
+    value.ok_or_else(|| Error::Unexpected(format!("a valid order has no {column}")))
 }
 
 impl OrderRows {
     /// Copies the winners frame of [`crate::orders::transform::winners`].
-    pub fn from_frame(frame: &DataFrame) -> Result<Self, StageError> {
+    pub fn from_frame(frame: &DataFrame) -> Result<Self, Error> {
         let text = |name: &str| text_column(frame, name);
-        let text_required = |name: &str| -> Result<Vec<String>, StageError> {
-            text(name)?.into_iter().map(|v| required(v, name)).collect()
-        };
+        let text_required =
+            |name: &str| -> Result<Vec<String>, Error> { text(name)?.into_iter().map(|v| required(v, name)).collect() };
         Ok(Self {
             line_no: frame
                 .column("line_no")?
@@ -401,14 +328,14 @@ pub fn upsert_orders(
     keep_newer_line: bool,
     rows: &OrderRows,
     range: Range<usize>,
-) -> Result<UpsertCounts, StageError> {
+) -> Result<UpsertCounts, Error> {
     let mut args: Vec<DatumWithOid> = vec![import_id.into(), run_id.into(), source_timezone.into()];
     args.extend(rows.args(range));
     args.push(keep_newer_line.into());
     sql.query(UPSERT_ORDERS, &args, |rows| {
         let [written, existed, changed] = column_ordinals(&rows, ["written", "existed", "changed"])?;
         let row = rows.first();
-        let count = |ordinal| -> Result<u64, StageError> { Ok(row.get::<i64>(ordinal)?.unwrap_or(0) as u64) };
+        let count = |ordinal| -> Result<u64, Error> { Ok(row.get::<i64>(ordinal)?.unwrap_or(0) as u64) };
         Ok(UpsertCounts { written: count(written)?, existed: count(existed)?, changed: count(changed)? })
     })
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use polars::prelude::*;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::{batch, lookups, polars_runtime, statistics};
 use crate::stage::{Batch, RunContext, Scope, StageCounts};
 
@@ -23,7 +23,7 @@ impl Batch for transform::RawLines {
     }
 }
 
-pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+pub fn run(ctx: &mut RunContext) -> Result<StageCounts, Error> {
     match ctx.scope {
         Scope::Import => load_import(ctx),
         Scope::Redrive => redrive(ctx),
@@ -31,7 +31,7 @@ pub fn run(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
 }
 
 /// Every raw line of the import (in the order `LineOrder::for_import` picks).
-fn load_import(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+fn load_import(ctx: &mut RunContext) -> Result<StageCounts, Error> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
     load::clear_rejects(&mut ctx.sql, ctx.import_id)?;
@@ -64,7 +64,7 @@ fn load_import(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
 /// the order stays superseded; a later import still wins. Each loaded
 /// order is put in etl.redrive_scope for the customers and leads stages.
 /// `details.redrive_fates` counts each line's new fate by its former reason.
-fn redrive(ctx: &mut RunContext) -> Result<StageCounts, StageError> {
+fn redrive(ctx: &mut RunContext) -> Result<StageCounts, Error> {
     polars_runtime::prepare();
     let mut counts = StageCounts::default();
     let mut loader = LineLoader::new()?;
@@ -105,104 +105,158 @@ struct LineLoader {
 }
 
 impl LineLoader {
-    fn new() -> Result<Self, StageError> {
+    fn new() -> Result<Self, Error> {
         Ok(Self { failed_keys: transform::no_keys()? })
     }
 
+    /// Loads one batch: cleans and classifies its lines, writes its rejects,
+    /// upserts its winners and records the lines the database refused.
     fn load_batch(
         &mut self,
         ctx: &mut RunContext,
         counts: &mut StageCounts,
         raw: transform::RawLines,
-    ) -> Result<BatchOutcome, StageError> {
+    ) -> Result<BatchOutcome, Error> {
         counts.rows_in += raw.len() as i64;
-        if counts.batches > 1 {
-            // Earlier batches may have grown etl.orders past what its
-            // statistics know (a first import): plan this one with fresh ones.
-            let analysed = counts.timed("analyze", || statistics::refresh_if_grown(&mut ctx.sql))?;
-            counts.add_extra("analyzed", i64::from(analysed));
-        }
-
+        refresh_statistics(ctx, counts)?;
         let raw = counts.timed("transform", || raw.into_frame())?;
+        let (rejected, winners) = self.classify(ctx, counts, &raw)?;
+        let mut refused = (ctx.scope == Scope::Redrive).then(HashMap::new);
+        count_rejects(counts, &rejected, refused.as_mut())?;
+        counts.timed("write_rejects", || write_rejects(ctx, &rejected, &raw))?;
+        let rows = load::OrderRows::from_frame(&winners)?;
+        let failures = write_winners(ctx, counts, &rows)?;
+        if !failures.is_empty() {
+            self.record_failures(ctx, counts, &raw, &winners, &rows, &failures, refused.as_mut())?;
+        }
+        Ok(BatchOutcome { refused, sent: rows })
+    }
+
+    /// Cleans the batch's lines, looks up their shops and order types, and
+    /// splits them into rejects (`line_no`, `reason`) and the winners to
+    /// upsert; counts the lines superseded within the batch.
+    fn classify(
+        &self,
+        ctx: &mut RunContext,
+        counts: &mut StageCounts,
+        raw: &DataFrame,
+    ) -> Result<(DataFrame, DataFrame), Error> {
         let cleaned = counts.timed("transform", || transform::clean(raw.clone()))?;
-        let (shops, mappings) = counts.timed("lookup", || -> Result<_, StageError> {
+        let (shops, mappings) = counts.timed("lookup", || -> Result<_, Error> {
             let shops = lookups::active_shops(&mut ctx.sql, transform::distinct_values(&cleaned, "shop")?)?;
             let mappings =
                 lookups::order_type_mappings(&mut ctx.sql, transform::distinct_values(&cleaned, "order_type")?)?;
             Ok((shops, mappings))
         })?;
         let failed_keys = &self.failed_keys;
-        let (classified, rejected, (winners, superseded_here)) =
-            counts.timed("transform", || -> Result<_, StageError> {
-                let classified = transform::classify(cleaned, shops, mappings)?;
-                let rejected = transform::rejects(&classified)?;
-                let winners = transform::winners(&classified, failed_keys)?;
-                Ok((classified, rejected, winners))
-            })?;
-        drop(classified);
-        counts.rows_rejected += rejected.height() as i64;
-        let redriving = ctx.scope == Scope::Redrive;
-        let mut refused = redriving.then(HashMap::new);
-        for (line, reason) in rejected
-            .column("line_no")?
-            .i32()?
-            .into_no_null_iter()
-            .zip(rejected.column("reason")?.str()?.into_no_null_iter())
-        {
-            counts.add_reject(reason);
-            if let Some(refused) = refused.as_mut() {
-                refused.insert(line, reason.to_string());
-            }
-        }
-        counts.timed("write_rejects", || write_rejects(ctx, &rejected, &raw))?;
-
-        counts.rows_superseded += superseded_here as i64;
-        let rows = load::OrderRows::from_frame(&winners)?;
-        let keep_newer_line = redriving;
-        let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
-        let mut landed = load::UpsertCounts::default();
-        let outcome = counts.timed("write_orders", || {
-            batch::write_isolated(rows.len(), |range| {
-                let part =
-                    load::upsert_orders(sql, *import_id, *run_id, source_timezone, keep_newer_line, &rows, range)?;
-                landed.existed += part.existed;
-                landed.changed += part.changed;
-                Ok(part.written)
-            })
+        let (rejected, (winners, superseded_here)) = counts.timed("transform", || -> Result<_, Error> {
+            let classified = transform::classify(cleaned, shops, mappings)?;
+            let rejected = transform::rejects(&classified)?;
+            let winners = transform::winners(&classified, failed_keys)?;
+            Ok((rejected, winners))
         })?;
-        counts.add_extra("write_attempts", outcome.attempts as i64);
-        counts.add_extra("orders_inserted", (outcome.written - landed.existed) as i64);
-        counts.add_extra("orders_updated", landed.changed as i64);
-        counts.add_extra("orders_unchanged", (landed.existed - landed.changed) as i64);
-        counts.rows_ok += outcome.written as i64;
-        counts.rows_failed += outcome.failures.len() as i64;
-        // Sent but not written: an earlier batch of this run (or, in a
-        // redrive, a newer line of the import or a later import) wrote the key.
-        let not_written = rows.len() - outcome.failures.len() - outcome.written as usize;
-        counts.rows_superseded += not_written as i64;
-
-        if !outcome.failures.is_empty() {
-            let idx: Vec<IdxSize> = outcome.failures.iter().map(|f| f.index as IdxSize).collect();
-            let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
-            self.failed_keys = self.failed_keys.vstack(&transform::keys(&failed)?)?;
-            for failure in &outcome.failures {
-                counts.add_reject(transform::LOAD_ERROR);
-                if let Some(refused) = refused.as_mut() {
-                    refused.insert(rows.line_no[failure.index], transform::LOAD_ERROR.to_string());
-                }
-            }
-            let failed_lines: Vec<i32> = outcome.failures.iter().map(|f| rows.line_no[f.index]).collect();
-            let failed_raw = transform::lines_as_imported(&raw, &failed_lines)?;
-            load::write_rejects(
-                &mut ctx.sql,
-                ctx.import_id,
-                &failed_raw,
-                vec![transform::LOAD_ERROR.to_string(); outcome.failures.len()],
-                outcome.failures.iter().map(|f| f.message.clone()).collect(),
-            )?;
-        }
-        Ok(BatchOutcome { refused, sent: rows })
+        counts.rows_rejected += rejected.height() as i64;
+        counts.rows_superseded += superseded_here as i64;
+        Ok((rejected, winners))
     }
+
+    /// The winners the database refused (`failures`, by position in
+    /// `rows`): their keys stay claimed for the rest of the run, and their
+    /// lines are rejects with reason `load_error`.
+    #[allow(clippy::too_many_arguments)]
+    fn record_failures(
+        &mut self,
+        ctx: &mut RunContext,
+        counts: &mut StageCounts,
+        raw: &DataFrame,
+        winners: &DataFrame,
+        rows: &load::OrderRows,
+        failures: &[batch::RowFailure],
+        mut refused: Option<&mut HashMap<i32, String>>,
+    ) -> Result<(), Error> {
+        let idx: Vec<IdxSize> = failures.iter().map(|f| f.index as IdxSize).collect();
+        let failed = winners.take(&IdxCa::from_vec("idx".into(), idx))?;
+        self.failed_keys = self.failed_keys.vstack(&transform::keys(&failed)?)?;
+        for failure in failures {
+            counts.add_reject(transform::LOAD_ERROR);
+            if let Some(refused) = refused.as_deref_mut() {
+                refused.insert(rows.line_no[failure.index], transform::LOAD_ERROR.to_string());
+            }
+        }
+        let failed_lines: Vec<i32> = failures.iter().map(|f| rows.line_no[f.index]).collect();
+        let failed_raw = transform::lines_as_imported(raw, &failed_lines)?;
+        load::write_rejects(
+            &mut ctx.sql,
+            ctx.import_id,
+            &failed_raw,
+            vec![transform::LOAD_ERROR.to_string(); failures.len()],
+            failures.iter().map(|f| f.message.clone()).collect(),
+        )?;
+        Ok(())
+    }
+}
+
+/// Earlier batches may have grown etl.orders past what its statistics know
+/// (a first import): plan this one with fresh ones.
+fn refresh_statistics(ctx: &mut RunContext, counts: &mut StageCounts) -> Result<(), Error> {
+    if counts.batches > 1 {
+        let analysed = counts.timed("analyze", || statistics::refresh_if_grown(&mut ctx.sql))?;
+        counts.add_extra("analyzed", i64::from(analysed));
+    }
+    Ok(())
+}
+
+/// Counts each rejected line under its reason (and, in a redrive, keeps it
+/// in `refused`).
+fn count_rejects(
+    counts: &mut StageCounts,
+    rejected: &DataFrame,
+    mut refused: Option<&mut HashMap<i32, String>>,
+) -> Result<(), Error> {
+    for (line, reason) in rejected
+        .column("line_no")?
+        .i32()?
+        .into_no_null_iter()
+        .zip(rejected.column("reason")?.str()?.into_no_null_iter())
+    {
+        counts.add_reject(reason);
+        if let Some(refused) = refused.as_deref_mut() {
+            refused.insert(line, reason.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Upserts the winners, each part the database refuses split until the
+/// refused lines are found; counts what landed and returns the refusals.
+fn write_winners(
+    ctx: &mut RunContext,
+    counts: &mut StageCounts,
+    rows: &load::OrderRows,
+) -> Result<Vec<batch::RowFailure>, Error> {
+    // A redrive keeps the newer line of the import that wrote an order.
+    let keep_newer_line = ctx.scope == Scope::Redrive;
+    let RunContext { sql, import_id, run_id, source_timezone, .. } = ctx;
+    let mut landed = load::UpsertCounts::default();
+    let outcome = counts.timed("write_orders", || {
+        batch::write_isolated(rows.len(), |range| {
+            let part = load::upsert_orders(sql, *import_id, *run_id, source_timezone, keep_newer_line, rows, range)?;
+            landed.existed += part.existed;
+            landed.changed += part.changed;
+            Ok(part.written)
+        })
+    })?;
+    counts.add_extra("write_attempts", outcome.attempts as i64);
+    counts.add_extra("orders_inserted", (outcome.written - landed.existed) as i64);
+    counts.add_extra("orders_updated", landed.changed as i64);
+    counts.add_extra("orders_unchanged", (landed.existed - landed.changed) as i64);
+    counts.rows_ok += outcome.written as i64;
+    counts.rows_failed += outcome.failures.len() as i64;
+    // Sent but not written: an earlier batch of this run (or, in a
+    // redrive, a newer line of the import or a later import) wrote the key.
+    let not_written = rows.len() - outcome.failures.len() - outcome.written as usize;
+    counts.rows_superseded += not_written as i64;
+    Ok(outcome.failures)
 }
 
 /// What became of a redriven line.
@@ -257,8 +311,8 @@ impl RedriveFates {
         }
     }
 
-    fn into_json(self) -> Result<serde_json::Value, StageError> {
-        serde_json::to_value(self.by_reason).map_err(|e| StageError::Unexpected(format!("redrive tally: {e}")))
+    fn into_json(self) -> Result<serde_json::Value, Error> {
+        serde_json::to_value(self.by_reason).map_err(|e| Error::Unexpected(format!("redrive tally: {e}")))
     }
 }
 
@@ -267,7 +321,7 @@ pub fn redrive_tallies(details: Option<&serde_json::Value>) -> BTreeMap<String, 
     details.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
 
-fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame, raw: &DataFrame) -> Result<(), StageError> {
+fn write_rejects(ctx: &mut RunContext, rejected: &DataFrame, raw: &DataFrame) -> Result<(), Error> {
     let line_no: Vec<i32> = rejected.column("line_no")?.i32()?.into_no_null_iter().collect();
     let reasons: Vec<String> = rejected.column("reason")?.str()?.into_no_null_iter().map(str::to_owned).collect();
     let details: Vec<String> = reasons.iter().map(|r| transform::reason_detail(r).to_string()).collect();

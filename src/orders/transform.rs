@@ -60,9 +60,22 @@ fn null_str() -> Expr {
     lit(NULL).cast(DataType::String)
 }
 
-/// The raw text columns, all cleaned the same way.
-const TEXT_COLUMNS: [&str; 7] =
-    ["order_id", "shop", "customer_name", "order_status", "order_type", "amount", "ordered_at"];
+/// The columns of a raw line (`etl.raw_orders` but its import_id), in the
+/// order the statements that read raw lines select them (a test checks
+/// sql/queries/raw_lines*.sql and rejected_lines.sql): the one list of them.
+pub const RAW_LINE_COLUMNS: [&str; 8] =
+    ["line_no", "order_id", "shop", "customer_name", "order_status", "order_type", "amount", "ordered_at"];
+
+/// The raw text columns (all but `line_no`), all cleaned the same way.
+pub const TEXT_COLUMNS: [&str; 7] = [
+    RAW_LINE_COLUMNS[1],
+    RAW_LINE_COLUMNS[2],
+    RAW_LINE_COLUMNS[3],
+    RAW_LINE_COLUMNS[4],
+    RAW_LINE_COLUMNS[5],
+    RAW_LINE_COLUMNS[6],
+    RAW_LINE_COLUMNS[7],
+];
 
 /// Upper-cases ASCII letters only; every other character is kept as it is.
 fn ascii_upper(e: Expr) -> Expr {
@@ -89,14 +102,34 @@ fn int_slice(name: &str, offset: i64, length: u64) -> Expr {
 /// The work is a chain of projections, each computing its columns once
 /// from the previous ones (this build has no common-subexpression pass).
 pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
+    let (trimmed, nulled) = trimmed_and_nulled();
+    raw.lazy()
+        .select(trimmed)
+        .with_columns(nulled)
+        .with_columns(field_parts())
+        .with_columns(amount_and_zone_parts())
+        .with_columns(validity_checks())
+        .select(cleaned_columns())
+        .collect()
+}
+
+/// Step 1: every text column trimmed (`TRIM_CHARS`), then an empty result
+/// made NULL.
+fn trimmed_and_nulled() -> (Vec<Expr>, Vec<Expr>) {
     let trimmed: Vec<Expr> = std::iter::once(col("line_no"))
         .chain(TEXT_COLUMNS.iter().map(|c| col(*c).str().strip_chars(lit(TRIM_CHARS))))
         .collect();
     // An empty result is NULL.
     let nulled: Vec<Expr> =
         TEXT_COLUMNS.iter().map(|c| when(col(*c).eq(lit(""))).then(null_str()).otherwise(col(*c)).alias(*c)).collect();
+    (trimmed, nulled)
+}
+
+/// Step 2: the amount without currency signs and separators, and the
+/// timestamp cut into its fields.
+fn field_parts() -> [Expr; 10] {
     let amount_digits = col("amount").str().replace_all(lit("[¥￥,]"), lit(""), false);
-    let parts = [
+    [
         amount_digits.alias("amount_digits"),
         col("ordered_at").str().contains(lit(TIMESTAMP_SHAPE), true).fill_null(lit(false)).alias("ts_shape"),
         int_slice("ordered_at", 0, 4).alias("year"),
@@ -107,8 +140,13 @@ pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
         int_slice("ordered_at", 14, 2).alias("minute"),
         int_slice("ordered_at", 17, 2).alias("second"),
         col("ordered_at").str().slice(lit(19i64), lit(6u64)).alias("zone"),
-    ];
-    let amount_parts = [
+    ]
+}
+
+/// Step 3: the amount's shape and digits, the zone's hours and minutes, and
+/// whether the year is a leap year.
+fn amount_and_zone_parts() -> [Expr; 6] {
+    [
         col("amount_digits").str().contains(lit(AMOUNT_SHAPE), true).fill_null(lit(false)).alias("amount_shape"),
         col("amount_digits").str().extract(lit(r"^([0-9]+)"), 1).cast(DataType::Int64).alias("whole"),
         concat_str(
@@ -124,7 +162,12 @@ pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
         ((col("year") % lit(4)).eq(lit(0)).and((col("year") % lit(100)).neq(lit(0))))
             .or((col("year") % lit(400)).eq(lit(0)))
             .alias("leap"),
-    ];
+    ]
+}
+
+/// Step 4: the amount in cents (NULL when bad) and whether the timestamp is
+/// a real date and time.
+fn validity_checks() -> [Expr; 2] {
     // Cents rounded half away from zero: the third decimal decides.
     let cents = col("whole") * lit(100i64)
         + col("fraction3").str().slice(lit(0), lit(2)).cast(DataType::Int64)
@@ -149,13 +192,17 @@ pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
         .eq(lit(""))
         .or(col("zone").eq(lit("Z")))
         .or(col("zone_hour").lt_eq(lit(15)).and(col("zone_minute").lt_eq(lit(59))));
-    let checks = [
+    [
         when(col("amount_shape").and(cents.clone().lt(lit(MAX_CENTS_EXCLUSIVE))))
             .then(cents)
             .otherwise(lit(NULL).cast(DataType::Int64))
             .alias("amount_cents"),
         col("ts_shape").and(date_ok).and(time_ok).and(zone_ok).fill_null(lit(false)).alias("ts_ok"),
-    ];
+    ]
+}
+
+/// Step 5: the cleaned columns (see [`clean`]).
+fn cleaned_columns() -> [Expr; 11] {
     let wall_time =
         when(col("has_time")).then(col("ordered_at").str().slice(lit(11i64), lit(8u64))).otherwise(lit("00:00:00"));
     let local = concat_str([col("ordered_at").str().slice(lit(0i64), lit(10u64)), wall_time], " ", false);
@@ -164,26 +211,19 @@ pub fn clean(raw: DataFrame) -> PolarsResult<DataFrame> {
         .when(col("zone").eq(lit("")))
         .then(null_str())
         .otherwise(col("zone"));
-    raw.lazy()
-        .select(trimmed)
-        .with_columns(nulled)
-        .with_columns(parts)
-        .with_columns(amount_parts)
-        .with_columns(checks)
-        .select([
-            col("line_no"),
-            col("order_id"),
-            col("shop"),
-            col("customer_name").alias("customer_nickname"),
-            ascii_upper(col("order_status")).fill_null(lit("UNKNOWN")).alias("latest_status"),
-            col("order_type"),
-            col("amount_cents"),
-            col("ordered_at").is_null().alias("ts_missing"),
-            col("ts_ok"),
-            when(col("ts_ok")).then(local).otherwise(null_str()).alias("ts_local"),
-            when(col("ts_ok")).then(offset).otherwise(null_str()).alias("ts_offset"),
-        ])
-        .collect()
+    [
+        col("line_no"),
+        col("order_id"),
+        col("shop"),
+        col("customer_name").alias("customer_nickname"),
+        ascii_upper(col("order_status")).fill_null(lit("UNKNOWN")).alias("latest_status"),
+        col("order_type"),
+        col("amount_cents"),
+        col("ordered_at").is_null().alias("ts_missing"),
+        col("ts_ok"),
+        when(col("ts_ok")).then(local).otherwise(null_str()).alias("ts_local"),
+        when(col("ts_ok")).then(offset).otherwise(null_str()).alias("ts_offset"),
+    ]
 }
 
 /// Distinct non-NULL values of a cleaned text column, for a lookup.

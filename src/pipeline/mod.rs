@@ -2,15 +2,19 @@
 //! writes the `etl.runs` row, isolates a failing stage in a subtransaction
 //! and reports what happened. Knows the stages, nothing of events or queues.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use pgrx::Uuid;
 
-use crate::error::{CallError, StageError};
+use crate::error::Error;
 use crate::services::progress::StageProgress;
 use crate::services::spi::Sql;
 use crate::services::{stage_settings, subxact};
-use crate::stage::{RunContext, Scope, Stage, StageCounts};
+use crate::stage::{RunContext, Scope, StageCounts};
+
+pub use crate::orders::RedriveTally;
+pub use crate::stage::Stage;
 use crate::{customers, gucs, leads, orders};
 
 /// Locks the one row of `etl.pipeline_lock` for the rest of the transaction:
@@ -90,11 +94,11 @@ impl RunStatus {
 
 /// Takes the pipeline lock for the rest of the transaction (reentrant).
 /// Whatever runs a stage takes it before it touches any job row.
-pub fn lock_pipeline() -> Result<(), StageError> {
+pub fn lock_pipeline() -> Result<(), Error> {
     lock_pipeline_with(&mut Sql::new())
 }
 
-fn lock_pipeline_with(sql: &mut Sql) -> Result<(), StageError> {
+fn lock_pipeline_with(sql: &mut Sql) -> Result<(), Error> {
     sql.execute(LOCK_PIPELINE, &[])?;
     Ok(())
 }
@@ -103,7 +107,7 @@ fn lock_pipeline_with(sql: &mut Sql) -> Result<(), StageError> {
 /// the window between installing a new library and `ALTER EXTENSION etl_ext
 /// UPDATE`, the library would run on tables and functions of another
 /// version, so every call is refused, with what to do.
-pub fn check_installed_version() -> Result<(), CallError> {
+pub fn check_installed_version() -> Result<(), Error> {
     let installed = Sql::new().query(
         "SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname = 'etl_ext'",
         &[],
@@ -111,7 +115,7 @@ pub fn check_installed_version() -> Result<(), CallError> {
     )?;
     match installed {
         Some(version) if version != LIBRARY_VERSION => {
-            Err(CallError::ExtensionNotUpdated { installed: version, library: LIBRARY_VERSION })
+            Err(Error::ExtensionNotUpdated { installed: version, library: LIBRARY_VERSION })
         }
         _ => Ok(()),
     }
@@ -121,8 +125,8 @@ pub fn check_installed_version() -> Result<(), CallError> {
 pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Checks that `import_id` names a completed import. Changes nothing.
-pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
-    let import_id = import_id.ok_or(CallError::NullImportId)?;
+pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, Error> {
+    let import_id = import_id.ok_or(Error::NullImportId)?;
     let status = Sql::new().query(
         "SELECT status FROM etl.imports WHERE import_id = $1",
         &[import_id.into()],
@@ -132,14 +136,14 @@ pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, CallError> {
         },
     )?;
     match status {
-        None => Err(CallError::UnknownImport(import_id.to_string())),
+        None => Err(Error::UnknownImport(import_id.to_string())),
         Some(s) if s == "completed" => Ok(import_id),
-        Some(s) => Err(CallError::ImportNotCompleted { import_id: import_id.to_string(), status: s }),
+        Some(s) => Err(Error::ImportNotCompleted { import_id: import_id.to_string(), status: s }),
     }
 }
 
 /// Whether an import exists (whatever its status).
-pub fn import_exists(import_id: Uuid) -> Result<bool, StageError> {
+pub fn import_exists(import_id: Uuid) -> Result<bool, Error> {
     Sql::new().query("SELECT EXISTS (SELECT 1 FROM etl.imports WHERE import_id = $1)", &[import_id.into()], |rows| {
         Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
     })
@@ -147,18 +151,18 @@ pub fn import_exists(import_id: Uuid) -> Result<bool, StageError> {
 
 /// Checks `etl.source_timezone` before any work, so a typo is one clear
 /// error rather than a failure of every line.
-pub fn check_source_timezone() -> Result<String, CallError> {
+pub fn check_source_timezone() -> Result<String, Error> {
     let zone = gucs::source_timezone();
     let known = subxact::run(|| Sql::new().query("SELECT now() AT TIME ZONE $1", &[zone.as_str().into()], |_| Ok(())));
     match known {
         Ok(()) => Ok(zone),
-        Err(_) => Err(CallError::UnknownTimeZone(zone)),
+        Err(_) => Err(Error::UnknownTimeZone(zone)),
     }
 }
 
 /// Runs `stages` in order for a checked import, in the caller's
 /// transaction; stops after a failed stage.
-pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, Error> {
     run_stages_in(import_id, stages, Scope::Import)
 }
 
@@ -167,24 +171,21 @@ pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>,
 /// fixed (a shop added, a mapping added, a user's trigger fixed).
 /// A failed stage is an error: its work was rolled back, and so is the
 /// caller's transaction.
-pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
+pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, Error> {
     // Taken before the check so that no run of the import can start or end
     // between it and the stages (each stage takes the same lock again: it is
     // reentrant, and they also run without this function).
     lock_pipeline()?;
-    let orders_ran = Sql::new().query(
-        "SELECT EXISTS (SELECT 1 FROM etl.runs r
-                         WHERE r.import_id = $1 AND r.stage = 'orders'
-                           AND r.status IN ('success', 'partial_success'))",
-        &[import_id.into()],
-        |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
-    )?;
+    let orders_ran =
+        Sql::new().query(include_str!("../../sql/queries/orders_ran.sql"), &[import_id.into()], |rows| {
+            Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
+        })?;
     if !orders_ran {
-        return Err(CallError::NotRunYet(import_id.to_string()));
+        return Err(Error::NotRunYet(import_id.to_string()));
     }
     let reports = run_stages_in(import_id, &Stage::ALL, Scope::Redrive)?;
     if let Some(failed) = reports.iter().find(|r| !r.succeeded()) {
-        return Err(CallError::RedriveFailed {
+        return Err(Error::RedriveFailed {
             import_id: import_id.to_string(),
             stage: failed.stage.name(),
             message: failed.error.clone().unwrap_or_default(),
@@ -194,7 +195,15 @@ pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, CallError> {
     Ok(reports)
 }
 
-fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<StageReport>, CallError> {
+/// What a redrive's orders run did to the lines it retried, by their former
+/// reason (read back from its `details.redrive_fates`).
+pub fn redrive_fates(reports: &[StageReport]) -> BTreeMap<String, RedriveTally> {
+    orders::redrive_tallies(
+        reports.iter().find(|r| r.stage == Stage::Orders).and_then(|r| r.counts.extra.get("redrive_fates")),
+    )
+}
+
+fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<StageReport>, Error> {
     let source_timezone =
         if stages.contains(&Stage::Orders) { check_source_timezone()? } else { gucs::source_timezone() };
     let mut reports = Vec::with_capacity(stages.len());
@@ -214,7 +223,7 @@ fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<
 /// any table keeps a trace of it (its runs and rejects included). Identity
 /// values it drew (run ids, lead numbers) are skipped, as after any rolled
 /// back transaction.
-pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, CallError> {
+pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, Error> {
     let mut reports = subxact::run_and_roll_back(|| run_stages(import_id, stages))?;
     for report in &mut reports {
         report.dry_run = true;
@@ -222,14 +231,14 @@ pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageRep
     Ok(reports)
 }
 
-fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str) -> Result<StageReport, CallError> {
+fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str) -> Result<StageReport, Error> {
     let started = Instant::now();
     let mut sql = Sql::new();
     lock_pipeline_with(&mut sql)?;
     let run_id = sql.query(
         "INSERT INTO etl.runs (import_id, stage, status) VALUES ($1, $2, 'running') RETURNING run_id",
         &[import_id.into(), stage.name().into()],
-        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| StageError::Unexpected("no run_id".into())),
+        |rows| rows.first().get_one::<i64>()?.ok_or_else(|| Error::Unexpected("no run_id".into())),
     )?;
 
     let batch_size = gucs::batch_size();
@@ -275,13 +284,9 @@ fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str)
     Ok(report)
 }
 
-fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), StageError> {
+fn log_run(sql: &mut Sql, r: &StageReport) -> Result<(), Error> {
     sql.execute(
-        "UPDATE etl.runs
-            SET status = $2, finished_at = clock_timestamp(),
-                rows_in = $3, rows_ok = $4, rows_superseded = $5, rows_rejected = $6, rows_failed = $7,
-                batches = $8, queries = $9, duration_ms = $10, error = $11, details = $12
-          WHERE run_id = $1",
+        include_str!("../../sql/queries/log_run.sql"),
         &[
             r.run_id.into(),
             r.status.name().into(),

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::subxact;
 
 /// A line the database refused, by its position in the batch.
@@ -28,8 +28,8 @@ pub struct IsolatedWrite {
 /// runs one statement. A part that fails is halved until single lines fail.
 pub fn write_isolated(
     len: usize,
-    mut write: impl FnMut(Range<usize>) -> Result<u64, StageError>,
-) -> Result<IsolatedWrite, StageError> {
+    mut write: impl FnMut(Range<usize>) -> Result<u64, Error>,
+) -> Result<IsolatedWrite, Error> {
     let mut result = IsolatedWrite::default();
     split_and_write(len, &mut result, |range| {
         pgrx::check_for_interrupts!();
@@ -43,8 +43,8 @@ pub fn write_isolated(
 fn split_and_write(
     len: usize,
     result: &mut IsolatedWrite,
-    mut attempt: impl FnMut(Range<usize>) -> Result<u64, StageError>,
-) -> Result<(), StageError> {
+    mut attempt: impl FnMut(Range<usize>) -> Result<u64, Error>,
+) -> Result<(), Error> {
     // Depth-first, left part first, so failures come out in line order.
     let mut pending: Vec<Range<usize>> = Vec::new();
     if len > 0 {
@@ -55,7 +55,7 @@ fn split_and_write(
         match attempt(range.clone()) {
             Ok(written) => result.written += written,
             Err(refusal) if refusal.is_data_error() => match refusal {
-                StageError::Database { message, .. } if range.len() == 1 => {
+                Error::Database { message, .. } if range.len() == 1 => {
                     result.failures.push(RowFailure { index: range.start, message });
                 }
                 _ => {
@@ -77,8 +77,8 @@ mod tests {
     use super::*;
     use pgrx::PgSqlErrorCode;
 
-    fn refuse(message: &str) -> StageError {
-        StageError::Database { sqlstate: PgSqlErrorCode::ERRCODE_CHECK_VIOLATION, message: message.to_string() }
+    fn refuse(message: &str) -> Error {
+        Error::Database { sqlstate: PgSqlErrorCode::ERRCODE_CHECK_VIOLATION, message: message.to_string() }
     }
 
     /// Writes a range unless it contains a "bad" row, like a constraint would.
@@ -138,10 +138,9 @@ mod tests {
             PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         ] {
             let mut result = IsolatedWrite::default();
-            let e = split_and_write(10, &mut result, |_| {
-                Err(StageError::Database { sqlstate, message: "not the data".into() })
-            });
-            assert!(matches!(e, Err(StageError::Database { .. })), "{sqlstate:?} narrowed down");
+            let e =
+                split_and_write(10, &mut result, |_| Err(Error::Database { sqlstate, message: "not the data".into() }));
+            assert!(matches!(e, Err(Error::Database { .. })), "{sqlstate:?} narrowed down");
             assert!(result.failures.is_empty(), "{sqlstate:?} made load_error lines");
             assert_eq!(result.attempts, 1);
         }
@@ -160,7 +159,7 @@ mod tests {
             let mut result = IsolatedWrite::default();
             split_and_write(8, &mut result, |range| {
                 if range.contains(&5) {
-                    Err(StageError::Database { sqlstate, message: "bad row".into() })
+                    Err(Error::Database { sqlstate, message: "bad row".into() })
                 } else {
                     Ok(range.len() as u64)
                 }
@@ -175,7 +174,7 @@ mod tests {
     #[test]
     fn other_errors_stop_the_write() {
         let mut result = IsolatedWrite::default();
-        let e = split_and_write(10, &mut result, |_| Err(StageError::Unexpected("boom".into())));
-        assert!(matches!(e, Err(StageError::Unexpected(_))));
+        let e = split_and_write(10, &mut result, |_| Err(Error::Unexpected("boom".into())));
+        assert!(matches!(e, Err(Error::Unexpected(_))));
     }
 }

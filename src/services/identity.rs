@@ -8,7 +8,7 @@ use std::ffi::CString;
 
 use pgrx::pg_sys;
 
-use crate::error::SecurityError;
+use crate::error::Error;
 use crate::gucs;
 use crate::services::spi::Sql;
 
@@ -51,26 +51,23 @@ fn run_as<R>(role: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
 }
 
 /// The runner role, checked: it must exist and must not be a superuser.
-pub fn runner_role() -> Result<pg_sys::Oid, SecurityError> {
+pub fn runner_role() -> Result<pg_sys::Oid, Error> {
     let name = gucs::runner_role();
-    let c_name = CString::new(name.clone()).map_err(|_| SecurityError::NoSuchRunner(name.clone()))?;
+    let c_name = CString::new(name.clone()).map_err(|_| Error::NoSuchRunner(name.clone()))?;
     // SAFETY: a syscache lookup inside a transaction.
     let oid = unsafe { pg_sys::get_role_oid(c_name.as_ptr(), true) };
     if oid == pg_sys::InvalidOid {
-        return Err(SecurityError::NoSuchRunner(name));
+        return Err(Error::NoSuchRunner(name));
     }
     // SAFETY: as above.
     if unsafe { pg_sys::superuser_arg(oid) } {
-        return Err(SecurityError::RunnerIsSuperuser(name));
+        return Err(Error::RunnerIsSuperuser(name));
     }
     Ok(oid)
 }
 
 /// Runs `work` as the runner role (see the module's comment).
-pub fn as_runner<R, E>(work: impl FnOnce() -> Result<R, E>) -> Result<R, E>
-where
-    E: From<SecurityError>,
-{
+pub fn as_runner<R>(work: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
     let role = runner_role()?;
     run_as(role, work)
 }
@@ -84,8 +81,8 @@ pub fn as_table_owner<R>(owner: pg_sys::Oid, work: impl FnOnce() -> R) -> R {
 
 /// Pins `search_path` for the rest of the current transaction: the worker's
 /// transactions do not get the one SQL entry points pin in their definition.
-pub fn pin_search_path(sql: &mut Sql) -> Result<(), SecurityError> {
+pub fn pin_search_path(sql: &mut Sql) -> Result<(), Error> {
     sql.execute("SELECT pg_catalog.set_config('search_path', $1, true)", &[PINNED_SEARCH_PATH.into()])
         .map(|_| ())
-        .map_err(|e| SecurityError::Lookup(e.to_string()))
+        .map_err(|e| Error::IdentityLookup(e.to_string()))
 }

@@ -4,17 +4,12 @@
 use pgrx::{FromDatum, IntoDatum};
 use polars::prelude::*;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::spi::{column_ordinals, Sql};
 
 /// Runs `query` with the keys as `$1` and collects its two `columns`,
 /// skipping rows with a NULL in either.
-fn pairs<A, B>(
-    sql: &mut Sql,
-    query: &str,
-    keys: Vec<String>,
-    columns: [&str; 2],
-) -> Result<(Vec<A>, Vec<B>), StageError>
+fn pairs<A, B>(sql: &mut Sql, query: &str, keys: Vec<String>, columns: [&str; 2]) -> Result<(Vec<A>, Vec<B>), Error>
 where
     A: FromDatum + IntoDatum,
     B: FromDatum + IntoDatum,
@@ -34,25 +29,17 @@ where
 }
 
 /// Active shops among `names`: frame (`shop_name` str, `shop_id` i64).
-pub fn active_shops(sql: &mut Sql, names: Vec<String>) -> Result<DataFrame, StageError> {
-    let (names, ids) = pairs::<String, i64>(
-        sql,
-        "SELECT s.shop_name, s.shop_id
-           FROM etl.shops s
-          WHERE s.active AND s.shop_name = ANY($1::text[])",
-        names,
-        ["shop_name", "shop_id"],
-    )?;
+pub fn active_shops(sql: &mut Sql, names: Vec<String>) -> Result<DataFrame, Error> {
+    let (names, ids) =
+        pairs::<String, i64>(sql, include_str!("../../sql/queries/active_shops.sql"), names, ["shop_name", "shop_id"])?;
     Ok(df!("shop_name" => names, "shop_id" => ids)?)
 }
 
 /// Mappings of `raw_types`: frame (`raw_order_type` str, `mapped_type` str).
-pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<DataFrame, StageError> {
+pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<DataFrame, Error> {
     let (raw, mapped) = pairs::<String, String>(
         sql,
-        "SELECT m.raw_order_type, m.system_order_type
-           FROM etl.order_type_mappings m
-          WHERE m.raw_order_type = ANY($1::text[])",
+        include_str!("../../sql/queries/order_type_mappings.sql"),
         raw_types,
         ["raw_order_type", "system_order_type"],
     )?;
@@ -60,15 +47,9 @@ pub fn order_type_mappings(sql: &mut Sql, raw_types: Vec<String>) -> Result<Data
 }
 /// The current lead (highest `lead_no`) of each customer in `customers`:
 /// (ids as text) frame (`customer_global_id` str, `current_lead_id` str, `current_stage` str).
-pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame, StageError> {
-    let (cust, lead, stage) = sql.query(
-        "SELECT DISTINCT ON (l.customer_global_id)
-                l.customer_global_id::text AS customer_global_id, l.lead_id::text AS lead_id, l.current_stage
-           FROM etl.business_leads l
-          WHERE l.customer_global_id = ANY($1::text[]::uuid[])
-          ORDER BY l.customer_global_id, l.lead_no DESC",
-        &[customers.into()],
-        |rows| {
+pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame, Error> {
+    let (cust, lead, stage) =
+        sql.query(include_str!("../../sql/queries/current_leads.sql"), &[customers.into()], |rows| {
             let mut cust: Vec<String> = Vec::with_capacity(rows.len());
             let mut lead: Vec<String> = Vec::with_capacity(rows.len());
             let mut stage: Vec<String> = Vec::with_capacity(rows.len());
@@ -84,7 +65,6 @@ pub fn current_leads(sql: &mut Sql, customers: Vec<String>) -> Result<DataFrame,
                 }
             }
             Ok((cust, lead, stage))
-        },
-    )?;
+        })?;
     Ok(df!("customer_global_id" => cust, "current_lead_id" => lead, "current_stage" => stage)?)
 }

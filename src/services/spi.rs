@@ -15,7 +15,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys::{Oid, PgOid};
 use pgrx::spi::{OwnedPreparedStatement, Spi, SpiClient, SpiTupleTable};
 
-use crate::error::StageError;
+use crate::error::Error;
 
 /// Kept plans of one statement text, by its parameters' types.
 type PlansByTypes = HashMap<Vec<Oid>, Rc<OwnedPreparedStatement>>;
@@ -30,7 +30,7 @@ thread_local! {
 }
 
 /// The kept plan of `sql` for arguments like `args`, prepared on first use.
-fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<OwnedPreparedStatement>, StageError> {
+fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<OwnedPreparedStatement>, Error> {
     let types: Vec<Oid> = args.iter().map(DatumWithOid::oid).collect();
     if let Some(found) = PLANS.with(|plans| plans.borrow().get(sql).and_then(|by_types| by_types.get(&types)).cloned())
     {
@@ -59,7 +59,7 @@ impl Sql {
     }
 
     /// Runs a writing statement; returns the number of rows it processed.
-    pub fn execute(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<u64, StageError> {
+    pub fn execute(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<u64, Error> {
         self.statements += 1;
         Spi::connect_mut(|client| {
             let prepared = plan(client, sql, args)?;
@@ -74,8 +74,8 @@ impl Sql {
         &mut self,
         sql: &str,
         args: &[DatumWithOid],
-        read: impl FnOnce(SpiTupleTable<'_>) -> Result<R, StageError>,
-    ) -> Result<R, StageError> {
+        read: impl FnOnce(SpiTupleTable<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         self.statements += 1;
         Spi::connect_mut(|client| {
             let prepared = plan(client, sql, args)?;
@@ -86,11 +86,11 @@ impl Sql {
 
     /// Opens a cursor that outlives this SPI connection, so that each batch
     /// can be fetched in a connection of its own (and its memory freed).
-    pub fn open_cursor(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<Cursor, StageError> {
+    pub fn open_cursor(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<Cursor, Error> {
         self.statements += 1;
         // A read-write cursor takes a fresh snapshot, so it sees what the
         // earlier statements of this transaction wrote.
-        let name = Spi::connect_mut(|client| -> Result<String, StageError> {
+        let name = Spi::connect_mut(|client| -> Result<String, Error> {
             let prepared = plan(client, sql, args)?;
             let cursor = client.try_open_cursor_mut(&*prepared, args)?;
             Ok(cursor.detach_into_name())
@@ -103,8 +103,8 @@ impl Sql {
         &mut self,
         cursor: &Cursor,
         count: usize,
-        read: impl FnOnce(SpiTupleTable<'_>) -> Result<R, StageError>,
-    ) -> Result<R, StageError> {
+        read: impl FnOnce(SpiTupleTable<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         self.statements += 1;
         Spi::connect(|client| {
             let mut found = client.find_cursor(&cursor.name)?;
@@ -117,7 +117,7 @@ impl Sql {
     }
 
     /// Closes a cursor opened by [`Sql::open_cursor`].
-    pub fn close(&mut self, cursor: Cursor) -> Result<(), StageError> {
+    pub fn close(&mut self, cursor: Cursor) -> Result<(), Error> {
         Spi::connect(|client| {
             // Dropping the found cursor closes the portal.
             drop(client.find_cursor(&cursor.name)?);
@@ -138,15 +138,14 @@ pub struct Cursor {
 /// of by a position that must match a SELECT list written elsewhere. An
 /// empty result may have no tuple descriptor (`LIMIT 0`); it has no rows to
 /// read either, so it gets the positions 1..=N.
-pub fn column_ordinals<const N: usize>(rows: &SpiTupleTable<'_>, names: [&str; N]) -> Result<[usize; N], StageError> {
+pub fn column_ordinals<const N: usize>(rows: &SpiTupleTable<'_>, names: [&str; N]) -> Result<[usize; N], Error> {
     let mut ordinals: [usize; N] = std::array::from_fn(|i| i + 1);
     if rows.is_empty() {
         return Ok(ordinals);
     }
     for (ordinal, name) in ordinals.iter_mut().zip(names) {
-        *ordinal = rows
-            .column_ordinal(name)
-            .map_err(|_| StageError::Unexpected(format!("the result has no column \"{name}\"")))?;
+        *ordinal =
+            rows.column_ordinal(name).map_err(|_| Error::Unexpected(format!("the result has no column \"{name}\"")))?;
     }
     Ok(ordinals)
 }

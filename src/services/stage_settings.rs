@@ -18,14 +18,14 @@
 
 use pgrx::pg_sys;
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::gucs;
 use crate::services::spi::Sql;
 
 /// The session's values of what [`apply`] changed (`work_mem`, `jit`).
 pub struct Saved(Option<(String, String)>);
 
-pub fn apply(sql: &mut Sql) -> Result<Saved, StageError> {
+pub fn apply(sql: &mut Sql) -> Result<Saved, Error> {
     // SAFETY: GUC variables (work_mem in kB), read on the backend's own thread.
     let (session_kb, jit) = unsafe { (pg_sys::work_mem, pg_sys::jit_enabled) };
     let capped_kb = gucs::stage_work_mem_kb().filter(|cap_kb| session_kb > *cap_kb);
@@ -49,8 +49,8 @@ pub fn apply(sql: &mut Sql) -> Result<Saved, StageError> {
 /// join at 1M lines (docs/performance.md, "Full-page images").
 pub fn without_nested_loops<T>(
     sql: &mut Sql,
-    statement: impl FnOnce(&mut Sql) -> Result<T, StageError>,
-) -> Result<T, StageError> {
+    statement: impl FnOnce(&mut Sql) -> Result<T, Error>,
+) -> Result<T, Error> {
     // SAFETY: a GUC variable, read on the backend's own thread.
     let session = if unsafe { pg_sys::enable_nestloop } { "on" } else { "off" };
     sql.execute("SELECT pg_catalog.set_config('enable_nestloop', 'off', true)", &[])?;
@@ -60,7 +60,7 @@ pub fn without_nested_loops<T>(
 }
 
 /// Puts back what [`apply`] changed.
-pub fn restore(sql: &mut Sql, saved: Saved) -> Result<(), StageError> {
+pub fn restore(sql: &mut Sql, saved: Saved) -> Result<(), Error> {
     if let Some((work_mem, jit)) = saved.0 {
         sql.execute(
             "SELECT pg_catalog.set_config('work_mem', $1, true), pg_catalog.set_config('jit', $2, true)",

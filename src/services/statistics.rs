@@ -6,7 +6,7 @@
 //! autovacuum's threshold: analyse only when the table has grown by a
 //! fraction of what its statistics know since they were taken.
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::identity;
 use crate::services::spi::{column_ordinals, Sql};
 
@@ -26,16 +26,9 @@ pub fn stale(analysed_pages: f64, pages: f64) -> bool {
 /// Analyses `table` (a fixed name of the extension's) when it has grown
 /// past the threshold since its statistics were taken; returns whether it
 /// did. One cheap catalog read otherwise.
-pub fn refresh_table_if_grown(sql: &mut Sql, table: &str) -> Result<bool, StageError> {
-    let (analysed_pages, pages, owner) = sql.query(
-        "SELECT CASE WHEN c.reltuples < 0 THEN 0 ELSE c.relpages END::double precision AS analysed_pages,
-                (pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint)::double precision
-                    AS pages,
-                c.relowner AS owner
-           FROM pg_catalog.pg_class c
-          WHERE c.oid = pg_catalog.to_regclass($1)::pg_catalog.oid",
-        &[table.into()],
-        |rows| {
+pub fn refresh_table_if_grown(sql: &mut Sql, table: &str) -> Result<bool, Error> {
+    let (analysed_pages, pages, owner) =
+        sql.query(include_str!("../../sql/queries/table_growth.sql"), &[table.into()], |rows| {
             let [analysed_pages, pages, owner] = column_ordinals(&rows, ["analysed_pages", "pages", "owner"])?;
             let row = rows.first();
             Ok((
@@ -43,10 +36,9 @@ pub fn refresh_table_if_grown(sql: &mut Sql, table: &str) -> Result<bool, StageE
                 row.get::<f64>(pages)?.unwrap_or(0.0),
                 row.get::<pgrx::pg_sys::Oid>(owner)?,
             ))
-        },
-    )?;
+        })?;
     let Some(owner) = owner else {
-        return Err(StageError::Unexpected(format!("table {table} does not exist")));
+        return Err(Error::Unexpected(format!("table {table} does not exist")));
     };
     if !stale(analysed_pages, pages) {
         return Ok(false);
@@ -58,26 +50,18 @@ pub fn refresh_table_if_grown(sql: &mut Sql, table: &str) -> Result<bool, StageE
 
 /// Before the customers and leads stages' whole-import statements: the
 /// orders stage may have grown etl.orders a lot (a first import).
-pub fn refresh_if_grown(sql: &mut Sql) -> Result<bool, StageError> {
+pub fn refresh_if_grown(sql: &mut Sql) -> Result<bool, Error> {
     refresh_table_if_grown(sql, "etl.orders")
 }
 
 /// About how many rows `table` (a fixed name of the extension's) holds, from
 /// the catalog (no scan): the analysed row count, or, for a table never
 /// analysed or grown since, its size at `rows_per_page`, whichever is larger.
-pub fn estimated_rows(sql: &mut Sql, table: &str, rows_per_page: i64) -> Result<i64, StageError> {
-    sql.query(
-        "SELECT greatest(c.reltuples::bigint,
-                    pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::bigint * $2)
-                    AS estimated_rows
-           FROM pg_catalog.pg_class c
-          WHERE c.oid = pg_catalog.to_regclass($1)::pg_catalog.oid",
-        &[table.into(), rows_per_page.into()],
-        |rows| {
-            let [estimated_rows] = column_ordinals(&rows, ["estimated_rows"])?;
-            Ok(rows.first().get::<i64>(estimated_rows)?.unwrap_or(0))
-        },
-    )
+pub fn estimated_rows(sql: &mut Sql, table: &str, rows_per_page: i64) -> Result<i64, Error> {
+    sql.query(include_str!("../../sql/queries/estimated_rows.sql"), &[table.into(), rows_per_page.into()], |rows| {
+        let [estimated_rows] = column_ordinals(&rows, ["estimated_rows"])?;
+        Ok(rows.first().get::<i64>(estimated_rows)?.unwrap_or(0))
+    })
 }
 
 #[cfg(test)]

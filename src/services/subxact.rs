@@ -8,7 +8,7 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::pg_sys::PgTryBuilder;
 use pgrx::PgSqlErrorCode;
 
-use crate::error::StageError;
+use crate::error::Error;
 
 /// Runs `work` in a subtransaction. On an ERROR raised by PostgreSQL (or a
 /// Rust panic, or `work` returning `Err`) everything `work` did is rolled
@@ -17,7 +17,7 @@ use crate::error::StageError;
 /// Errors that must end the statement are re-raised after the rollback:
 /// query cancel and `statement_timeout`, shutdown, out of memory,
 /// serialization failure and deadlock.
-pub fn run<R>(work: impl FnOnce() -> Result<R, StageError>) -> Result<R, StageError> {
+pub fn run<R>(work: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
     let (old_context, old_owner) = begin();
     let restore = move || unsafe {
         pg_sys::MemoryContextSwitchTo(old_context);
@@ -46,7 +46,7 @@ pub fn run<R>(work: impl FnOnce() -> Result<R, StageError>) -> Result<R, StageEr
         if must_propagate(sqlstate) {
             caught.rethrow();
         }
-        Err(StageError::Database { sqlstate, message })
+        Err(Error::Database { sqlstate, message })
     })
     .execute();
     outcome

@@ -11,7 +11,7 @@
 //! <bootstrap superuser> [IN DATABASE ...] SET`), which only a superuser can
 //! set, are kept.
 
-use crate::error::StageError;
+use crate::error::Error;
 use crate::services::spi::Sql;
 use crate::services::subxact;
 
@@ -34,7 +34,7 @@ const DATABASE_SETTINGS: &str = "
 /// settings changed (see the module's comment). Call as the worker's
 /// superuser, in a transaction, after connecting and after each reload.
 /// Returns the parameters put back, and those that could not be (with why).
-pub fn ignore_database_settings() -> Result<(Vec<String>, Vec<String>), StageError> {
+pub fn ignore_database_settings() -> Result<(Vec<String>, Vec<String>), Error> {
     // A database's `role` makes this session act as that role, which may not
     // read the configuration files: the worker acts as no role but its own
     // (pg_settings does not show `role`, so it is put back unasked).

@@ -5,6 +5,8 @@
 //! below run SQL through SPI and read results back as text, so a failing
 //! assertion shows the whole expected and actual rows.
 
+#[cfg(test)]
+mod architecture;
 mod customers_leads;
 mod orders_stage;
 mod performance_guards;
