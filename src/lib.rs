@@ -30,6 +30,8 @@ mod tests;
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 pgrx::extension_sql_file!("../sql/chain.sql", name = "chain");
 pgrx::extension_sql_file!("../sql/demo.sql", name = "demo", requires = ["chain"]);
+// After the tables: registers them (and their identity sequences) for pg_dump.
+pgrx::extension_sql_file!("../sql/backup.sql", name = "backup", requires = ["schema"]);
 // Last: it wraps Rust functions and grants on every object.
 pgrx::extension_sql_file!("../sql/finish.sql", name = "finish", finalize);
 
