@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod customers;
+mod drop_guard;
 mod error;
 mod events;
 mod gucs;
@@ -32,6 +33,7 @@ pgrx::extension_sql_file!("../sql/chain.sql", name = "chain");
 pgrx::extension_sql_file!("../sql/demo.sql", name = "demo", requires = ["chain"]);
 // After the tables: registers them (and their identity sequences) for pg_dump.
 pgrx::extension_sql_file!("../sql/backup.sql", name = "backup", requires = ["schema"]);
+pgrx::extension_sql_file!("../sql/drop_guard.sql", name = "drop_guard", requires = ["schema"]);
 // Last: it wraps Rust functions and grants on every object.
 pgrx::extension_sql_file!("../sql/finish.sql", name = "finish", finalize);
 
