@@ -46,7 +46,16 @@ pub extern "C-unwind" fn _PG_init() {
         queue::wake::init_shared_memory();
         services::progress::init_shared_memory();
         services::shared_memory::mark_ready();
-        worker::register();
+        // pg_upgrade starts both servers in binary-upgrade mode and drops
+        // and creates databases there (postgres among them): a queue worker
+        // connected to one would make it fail, and no job may run on a
+        // cluster halfway through an upgrade. The worker starts at the first
+        // ordinary start after it (docs/operations.md).
+        // SAFETY: a flag the postmaster sets from its options, before it
+        // loads shared_preload_libraries.
+        if !unsafe { pg_sys::IsBinaryUpgrade } {
+            worker::register();
+        }
     }
 }
 
