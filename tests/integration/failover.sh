@@ -52,9 +52,7 @@ wait_for "$SPORT" "SELECT count(*) FROM pg_extension WHERE extname = 'etl_ext'" 
 # Two imports queued on the primary; the worker starts on the first.
 q "$PORT" -c "SELECT etl_demo_import($ROWS, 0.7)" >/dev/null
 side_import "$PORT" postgres
-if wait_for "$PORT" "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                     WHERE a.backend_type = 'etl_ext worker' AND l.locktype = 'advisory' AND l.granted" "t" 60; then
-    sleep 1.5
+if wait_for "$PORT" "SELECT count(*) > 0 FROM etl.progress WHERE stage = 'orders' AND batches_done >= 2" "t" 120; then
     ok "the primary's worker is in the middle of the orders stage"
 else
     not_ok "the primary's worker started the orders stage"

@@ -27,9 +27,7 @@ REFERENCE=$(q "$PORT" -d reference -f "$FP")
 q "$PORT" -c "CREATE EXTENSION etl_ext" >/dev/null
 q "$PORT" -c "SELECT etl_demo_import($ROWS, 0.7)" >/dev/null
 side_import "$PORT" postgres
-if wait_for "$PORT" "SELECT count(*) > 0 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                     WHERE a.backend_type = 'etl_ext worker' AND l.locktype = 'advisory' AND l.granted" "t" 60; then
-    sleep 1.5
+if wait_for "$PORT" "SELECT count(*) > 0 FROM etl.progress WHERE stage = 'orders' AND batches_done >= 2" "t" 120; then
     expect_eq "the worker is in the orders stage" "orders" \
         "$(q "$PORT" -c "SELECT string_agg(DISTINCT stage, ',') FROM etl.progress")"
 else
