@@ -14,6 +14,7 @@ format:
 # (the version-specific code in src/pg_compat.rs is compiled only for its own).
 check-lint: setup
 	cargo clippy --all-targets --no-default-features --features "pg15 pg_test" -- -D warnings
+	cargo clippy --all-targets --no-default-features --features "pg16 pg_test" -- -D warnings
 	cargo clippy --all-targets --no-default-features --features "pg18 pg_test" -- -D warnings
 
 test:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Helpers to run throw-away PostgreSQL clusters as the postgres user (initdb
-# refuses root), of the major in $PG (15, the default, or 18). Source this
+# refuses root), of the major in $PG (15, the default, 16 or 18). Source this
 # file, then:
 #   cluster_start DIR PORT [extra postgresql.conf lines...]
 #   cluster_psql PORT [psql args...]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh machine: installs what is needed, builds and
 # installs etl_ext, starts a local PostgreSQL cluster (15, or the major in
-# $PG: 15 or 18), loads a generated demo import (a realistic mix with some
+# $PG: 15, 16 or 18), loads a generated demo import (a realistic mix with some
 # dirty lines) and prints the report of etl_run_all. Safe to run again: the
 # demo cluster is made anew.
 #   ROWS=5000 SEED=0.42 bash scripts/demo.sh

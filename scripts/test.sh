@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of etl_ext on this machine, on each supported PostgreSQL
-# major (PG_MAJORS, default "15 18"):
+# major (PG_MAJORS, default "15 16 18"):
 #   1. Rust unit tests (pure Polars transforms) and #[pg_test]s (cargo pgrx test);
 #   2. SQL-level pgTAP tests (tests/sql/*.sql, with pg_prove) on a fresh cluster;
 #   3. integration tests (tests/integration/*.sh) that start their own servers

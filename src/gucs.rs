@@ -21,6 +21,7 @@ pub static RETRY_BASE_DELAY_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 pub static PROGRESS_NOTICES: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// In kB; -1 leaves the session's work_mem alone.
 pub static STAGE_WORK_MEM_KB: GucSetting<i32> = GucSetting::<i32>::new(32 * 1024);
+pub static ALLOW_DROP_WITH_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static RUNNER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"etl_runner"));
 
 /// Registers the settings. Called once from `_PG_init`.
@@ -117,6 +118,14 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_KB,
     );
+    GucRegistry::define_bool_guc(
+        c"etl.allow_drop_with_data",
+        c"Lets DROP EXTENSION etl_ext drop the extension while etl.orders holds rows.",
+        c"DROP EXTENSION etl_ext drops every table of schema etl and its rows. Off, such a DROP is refused while etl.orders holds a row (SQLSTATE 55000); set it on in the session, after a pg_dump, to drop anyway. Only superusers may change it.",
+        &ALLOW_DROP_WITH_DATA,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     // SAFETY: called from _PG_init, on the backend's main thread.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"etl".as_ptr()) };
 }
@@ -138,6 +147,10 @@ pub fn source_timezone() -> String {
 
 pub fn database() -> Option<String> {
     DATABASE.get().and_then(|s| s.into_string().ok()).filter(|s| !s.is_empty())
+}
+
+pub fn allow_drop_with_data() -> bool {
+    ALLOW_DROP_WITH_DATA.get()
 }
 
 pub fn runner_role() -> String {

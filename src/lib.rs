@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod customers;
+mod drop_guard;
 mod error;
 mod events;
 mod gucs;
@@ -30,6 +31,9 @@ mod tests;
 pgrx::extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 pgrx::extension_sql_file!("../sql/chain.sql", name = "chain");
 pgrx::extension_sql_file!("../sql/demo.sql", name = "demo", requires = ["chain"]);
+// After the tables: registers them (and their identity sequences) for pg_dump.
+pgrx::extension_sql_file!("../sql/backup.sql", name = "backup", requires = ["schema"]);
+pgrx::extension_sql_file!("../sql/drop_guard.sql", name = "drop_guard", requires = ["schema"]);
 // Last: it wraps Rust functions and grants on every object.
 pgrx::extension_sql_file!("../sql/finish.sql", name = "finish", finalize);
 
@@ -42,7 +46,16 @@ pub extern "C-unwind" fn _PG_init() {
         queue::wake::init_shared_memory();
         services::progress::init_shared_memory();
         services::shared_memory::mark_ready();
-        worker::register();
+        // pg_upgrade starts both servers in binary-upgrade mode and drops
+        // and creates databases there (postgres among them): a queue worker
+        // connected to one would make it fail, and no job may run on a
+        // cluster halfway through an upgrade. The worker starts at the first
+        // ordinary start after it (docs/operations.md).
+        // SAFETY: a flag the postmaster sets from its options, before it
+        // loads shared_preload_libraries.
+        if !unsafe { pg_sys::IsBinaryUpgrade } {
+            worker::register();
+        }
     }
 }
 

@@ -59,6 +59,17 @@ SELECT line FROM (
                   coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) a), 'default'))
       FROM pg_catalog.pg_proc p JOIN members m ON m.classid = 'pg_catalog.pg_proc'::regclass AND m.objid = p.oid
     UNION ALL
+    -- What pg_dump carries the rows of (pg_extension_config_dump: tables and
+    -- identity sequences, with their filters), and the event triggers.
+    SELECT format('dumped with its rows %s where [%s]', x.rel::regclass, x.cond)
+      FROM pg_catalog.pg_extension e, unnest(e.extconfig, e.extcondition) AS x(rel, cond)
+     WHERE e.extname = 'etl_ext'
+    UNION ALL
+    SELECT format('event trigger %s on %s tags %s enabled %s runs %s', t.evtname, t.evtevent, t.evttags::text,
+                  t.evtenabled, t.evtfoid::regprocedure)
+      FROM pg_catalog.pg_event_trigger t
+      JOIN members m ON m.classid = 'pg_catalog.pg_event_trigger'::regclass AND m.objid = t.oid
+    UNION ALL
     -- The schema's privileges and the roles it grants (cluster-wide, but created by the extension).
     SELECT format('schema etl acl %s', (SELECT string_agg(a::text, ',' ORDER BY a::text)
                                           FROM pg_catalog.pg_namespace n, unnest(n.nspacl) a WHERE n.nspname = 'etl'))

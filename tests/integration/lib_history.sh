@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Data for the backup, restore, upgrade and failover tests (sourced after
+# lib.sh; not a test itself): a history of imports the way users leave a
+# database, the next import, and fingerprints to compare two databases.
+#
+#   load_history PORT DB     shops, mappings, four imports (updates of earlier
+#                            orders, dirty lines, cancellations); three run
+#                            through the pipeline, the fourth left queued;
+#                            an application event refused
+#   next_import PORT DB      a new import (id ...0009), completed and queued;
+#                            then CALL etl_run_queue() runs every due job
+#   side_import PORT DB      a small completed import of a shop of its own
+#                            ("Side Shop"): whatever order the queue runs it
+#                            in beside a demo import, the results are the same
+#   outcome_fingerprint PORT DB
+#                            the results and what identifies them: lead
+#                            numbers, customer keys, shop ids, run, job and
+#                            event ids with their states and counts (not
+#                            generated uuids or times)
+#   table_fingerprint PORT DB
+#                            every row of every table of schema etl, times and
+#                            uuids included (data_fingerprint.sql)
+#   sequence_positions PORT DB
+#                            each identity sequence's last_value and is_called
+
+load_history() {
+    q "$1" -d "$2" >/dev/null <<'SQL'
+INSERT INTO etl.shops (shop_name, platform) VALUES ('Tmall Flagship', 'tmall'), ('JD Outlet', 'jd');
+INSERT INTO etl.shops (shop_name, platform, active) VALUES ('Closed Store', 'taobao', false);
+INSERT INTO etl.order_type_mappings VALUES ('样品', 'SAMPLE'), ('批发', 'BULK');
+INSERT INTO etl.imports (import_id, source)
+SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 'history ' || i FROM generate_series(1, 4) i;
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, n,
+       'SO-' || (n % 300 + i * 50),
+       (ARRAY['Tmall Flagship', ' JD Outlet', 'Closed Store', 'No Such Shop'])[1 + (n * i) % 4],
+       (ARRAY['王小明', 'Li Lei', E'\u3000小红\u3000', 'O''Brien'])[1 + (n + i) % 4],
+       (ARRAY['paid', 'cancelled', 'REFUNDED', 'shipped'])[1 + (n + i) % 4],
+       (ARRAY['样品', '批发', NULL])[1 + n % 3],
+       CASE WHEN n % 40 = 0 THEN '¥1,2x4' ELSE '¥' || ((n * 37 * i) % 9000) || '.' || lpad(((n * 13) % 1000)::text, 3, '0') END,
+       CASE WHEN n % 55 = 0 THEN '2026-02-30 10:00:00'
+            ELSE '2026-0' || (1 + (n + i) % 9) || '-1' || (n % 9) || ' 1' || (n % 10) || ':00:00' END
+  FROM generate_series(1, 4) i, generate_series(1, 400) n;
+UPDATE etl.imports SET status = 'completed', completed_at = '2026-03-01 12:00:00+00';
+CALL etl_run_queue(9);
+SELECT etl_emit_event('ORDERS_ETL_COMPLETED', '{"import_id": "not a uuid"}');
+SQL
+}
+
+next_import() {
+    q "$1" -d "$2" >/dev/null <<'SQL'
+INSERT INTO etl.imports (import_id, source) VALUES ('00000000-0000-7000-8000-000000000009', 'next');
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT '00000000-0000-7000-8000-000000000009', n, 'SO-' || (n * 3),
+       (ARRAY['Tmall Flagship', 'JD Outlet'])[1 + n % 2],
+       (ARRAY['王小明', 'Li Lei', 'New Customer ' || (n % 7)])[1 + n % 3], 'paid', '样品', (n * 11) || '.5',
+       '2026-11-0' || (1 + n % 9)
+  FROM generate_series(1, 200) n;
+UPDATE etl.imports SET status = 'completed' WHERE import_id = '00000000-0000-7000-8000-000000000009';
+SQL
+    q "$1" -d "$2" -c "CALL etl_run_queue()" >/dev/null
+}
+
+side_import() {
+    q "$1" -d "$2" >/dev/null <<'SQL'
+INSERT INTO etl.shops (shop_name, platform) VALUES ('Side Shop', 'side') ON CONFLICT (shop_name) DO NOTHING;
+INSERT INTO etl.imports (import_id, source) VALUES ('00000000-0000-7000-8000-00000000000a', 'side');
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT '00000000-0000-7000-8000-00000000000a', n, 'SIDE-' || (n % 150), 'Side Shop', 'side customer ' || (n % 17),
+       (ARRAY['paid', 'cancelled'])[1 + n % 2], 'sample', (n * 7) || '.25', '2026-05-0' || (1 + n % 9)
+  FROM generate_series(1, 300) n;
+UPDATE etl.imports SET status = 'completed', completed_at = now() WHERE import_id = '00000000-0000-7000-8000-00000000000a';
+SQL
+}
+
+outcome_fingerprint() {
+    q "$1" -d "$2" -f "$ROOT/tests/result_fingerprint.sql"
+    q "$1" -d "$2" <<'SQL'
+SELECT 'shops ' || string_agg(concat_ws('|', shop_id, shop_name, platform, active), ' ' ORDER BY shop_id) FROM etl.shops;
+SELECT 'leads ' || md5(string_agg(concat_ws('|', l.lead_no, c.customer_key, l.current_stage, l.order_count, l.total_amount,
+                                            l.sample_count, l.bulk_count), E'\n' ORDER BY l.lead_no))
+  FROM etl.business_leads l JOIN etl.customers c USING (customer_global_id);
+SELECT 'orders ' || md5(string_agg(concat_ws('|', o.shop_id, o.order_id, c.customer_key, l.lead_no, o.loaded_by_run,
+                                             o.source_line_no, o.import_id), E'\n' ORDER BY o.shop_id, o.order_id))
+  FROM etl.orders o LEFT JOIN etl.customers c USING (customer_global_id) LEFT JOIN etl.business_leads l USING (lead_id);
+SELECT 'runs ' || string_agg(concat_ws('|', run_id, right(import_id::text, 2), stage, status, rows_in, rows_ok,
+                                       rows_superseded, rows_rejected, rows_failed), ' ' ORDER BY run_id) FROM etl.runs;
+SELECT 'jobs ' || string_agg(concat_ws('|', job_id, right(import_id::text, 2), stage, state, attempts, last_run_id),
+                             ' ' ORDER BY job_id) FROM etl.jobs;
+SELECT 'events ' || string_agg(concat_ws('|', event_id, event_type, accepted, payload ->> 'import_id', payload ->> 'status'),
+                               ' ' ORDER BY event_id) FROM etl.events;
+SELECT 'rejects ' || count(*) || ' ' || md5(string_agg(concat_ws('|', import_id, line_no, stage, reason), ' '
+                                                ORDER BY import_id, line_no)) FROM etl.rejects;
+SQL
+}
+
+table_fingerprint() {
+    q "$1" -d "$2" -f "$ROOT/tests/integration/data_fingerprint.sql"
+}
+
+sequence_positions() {
+    q "$1" -d "$2" -c "SELECT string_agg(format('%s=%s/%s', s.seq, s.last_value, s.is_called), ' ' ORDER BY s.seq)
+        FROM (SELECT c.oid::regclass::text AS seq, (pg_catalog.pg_sequence_last_value(c.oid)) AS last_value,
+                     pg_catalog.pg_sequence_last_value(c.oid) IS NOT NULL AS is_called
+                FROM pg_catalog.pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'etl'::regnamespace) s"
+}
