@@ -21,6 +21,11 @@
 --   row-level security on etl.imports, etl.raw_orders and etl.rejects, and
 --   etl.guard_import for completed_at (the server's time) and status.
 --   Completion queues the pipeline on an UPDATE to completed only.
+-- * Every table that holds what users or the pipeline wrote, and every
+--   identity sequence, is registered with pg_extension_config_dump, so that
+--   pg_dump carries their rows (0.3.0's dumps restored no row).
+-- * DROP EXTENSION etl_ext is refused while etl.orders holds rows, unless
+--   etl.allow_drop_with_data is on (an event trigger).
 -- Data is kept as it is: no row of any table changes.
 
 \echo Use "ALTER EXTENSION etl_ext UPDATE TO '0.4.0'" to load this file. \quit
@@ -336,3 +341,45 @@ CREATE POLICY rejects_of_every_import ON etl.rejects TO etl_operator, etl_runner
 CREATE POLICY rejects_read_by_owner ON etl.rejects FOR SELECT TO etl_loader
     USING (EXISTS (SELECT 1 FROM etl.imports i
                     WHERE i.import_id = rejects.import_id AND i.owner_role = CURRENT_USER));
+
+-- Logical backups carry every row (sql/backup.sql, as a fresh install runs it).
+SELECT pg_catalog.pg_extension_config_dump('etl.shops', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.order_type_mappings', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.imports', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.raw_orders', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.orders', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.customers', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.business_leads', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.rejects', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.events', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.pending_customer_refresh', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.pending_lead_refresh', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.redrive_scope', '');
+
+-- The identity sequences (shops.shop_id, business_leads.lead_no,
+-- runs.run_id, events.event_id, jobs.job_id; the names
+-- pg_get_serial_sequence gives): pg_dump then restores each one's position
+-- with setval. One statement each: pg_extension_config_dump updates the
+-- extension's catalog row, which a single statement may update only once.
+SELECT pg_catalog.pg_extension_config_dump('etl.shops_shop_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.business_leads_lead_no_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.events_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.jobs_job_id_seq', '');
+
+-- The guard against an accidental DROP EXTENSION (sql/drop_guard.sql).
+CREATE FUNCTION etl.drop_guard() RETURNS event_trigger
+LANGUAGE c
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'etl_drop_guard';
+COMMENT ON FUNCTION etl.drop_guard() IS
+    'Refuses DROP EXTENSION etl_ext while etl.orders holds rows, unless etl.allow_drop_with_data is on.';
+REVOKE ALL ON FUNCTION etl.drop_guard() FROM PUBLIC;
+
+CREATE EVENT TRIGGER etl_ext_drop_guard ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION etl.drop_guard();
+COMMENT ON EVENT TRIGGER etl_ext_drop_guard IS
+    'etl_ext: refuses DROP EXTENSION etl_ext while etl.orders holds rows (SET etl.allow_drop_with_data = on to drop anyway).';
