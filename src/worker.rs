@@ -238,7 +238,7 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             use_server_settings(&database);
         }
-        let installed = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::queue_exists()?)));
+        let installed = BackgroundWorker::transaction(|| in_worker_transaction(queue::jobs::queue_exists));
         let why_not = match installed {
             Ok(true) => None,
             Ok(false) => Some(format!("extension etl_ext is not installed in database \"{database}\"; waiting")),
@@ -300,7 +300,7 @@ fn in_worker_transaction<R>(work: impl FnOnce() -> Result<R, CallError>) -> Resu
 /// (which never started), and leaves this job's attempt counted.
 fn drain_queue(database: &str) {
     pgrx::check_for_interrupts!();
-    let claimed = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::claim_runnable_job()?)));
+    let claimed = BackgroundWorker::transaction(|| in_worker_transaction(queue::runner::claim_runnable_job));
     let mut next = match claimed {
         Ok(job) => job,
         Err(e) => {
@@ -312,11 +312,11 @@ fn drain_queue(database: &str) {
         pgrx::check_for_interrupts!();
         let (outcome, claimed) = BackgroundWorker::transaction(|| {
             let ran = in_worker_transaction(|| {
-                let outcome = queue::run_claimed_job(&job)?;
+                let outcome = queue::runner::run_claimed_job(&job)?;
                 // Stop between jobs on SIGTERM without claiming another.
                 // SAFETY: reading a flag PostgreSQL's signal handler sets.
                 let stopping = unsafe { pg_sys::ProcDiePending != 0 };
-                let claimed = if stopping { None } else { queue::claim_runnable_job()? };
+                let claimed = if stopping { None } else { queue::runner::claim_runnable_job()? };
                 Ok((outcome, claimed))
             });
             match ran {
@@ -341,7 +341,7 @@ fn poll_interval() -> Duration {
 /// cannot be taken).
 fn next_wait() -> Duration {
     let poll = poll_interval();
-    let due = BackgroundWorker::transaction(|| in_worker_transaction(|| Ok(queue::ms_until_next_job()?)));
+    let due = BackgroundWorker::transaction(|| in_worker_transaction(queue::jobs::ms_until_next_job));
     match due {
         Ok(Some(ms)) => poll.min(Duration::from_millis(ms.max(100) as u64)),
         _ => poll,
