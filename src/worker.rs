@@ -238,7 +238,18 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             use_server_settings(&database);
         }
-        let installed = BackgroundWorker::transaction(|| in_worker_transaction(queue::jobs::queue_exists));
+        let installed = BackgroundWorker::transaction(|| {
+            in_worker_transaction(|| {
+                // Nothing runs on another version's tables (before ALTER
+                // EXTENSION etl_ext UPDATE): logged once, then waited for.
+                if queue::jobs::queue_exists()? {
+                    crate::pipeline::check_installed_version()?;
+                    Ok(true)
+                } else {
+                    Ok(false)
+                }
+            })
+        });
         let why_not = match installed {
             Ok(true) => None,
             Ok(false) => Some(format!("extension etl_ext is not installed in database \"{database}\"; waiting")),
