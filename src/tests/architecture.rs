@@ -89,7 +89,7 @@ fn every_job_state_literal_is_a_job_state() {
 /// The layers, top to bottom: a module may use its own layer's modules
 /// (without a cycle) and those below, never one above.
 const LAYERS: [&[&str]; 7] = [
-    &["api", "worker"],
+    &["api", "worker", "drop_guard"],
     &["queue", "events"],
     &["pipeline"],
     &["orders", "customers", "leads"],
