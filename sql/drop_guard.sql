@@ -1,4 +1,5 @@
--- The guard against an accidental DROP EXTENSION etl_ext (src/drop_guard.rs):
+-- The guard against an accidental DROP EXTENSION etl_ext (src/drop_guard.rs;
+-- also DROP EXTENSION plpgsql CASCADE and DROP OWNED BY its owner, which drop it too):
 -- dropping the extension drops every table of schema etl and its rows, so
 -- while etl.orders holds a row the statement is refused (SQLSTATE 55000)
 -- unless etl.allow_drop_with_data is on in the session. Other extensions'
@@ -19,7 +20,7 @@ COMMENT ON FUNCTION etl.drop_guard() IS
 REVOKE ALL ON FUNCTION etl.drop_guard() FROM PUBLIC;
 
 CREATE EVENT TRIGGER etl_ext_drop_guard ON ddl_command_start
-    WHEN TAG IN ('DROP EXTENSION')
+    WHEN TAG IN ('DROP EXTENSION', 'DROP OWNED')
     EXECUTE FUNCTION etl.drop_guard();
 COMMENT ON EVENT TRIGGER etl_ext_drop_guard IS
     'etl_ext: refuses DROP EXTENSION etl_ext while etl.orders holds rows (SET etl.allow_drop_with_data = on to drop anyway).';

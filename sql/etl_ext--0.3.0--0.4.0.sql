@@ -379,7 +379,7 @@ COMMENT ON FUNCTION etl.drop_guard() IS
 REVOKE ALL ON FUNCTION etl.drop_guard() FROM PUBLIC;
 
 CREATE EVENT TRIGGER etl_ext_drop_guard ON ddl_command_start
-    WHEN TAG IN ('DROP EXTENSION')
+    WHEN TAG IN ('DROP EXTENSION', 'DROP OWNED')
     EXECUTE FUNCTION etl.drop_guard();
 COMMENT ON EVENT TRIGGER etl_ext_drop_guard IS
     'etl_ext: refuses DROP EXTENSION etl_ext while etl.orders holds rows (SET etl.allow_drop_with_data = on to drop anyway).';

@@ -4,10 +4,13 @@
 //! extension drops the orders, customers, leads, imports and their lines,
 //! rejects, runs, events and the queue with it. The event trigger
 //! `etl_ext_drop_guard` (sql/drop_guard.sql) runs [`etl_drop_guard`] at the
-//! start of every `DROP EXTENSION`; it refuses the statement when it names
-//! `etl_ext` and `etl.orders` holds a row, unless `etl.allow_drop_with_data`
-//! is on. PL/pgSQL cannot see which extensions a statement drops (only the
-//! command tag); C can: the event's parse tree is the `DropStmt`.
+//! start of every `DROP EXTENSION` and `DROP OWNED`; it refuses the statement
+//! when it would drop etl_ext and `etl.orders` holds a row, unless
+//! `etl.allow_drop_with_data` is on. A statement drops etl_ext when it names
+//! it, when it drops with `CASCADE` an extension etl_ext depends on (plpgsql:
+//! `DROP EXTENSION plpgsql CASCADE`), or when it is `DROP OWNED BY` the role
+//! that owns etl_ext. PL/pgSQL cannot see what a statement drops (only the
+//! command tag); C can: the event's parse tree is the statement.
 
 use std::ffi::CStr;
 
@@ -71,29 +74,91 @@ pub unsafe extern "C-unwind" fn etl_drop_guard(fcinfo: pg_sys::FunctionCallInfo)
     pg_sys::Datum::from(0)
 }
 
-/// Whether the statement is a `DROP EXTENSION` naming etl_ext (alone or
-/// among others).
+/// Whether the statement would drop etl_ext: a `DROP EXTENSION` that names
+/// it, or drops with `CASCADE` an extension it depends on; a `DROP OWNED BY`
+/// its owner.
 ///
 /// # Safety
 /// `parsetree` is null or a valid parse tree node.
 unsafe fn drops_this_extension(parsetree: *mut pg_sys::Node) -> bool {
     // SAFETY: the caller's promise; a DropStmt's objects of an extension
-    // drop are a List of String nodes (the names).
+    // drop are a List of String nodes (the names), a DropOwnedStmt's roles a
+    // List of RoleSpec nodes.
     unsafe {
-        if parsetree.is_null() || !is_a(parsetree, pg_sys::NodeTag::T_DropStmt) {
+        if parsetree.is_null() {
+            return false;
+        }
+        if is_a(parsetree, pg_sys::NodeTag::T_DropOwnedStmt) {
+            let drop = &*parsetree.cast::<pg_sys::DropOwnedStmt>();
+            let roles: Vec<pg_sys::Oid> = PgList::<pg_sys::RoleSpec>::from_pg(drop.roles)
+                .iter_ptr()
+                .filter(|role| !role.is_null())
+                .map(|role| pg_sys::get_rolespec_oid(role, true))
+                .collect();
+            return owned_by_one_of(roles);
+        }
+        if !is_a(parsetree, pg_sys::NodeTag::T_DropStmt) {
             return false;
         }
         let drop = &*parsetree.cast::<pg_sys::DropStmt>();
         if drop.removeType != pg_sys::ObjectType::OBJECT_EXTENSION {
             return false;
         }
-        PgList::<pg_sys::Node>::from_pg(drop.objects).iter_ptr().any(|name| {
-            !name.is_null()
-                && is_a(name, pg_sys::NodeTag::T_String)
-                && !(*name.cast::<pg_sys::String>()).sval.is_null()
-                && CStr::from_ptr((*name.cast::<pg_sys::String>()).sval) == EXTENSION
-        })
+        let names: Vec<String> = PgList::<pg_sys::Node>::from_pg(drop.objects)
+            .iter_ptr()
+            .filter(|name| {
+                !name.is_null()
+                    && is_a(*name, pg_sys::NodeTag::T_String)
+                    && !(*name.cast::<pg_sys::String>()).sval.is_null()
+            })
+            .map(|name| CStr::from_ptr((*name.cast::<pg_sys::String>()).sval).to_string_lossy().into_owned())
+            .collect();
+        if names.iter().any(|name| name.as_bytes() == EXTENSION.to_bytes()) {
+            return true;
+        }
+        drop.behavior == pg_sys::DropBehavior::DROP_CASCADE && depends_on_one_of(names)
     }
+}
+
+/// Whether etl_ext belongs to one of `roles`. An answer SPI cannot give
+/// counts as "yes": the guard fails closed.
+fn owned_by_one_of(roles: Vec<pg_sys::Oid>) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e
+                         WHERE e.extname OPERATOR(pg_catalog.=) 'etl_ext'
+                           AND e.extowner OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]))",
+        &[roles.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(true)
+}
+
+/// Whether a member of etl_ext depends on a member of one of the extensions
+/// named `names` (its functions on the language of plpgsql, say), so that
+/// dropping them with CASCADE drops etl_ext. Fails closed, as above.
+fn depends_on_one_of(names: Vec<String>) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (
+             SELECT 1
+               FROM pg_catalog.pg_extension mine
+               JOIN pg_catalog.pg_depend m
+                 ON m.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                AND m.refobjid OPERATOR(pg_catalog.=) mine.oid AND m.deptype OPERATOR(pg_catalog.=) 'e'
+               JOIN pg_catalog.pg_depend d
+                 ON d.classid OPERATOR(pg_catalog.=) m.classid AND d.objid OPERATOR(pg_catalog.=) m.objid
+               JOIN pg_catalog.pg_depend x
+                 ON x.classid OPERATOR(pg_catalog.=) d.refclassid AND x.objid OPERATOR(pg_catalog.=) d.refobjid
+                AND x.deptype OPERATOR(pg_catalog.=) 'e'
+                AND x.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+               JOIN pg_catalog.pg_extension other ON other.oid OPERATOR(pg_catalog.=) x.refobjid
+              WHERE mine.extname OPERATOR(pg_catalog.=) 'etl_ext'
+                AND other.extname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]))",
+        &[names.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(true)
 }
 
 /// Whether etl.orders has a row (one row read, whatever its size). The

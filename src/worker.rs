@@ -27,7 +27,7 @@ use crate::gucs;
 use crate::pg_compat;
 use crate::queue::{self, wake};
 use crate::services::spi::Sql;
-use crate::services::{identity, worker_settings};
+use crate::services::{identity, subxact, worker_settings};
 
 /// The backend_type of the queue worker in pg_stat_activity.
 const WORKER_TYPE: &str = "etl_ext worker";
@@ -117,9 +117,9 @@ pub extern "C-unwind" fn etl_launcher_main(_arg: pg_sys::Datum) {
                     }
                     next_start = Instant::now() + MAX_BACKOFF;
                 }
-                Some(name) if database_exists(name) => {
+                Some(name) if database_oid(name).is_some() => {
                     reported_missing = None;
-                    worker = start_queue_worker(name);
+                    worker = database_oid(name).and_then(|oid| start_queue_worker(name, oid));
                     if worker.is_none() {
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         next_start = Instant::now() + backoff;
@@ -161,12 +161,12 @@ pub extern "C-unwind" fn etl_launcher_main(_arg: pg_sys::Datum) {
     unsafe { pg_sys::proc_exit(1) };
 }
 
-/// Whether a database of that name exists. The launcher is connected to
-/// no database, so it reads pg_database with a plain catalog scan (its
-/// indexes are not open to a backend without a database).
-fn database_exists(name: &str) -> bool {
+/// The oid of the database of that name, if it exists. The launcher is
+/// connected to no database, so it reads pg_database with a plain catalog
+/// scan (its indexes are not open to a backend without a database).
+fn database_oid(name: &str) -> Option<pg_sys::Oid> {
     BackgroundWorker::transaction(|| {
-        let mut found = false;
+        let mut found = None;
         // SAFETY: a heap scan of a shared catalog inside a transaction, as
         // PostgreSQL's logical replication launcher does for pg_subscription.
         unsafe {
@@ -181,7 +181,7 @@ fn database_exists(name: &str) -> bool {
                 let database = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tuple);
                 let datname = std::ffi::CStr::from_ptr((*database).datname.data.as_ptr());
                 if datname.to_bytes() == name.as_bytes() {
-                    found = true;
+                    found = Some((*database).oid);
                     break;
                 }
             }
@@ -192,7 +192,9 @@ fn database_exists(name: &str) -> bool {
     })
 }
 
-fn start_queue_worker(database: &str) -> Option<RunningWorker> {
+/// Starts the queue worker of `database`; it gets the database's oid and
+/// name as its extra: "<oid> <name>".
+fn start_queue_worker(database: &str, oid: pg_sys::Oid) -> Option<RunningWorker> {
     // SAFETY: reading our own pid.
     let launcher_pid = unsafe { pg_sys::MyProcPid };
     let started = BackgroundWorkerBuilder::new(&format!("etl_ext worker for {database}"))
@@ -200,7 +202,7 @@ fn start_queue_worker(database: &str) -> Option<RunningWorker> {
         .set_function("etl_worker_main")
         .set_library("etl_ext")
         .enable_spi_access()
-        .set_extra(database)
+        .set_extra(&format!("{} {database}", u32::from(oid)))
         .set_notify_pid(launcher_pid)
         .set_restart_time(None)
         .load_dynamic();
@@ -222,8 +224,18 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
     // rolling the stage back. (pgrx's handler only sets a flag.)
     // SAFETY: installs PostgreSQL's own handler.
     unsafe { pg_compat::install_signal_handler(libc::SIGTERM, postgres_die) };
-    let database = BackgroundWorker::get_extra().to_string();
-    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    let extra = BackgroundWorker::get_extra().to_string();
+    let (oid, database) = extra.split_once(' ').unwrap_or(("0", extra.as_str()));
+    let database = database.to_string();
+    // Connected by oid, as the bootstrap superuser named by its oid: a
+    // worker that names no user takes the database's own settings even
+    // for session_authorization, which the database owner could set to any
+    // role (it would then run as that role and fail); naming the user fixes
+    // the session's identity as a client's login does.
+    BackgroundWorker::connect_worker_to_spi_by_oid(
+        Some(pg_sys::Oid::from(oid.parse::<u32>().unwrap_or(0))),
+        Some(pg_sys::Oid::from(pg_sys::BOOTSTRAP_SUPERUSERID)),
+    );
     use_server_settings(&database);
     wake::register_worker();
     log!("etl_ext worker: running the queue of database \"{database}\"");
@@ -281,7 +293,8 @@ pub extern "C-unwind" fn etl_worker_main(_arg: pg_sys::Datum) {
 /// Puts back the parameters the database's own settings changed, which its
 /// owner may set (`services::worker_settings`), and says which.
 fn use_server_settings(database: &str) {
-    match BackgroundWorker::transaction(worker_settings::ignore_database_settings) {
+    // In a subtransaction: a failure is logged, and the worker goes on.
+    match BackgroundWorker::transaction(|| subxact::run(worker_settings::ignore_database_settings)) {
         Ok((reset, refused)) => {
             if !reset.is_empty() {
                 log!(

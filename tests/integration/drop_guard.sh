@@ -35,8 +35,14 @@ expect_eq "DROP EXTENSION etl_ext is refused with SQLSTATE 55000 and a hint to p
     "$(drop_attempt guarded "DROP EXTENSION etl_ext")"
 expect_eq "so is DROP EXTENSION IF EXISTS pgtap, etl_ext CASCADE" "55000 1" \
     "$(drop_attempt guarded "DROP EXTENSION IF EXISTS pgtap, etl_ext CASCADE")"
+expect_eq "so is DROP EXTENSION plpgsql CASCADE (etl_ext's functions depend on its language)" "55000 1" \
+    "$(drop_attempt guarded "DROP EXTENSION plpgsql CASCADE")"
+expect_eq "so is DROP OWNED BY the role that owns etl_ext" "55000 1" \
+    "$(drop_attempt guarded "DROP OWNED BY postgres CASCADE")"
 expect_eq "nothing was dropped" "etl_ext,pgtap $ORDERS" \
     "$(installed guarded) $(q "$PORT" -d guarded -c "SELECT count(*) FROM etl.orders")"
+expect_eq "DROP OWNED BY another role is not affected" "dropped" \
+    "$(q "$PORT" -d guarded -c "CREATE ROLE guard_other" >/dev/null; drop_attempt guarded "DROP OWNED BY guard_other")"
 expect_eq "another extension's DROP EXTENSION is not affected" "dropped" \
     "$(drop_attempt guarded "DROP EXTENSION pgtap")"
 expect_eq "a non-superuser may not set etl.allow_drop_with_data" "42501" \
@@ -48,8 +54,8 @@ expect_eq "PUBLIC may not execute etl.drop_guard()" "f" \
     "$(q "$PORT" -d guarded -c "SELECT has_function_privilege('public', 'etl.drop_guard()', 'EXECUTE')")"
 expect_eq "etl.drop_guard() pins its search_path" "{\"search_path=pg_catalog, pg_temp\"}" \
     "$(q "$PORT" -d guarded -c "SELECT proconfig FROM pg_proc WHERE oid = 'etl.drop_guard()'::regprocedure")"
-expect_eq "the event trigger belongs to the extension and runs etl.drop_guard() at DROP EXTENSION" \
-    "ddl_command_start {\"DROP EXTENSION\"} etl.drop_guard() e" \
+expect_eq "the event trigger belongs to the extension and runs etl.drop_guard() at DROP EXTENSION and DROP OWNED" \
+    "ddl_command_start {\"DROP EXTENSION\",\"DROP OWNED\"} etl.drop_guard() e" \
     "$(q "$PORT" -d guarded -c "SELECT t.evtevent || ' ' || t.evttags::text || ' ' || t.evtfoid::regprocedure || ' ' || d.deptype::text
         FROM pg_event_trigger t JOIN pg_depend d ON d.classid = 'pg_event_trigger'::regclass AND d.objid = t.oid
                            AND d.refclassid = 'pg_extension'::regclass

@@ -34,7 +34,7 @@ q "$PORT" -c "CREATE EXTENSION etl_ext" >/dev/null
 
 # The standby, from a base backup of the running primary.
 mkdir -p "$STANDBY" && chown postgres "$STANDBY"
-if sudo -u postgres "$PGBIN/pg_basebackup" -h "$PGSOCK" -p "$PORT" -U postgres -D "$STANDBY/data" -R -X stream \
+if sudo -u postgres "$PGBIN/pg_basebackup" -h "$PGSOCK" -p "$PORT" -U postgres -D "$STANDBY/data" -R -X stream --checkpoint=fast \
         >"$STANDBY/basebackup.log" 2>&1; then
     ok "pg_basebackup copies the primary"
 else

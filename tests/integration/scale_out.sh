@@ -223,4 +223,29 @@ for port in $HOSTILE_PORTS; do
 done
 SINGLE_FP=$(q "$SINGLE" -f "$FP")
 expect_eq "hostile owner: after import 5, 2 partitions still equal one server" "$SINGLE_FP" "$(pinned "$BASE2" -f "$FP")"
+
+# Partitions are reached only as the role scripts/scale_out.sh maps for
+# etl_proxy_caller: no loader, reader or operator has USAGE on the server,
+# so none can make or change a user mapping of its own; the proxy's
+# functions are in pg_catalog, none in public; the proxy's script refuses a
+# schema etl_proxy that another role made first.
+q "$BASE2" -c "CREATE ROLE px_loader3 LOGIN IN ROLE etl_loader" >/dev/null
+for who in px_loader3 px_ops2; do
+    OUT=$(pinned "$BASE2" -U "$who" -d postgres -c "CREATE USER MAPPING FOR CURRENT_USER SERVER etl_partitions OPTIONS (user 'postgres')" 2>&1)
+    expect_true "$who cannot create a user mapping for the partitions ($(head -1 <<<"$OUT" | cut -c1-60))" \
+        "$(grep -q 'permission denied' <<<"$OUT" && echo t)"
+    OUT=$(pinned "$BASE2" -U "$who" -d postgres -c "ALTER USER MAPPING FOR etl_proxy_caller SERVER etl_partitions OPTIONS (SET user 'postgres')" 2>&1)
+    expect_true "$who cannot change etl_proxy_caller's user mapping" "$(grep -qE 'permission denied|must be owner' <<<"$OUT" && echo t)"
+done
+expect_eq "only etl_proxy_caller may use the server etl_partitions" "etl_proxy_caller" \
+    "$(pinned "$BASE2" -c "SELECT string_agg(r.rolname, ',' ORDER BY r.rolname) FROM pg_roles r
+                            WHERE has_server_privilege(r.oid, 'etl_partitions', 'USAGE') AND NOT r.rolsuper")"
+expect_eq "the proxy's functions are in pg_catalog, none in public" "0|7" \
+    "$(pinned "$BASE2" -c "SELECT (SELECT count(*) FROM pg_proc WHERE proname LIKE 'etl\_%' AND pronamespace = 'public'::regnamespace)
+                            || '|' || (SELECT count(*) FROM pg_proc WHERE proname LIKE 'etl\_%' AND pronamespace = 'pg_catalog'::regnamespace)")"
+q "$BASE2" -c "CREATE DATABASE prepared OWNER owner" >/dev/null
+pinned "$BASE2" -U owner -d prepared -c "CREATE SCHEMA etl_proxy" >/dev/null
+OUT=$(q "$BASE2" -d prepared -v ON_ERROR_STOP=1 -f "$ROOT/sql/scale_out/proxy.sql" 2>&1)
+expect_true "the proxy's script refuses a schema etl_proxy the database owner made first" \
+    "$(grep -q 'exists and belongs to a role without superuser rights' <<<"$OUT" && echo t)"
 finish

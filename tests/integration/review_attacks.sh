@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Attacks from an outside review of etl_ext 0.4.0 that got through before
+# they were closed (src/worker.rs connects as the bootstrap superuser by oid;
+# src/drop_guard.rs sees every statement that drops etl_ext). Each check
+# passes while the hole stays closed ("ok") and fails if it opens again.
+#   1. The database owner (no superuser) runs
+#        ALTER DATABASE appdb SET session_authorization = '<any role>'
+#      PostgreSQL stores it (NOTICE only). The queue worker connects with no
+#      user name (BackgroundWorkerInitializeConnection(db, NULL)), so
+#      InitPostgres does not pin session_authorization (a client backend's
+#      is set with PGC_S_OVERRIDE), and the database's value makes the
+#      worker's session user that role. pg_settings does not show
+#      session_authorization (GUC_NO_SHOW_ALL), so
+#      worker_settings::ignore_database_settings never puts it back; its
+#      SET role = none then lands on the owner's role, reading
+#      pg_file_settings raises "permission denied", the worker exits, and the
+#      launcher restarts it in a loop (backoff up to 60 s): no job ever runs.
+#      (ALTER DATABASE ... SET role alone is handled, and checked here too.)
+#   2. DROP EXTENSION plpgsql CASCADE (a superuser's slip) drops etl_ext and
+#      every row of schema etl: the drop guard only looks for the name
+#      etl_ext in the statement. Lower severity (superuser only), but the
+#      guard promises to stop exactly this loss of data.
+# PG=15 (default) or PG=18 selects the major.
+. "$(dirname "$0")/lib.sh"
+test_dir DIR review_attacks
+PORT=$(free_port)
+cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'appdb'" \
+    "etl.poll_interval = '300ms'" "etl.retry_base_delay = '200ms'"
+at_exit 'cluster_stop $DIR'
+# Our own sessions pin their search_path and act as their login role (the
+# owner's ALTER DATABASE ... SET role would otherwise apply to them too).
+export PGOPTIONS='-c search_path=pg_catalog,pg_temp -c role=none'
+
+as_user() { # USER DB psql-args...
+    local user=$1 db=$2
+    shift 2
+    q $PORT -U "$user" -d "$db" "$@"
+}
+wait_worker() {
+    DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker' AND datname = 'appdb'" 1 "${1:-30}"
+}
+restart_worker() {
+    q $PORT -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker'" >/dev/null
+}
+
+q $PORT -c "CREATE ROLE db_owner LOGIN" -c "CREATE ROLE loader LOGIN" -c "CREATE ROLE stranger LOGIN" \
+    -c "CREATE DATABASE appdb OWNER db_owner" >/dev/null
+as_user postgres appdb -c "CREATE EXTENSION etl_ext" -c "GRANT etl_loader TO loader" \
+    -c "INSERT INTO etl.shops (shop_name) VALUES ('S1')" >/dev/null
+
+# complete_import ID: the loader writes one good line and completes it.
+complete_import() {
+    as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$1', 'review')" \
+        -c "INSERT INTO etl.raw_orders VALUES ('$1', 1, 'O-$1', 'S1', 'alice', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+        -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$1'" >/dev/null
+}
+jobs_done() { # ID: done jobs of the import
+    as_user postgres appdb -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$1' AND state = 'done'"
+}
+
+# --- 0. baseline: the worker runs an import ---------------------------------
+if wait_worker; then ok "baseline: the queue worker runs"; else not_ok "baseline: the queue worker runs"; fi
+A=aaaaaaaa-0000-4000-8000-000000000001
+complete_import $A
+if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$A' AND state = 'done'" 3 30; then
+    ok "baseline: the worker ran the three stages of an import"
+else
+    not_ok "baseline: the worker ran the three stages of an import" "$(jobs_done $A) done"
+fi
+
+# --- 1a. ALTER DATABASE ... SET role (handled: the worker resets role) ------
+as_user db_owner appdb -c "ALTER DATABASE appdb SET role = 'stranger'" >/dev/null 2>&1
+restart_worker
+sleep 1
+wait_worker 30 >/dev/null
+B=aaaaaaaa-0000-4000-8000-000000000002
+complete_import $B
+if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$B' AND state = 'done'" 3 30; then
+    ok "owner's ALTER DATABASE SET role: the worker still runs the queue"
+else
+    not_ok "owner's ALTER DATABASE SET role: the worker still runs the queue" "$(jobs_done $B) done"
+fi
+as_user db_owner appdb -c "ALTER DATABASE appdb RESET role" >/dev/null 2>&1
+
+# --- 1b. ALTER DATABASE ... SET session_authorization ------------------------
+stored=$(as_user db_owner appdb -c "ALTER DATABASE appdb SET session_authorization = 'stranger'" 2>&1 >/dev/null;
+         as_user postgres appdb -c "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+                                     WHERE d.datname = 'appdb' AND 'session_authorization=stranger' = ANY (s.setconfig)")
+stored=${stored##*$'\n'}
+expect_eq "the attack happened: the owner stored session_authorization for the database" 1 "$stored"
+restart_worker
+# (The launcher waits up to 60 s between starts: 75 s covers a full backoff.)
+C=aaaaaaaa-0000-4000-8000-000000000003
+complete_import $C
+if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$C' AND state = 'done'" 3 75; then
+    ok "owner's ALTER DATABASE SET session_authorization: the worker still runs the queue"
+else
+    not_ok "owner's ALTER DATABASE SET session_authorization: the worker still runs the queue" \
+        "$(jobs_done $C) of 3 jobs done; server log: $(grep -E 'pg_file_settings|etl_ext launcher: the queue worker' "$DIR/server.log" | tail -2 | tr '\n' ' ' | cut -c1-300)"
+fi
+as_user db_owner appdb -c "ALTER DATABASE appdb RESET session_authorization" >/dev/null 2>&1
+
+# --- 2. DROP EXTENSION plpgsql CASCADE and the drop guard -------------------
+q $PORT -c "CREATE DATABASE guarddb" >/dev/null
+q $PORT -d guarddb -c "CREATE EXTENSION etl_ext" \
+    -c "INSERT INTO etl.orders (shop_id, order_id, customer_nickname, latest_status, system_order_type, amount,
+                                ordered_at, import_id, source_line_no, loaded_by_run)
+        VALUES (1, 'O1', 'n', 'PAID', 'X', 1, now(), gen_random_uuid(), 1, 1)" >/dev/null
+direct=$(q $PORT -d guarddb -c "DROP EXTENSION etl_ext" 2>&1 | grep -c 'refusing to drop')
+expect_eq "the guard refuses DROP EXTENSION etl_ext while etl.orders has rows" 1 "$direct"
+q $PORT -d guarddb -c "DROP EXTENSION plpgsql CASCADE" >/dev/null 2>&1
+left=$(q $PORT -d guarddb -c "SELECT count(*) FROM pg_extension WHERE extname = 'etl_ext'")
+expect_eq "the guard also refuses DROP EXTENSION plpgsql CASCADE (it would drop etl_ext and its rows)" 1 "$left"
+
+finish
