@@ -23,8 +23,12 @@
 #   sequence_positions PORT DB
 #                            each identity sequence's last_value and is_called
 
-load_history() {
-    q "$1" -d "$2" >/dev/null <<'SQL'
+# history_lines_sql: the shops, mappings and four pending imports of the
+# history, with their raw lines (later imports update earlier orders; dirty
+# lines, cancellations), as SQL; shared with upgrade.sh, which runs them on
+# 0.1.0.
+history_lines_sql() {
+    cat <<'SQL'
 INSERT INTO etl.shops (shop_name, platform) VALUES ('Tmall Flagship', 'tmall'), ('JD Outlet', 'jd');
 INSERT INTO etl.shops (shop_name, platform, active) VALUES ('Closed Store', 'taobao', false);
 INSERT INTO etl.order_type_mappings VALUES ('样品', 'SAMPLE'), ('批发', 'BULK');
@@ -41,10 +45,18 @@ SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, n,
        CASE WHEN n % 55 = 0 THEN '2026-02-30 10:00:00'
             ELSE '2026-0' || (1 + (n + i) % 9) || '-1' || (n % 9) || ' 1' || (n % 10) || ':00:00' END
   FROM generate_series(1, 4) i, generate_series(1, 400) n;
+SQL
+}
+
+load_history() {
+    {
+        history_lines_sql
+        cat <<'SQL'
 UPDATE etl.imports SET status = 'completed', completed_at = '2026-03-01 12:00:00+00';
 CALL etl_run_queue(9);
 SELECT etl_emit_event('ORDERS_ETL_COMPLETED', '{"import_id": "not a uuid"}');
 SQL
+    } | q "$1" -d "$2" >/dev/null
 }
 
 next_import() {

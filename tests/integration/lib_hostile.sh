@@ -5,6 +5,18 @@
 # public.hits and, when it runs as a superuser, makes the role "owner" one;
 # a test then checks that public.hits stayed empty.
 
+# as_user USER DB psql-args...: a session of the test's server ($PORT) as
+# USER, with the PGOPTIONS the test exports (tests pin their own sessions'
+# search_path, so that only the extension and its worker meet what the owner
+# plants); hostile USER DB psql-args...: the same with the database's and
+# role's settings, the owner's.
+as_user() {
+    local user=$1 db=$2
+    shift 2
+    q "$PORT" -U "$user" -d "$db" "$@"
+}
+hostile() { PGOPTIONS= as_user "$@"; }
+
 # base_sql: the table every planted function records into, and the function
 # they all call: it records who it runs as and, as a superuser, makes the
 # owner one.

@@ -22,6 +22,7 @@
 #      guard promises to stop exactly this loss of data.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_hostile.sh"
 test_dir DIR review_attacks
 PORT=$(free_port)
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'appdb'" \
@@ -31,11 +32,6 @@ at_exit 'cluster_stop $DIR'
 # owner's ALTER DATABASE ... SET role would otherwise apply to them too).
 export PGOPTIONS='-c search_path=pg_catalog,pg_temp -c role=none'
 
-as_user() { # USER DB psql-args...
-    local user=$1 db=$2
-    shift 2
-    q $PORT -U "$user" -d "$db" "$@"
-}
 wait_worker() {
     DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker' AND datname = 'appdb'" 1 "${1:-30}"
 }

@@ -23,14 +23,6 @@ at_exit 'cluster_stop $DIR'
 # extension (and its worker) can meet what the owner plants. A session that
 # is to use the database's search_path says so (hostile).
 export PGOPTIONS='-c search_path=pg_catalog,pg_temp'
-as_user() { # USER DB psql-args...
-    local user=$1 db=$2
-    shift 2
-    q $PORT -U "$user" -d "$db" "$@"
-}
-hostile() { # USER DB psql-args...: with the search_path the owner set for the database
-    PGOPTIONS= as_user "$@"
-}
 sq() { # DB psql-args...: as the superuser
     local db=$1
     shift

@@ -10,6 +10,7 @@
 # Changes the installed etl_ext.so while it runs (and puts it back), so it
 # runs alone, as every integration test does in scripts/test.sh.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_history.sh"
 if [ "$PG" != "15" ]; then
     echo "# skip: 0.1.0 was released for PostgreSQL 15 only; there is nothing to upgrade from on $PG"
     exit 77
@@ -53,31 +54,19 @@ expect_true "the update scripts are installed next to it" \
     "$([ -e "$EXTDIR/etl_ext--0.1.0--0.2.0.sql" ] && [ -e "$EXTDIR/etl_ext--0.2.0--0.3.0.sql" ] && echo t)"
 
 cluster_start "$DIR" "$PORT" || { not_ok "a PostgreSQL $PG server starts on port $PORT"; finish; exit 1; }
-# load_history DB: three imports (updates of earlier orders, dirty lines,
-# cancellations) and a completed import left queued, the way users leave it.
-load_history() {
-    q "$PORT" -d "$1" >/dev/null <<'SQL'
-INSERT INTO etl.shops (shop_name, platform) VALUES ('Tmall Flagship', 'tmall'), ('JD Outlet', 'jd');
-INSERT INTO etl.shops (shop_name, platform, active) VALUES ('Closed Store', 'taobao', false);
-INSERT INTO etl.order_type_mappings VALUES ('样品', 'SAMPLE'), ('批发', 'BULK');
-INSERT INTO etl.imports (import_id, source)
-SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 'history ' || i FROM generate_series(1, 4) i;
-INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
-SELECT ('00000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, n,
-       'SO-' || (n % 300 + i * 50),                            -- later imports update earlier orders
-       (ARRAY['Tmall Flagship', ' JD Outlet', 'Closed Store', 'No Such Shop'])[1 + (n * i) % 4],
-       (ARRAY['王小明', 'Li Lei', E'\u3000小红\u3000', 'O''Brien'])[1 + (n + i) % 4],
-       (ARRAY['paid', 'cancelled', 'REFUNDED', 'shipped'])[1 + (n + i) % 4],
-       (ARRAY['样品', '批发', NULL])[1 + n % 3],
-       CASE WHEN n % 40 = 0 THEN '¥1,2x4' ELSE '¥' || ((n * 37 * i) % 9000) || '.' || lpad(((n * 13) % 1000)::text, 3, '0') END,
-       CASE WHEN n % 55 = 0 THEN '2026-02-30 10:00:00'
-            ELSE '2026-0' || (1 + (n + i) % 9) || '-1' || (n % 9) || ' 1' || (n % 10) || ':00:00' END
-  FROM generate_series(1, 4) i, generate_series(1, 400) n;
+# load_history_0_1_0 DB: three imports (updates of earlier orders, dirty lines,
+# cancellations) run by etl_run_all (0.1.0 has no etl_run_queue) and a
+# completed import left queued, the way users leave it.
+load_history_0_1_0() {
+    {
+        history_lines_sql
+        cat <<'SQL'
 UPDATE etl.imports SET status = 'completed';
 SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000000001');
 SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000000002');
 SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000000003');
 SQL
+    } | q "$PORT" -d "$1" >/dev/null
 }
 # new_imports DB: after the update, a new import and the queued one run.
 new_imports() {
@@ -107,7 +96,7 @@ put_library "$OLD_SO"
 q "$PORT" -c "CREATE DATABASE upgraded" >/dev/null
 q "$PORT" -d upgraded -c "CREATE EXTENSION etl_ext VERSION '0.1.0'" >/dev/null
 expect_eq "0.1.0 is installed" "0.1.0" "$(q "$PORT" -d upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'etl_ext'")"
-load_history upgraded
+load_history_0_1_0 upgraded
 HISTORY=$(q "$PORT" -d upgraded -c "SELECT format('orders %s, customers %s, leads %s, rejects %s, runs %s, events %s',
         (SELECT count(*) FROM etl.orders), (SELECT count(*) FROM etl.customers), (SELECT count(*) FROM etl.business_leads),
         (SELECT count(*) FROM etl.rejects), (SELECT count(*) FROM etl.runs), (SELECT count(*) FROM etl.events))")
@@ -154,7 +143,7 @@ expect_eq "lead sums are numeric(24,2)" "numeric(24,2)" \
 
 # 4. The upgraded database goes on exactly as one that ran everything on the
 #    new version: the queued import and a new one, through etl_run_queue.
-load_history fresh
+load_history_0_1_0 fresh
 new_imports upgraded
 new_imports fresh
 FP="$ROOT/tests/result_fingerprint.sql"

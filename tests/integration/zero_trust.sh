@@ -37,12 +37,6 @@ at_exit 'cluster_stop $DIR'
 # Our own sessions pin their search_path; a hostile one uses whatever the
 # database and role settings say (the owner's).
 export PGOPTIONS='-c search_path=pg_catalog,pg_temp'
-as_user() { # USER DB psql-args...
-    local user=$1 db=$2
-    shift 2
-    q $PORT -U "$user" -d "$db" "$@"
-}
-hostile() { PGOPTIONS= as_user "$@"; }
 sq() { # DB psql-args...: as the superuser, search_path pinned
     local db=$1
     shift
