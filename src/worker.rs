@@ -69,96 +69,133 @@ pub extern "C-unwind" fn etl_launcher_main(_arg: pg_sys::Datum) {
     // No database: the launcher reads only the shared catalog pg_database.
     BackgroundWorker::connect_worker_to_spi(None, None);
 
-    let mut worker: Option<RunningWorker> = None;
-    let mut backoff = MIN_BACKOFF;
-    let mut next_start = Instant::now();
-    let mut reported_missing: Option<String> = None;
+    let mut launcher = Launcher::new();
     loop {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a worker to reload its settings.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
         let database = gucs::database();
+        launcher.follow_running_worker(database.as_deref());
+        launcher.start_worker_when_due(database.as_deref());
+        // The postmaster sets our latch when the queue worker starts or
+        // stops (we are its notify pid), and a SIGHUP sets it too.
+        if !BackgroundWorker::wait_latch(Some(launcher.wait())) {
+            break;
+        }
+    }
+    launcher.stop();
+    // SAFETY: ends the process as PostgreSQL's own workers do.
+    unsafe { pg_sys::proc_exit(1) };
+}
 
-        let state = worker.as_ref().map(|w| (w.handle.pid(), w.database.clone(), w.started));
-        match state {
-            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), running_db, _))
-                if database.as_deref() != Some(running_db.as_str()) =>
-            {
-                log!("etl_ext launcher: etl.database changed; stopping the worker of \"{running_db}\"");
-                if let Some(running) = worker.take() {
-                    let _ = running.handle.terminate().wait_for_shutdown();
+/// What the launcher keeps between two wake-ups: the queue worker it
+/// started, when it may start one next, and what it last said about the
+/// database, so that each thing is logged once.
+struct Launcher {
+    worker: Option<RunningWorker>,
+    backoff: Duration,
+    next_start: Instant,
+    reported_missing: Option<String>,
+}
+
+impl Launcher {
+    fn new() -> Self {
+        Self { worker: None, backoff: MIN_BACKOFF, next_start: Instant::now(), reported_missing: None }
+    }
+
+    /// Stops the worker of a database `etl.database` no longer names, and
+    /// notices a worker that exited: started again at once after a healthy
+    /// run, after a growing backoff when it keeps exiting within seconds.
+    fn follow_running_worker(&mut self, database: Option<&str>) {
+        let Some(running) = &self.worker else { return };
+        let (status, running_db, started) = (running.handle.pid(), running.database.clone(), running.started);
+        match status {
+            Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted) => {
+                if database != Some(running_db.as_str()) {
+                    log!("etl_ext launcher: etl.database changed; stopping the worker of \"{running_db}\"");
+                    if let Some(running) = self.worker.take() {
+                        let _ = running.handle.terminate().wait_for_shutdown();
+                    }
+                    self.next_start = Instant::now();
                 }
-                next_start = Instant::now();
             }
-            Some((Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted), _, _)) => {}
-            Some((Err(_), running_db, started)) => {
+            Err(_) => {
                 let ran = started.elapsed();
                 let healthy = ran >= HEALTHY_RUN;
-                backoff = if healthy { MIN_BACKOFF } else { (backoff * 2).min(MAX_BACKOFF) };
-                let delay = if healthy { Duration::ZERO } else { backoff };
-                next_start = Instant::now() + delay;
+                self.backoff = if healthy { MIN_BACKOFF } else { (self.backoff * 2).min(MAX_BACKOFF) };
+                let delay = if healthy { Duration::ZERO } else { self.backoff };
+                self.next_start = Instant::now() + delay;
                 log!(
                     "etl_ext launcher: the queue worker of \"{running_db}\" exited after {:.1} s; starting it again in {:.0} s",
                     ran.as_secs_f64(),
                     delay.as_secs_f64()
                 );
-                worker = None;
-            }
-            None => {}
-        }
-
-        if worker.is_none() && Instant::now() >= next_start {
-            match &database {
-                None => {
-                    if reported_missing.as_deref() != Some("") {
-                        log!("etl_ext launcher: etl.database is empty; no queue worker runs");
-                        reported_missing = Some(String::new());
-                    }
-                    next_start = Instant::now() + MAX_BACKOFF;
-                }
-                Some(name) if database_oid(name).is_some() => {
-                    reported_missing = None;
-                    worker = database_oid(name).and_then(|oid| start_queue_worker(name, oid));
-                    if worker.is_none() {
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        next_start = Instant::now() + backoff;
-                    }
-                }
-                Some(name) => {
-                    if reported_missing.as_deref() != Some(name.as_str()) {
-                        log!(
-                            "etl_ext launcher: database \"{name}\" named by etl.database does not exist; \
-                             the queue worker starts once it does (checked again every {} s at most)",
-                            MAX_BACKOFF.as_secs()
-                        );
-                        reported_missing = Some(name.clone());
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    next_start = Instant::now() + backoff;
-                }
+                self.worker = None;
             }
         }
+    }
 
-        // The postmaster sets our latch when the queue worker starts or
-        // stops (we are its notify pid), and a SIGHUP sets it too.
-        let wait = match worker {
-            Some(_) => MAX_BACKOFF,
-            None => next_start.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)),
+    /// Starts the queue worker of `database` when none runs and the
+    /// backoff has passed; says once, clearly, why it cannot (no database
+    /// named, or none of that name yet), and looks again later.
+    fn start_worker_when_due(&mut self, database: Option<&str>) {
+        if self.worker.is_some() || Instant::now() < self.next_start {
+            return;
+        }
+        let Some(name) = database else {
+            if self.reported_missing.as_deref() != Some("") {
+                log!("etl_ext launcher: etl.database is empty; no queue worker runs");
+                self.reported_missing = Some(String::new());
+            }
+            self.next_start = Instant::now() + MAX_BACKOFF;
+            return;
         };
-        if !BackgroundWorker::wait_latch(Some(wait)) {
-            break;
+        match database_oid(name) {
+            Some(oid) => {
+                self.reported_missing = None;
+                self.worker = start_queue_worker(name, oid);
+                if self.worker.is_none() {
+                    self.back_off();
+                }
+            }
+            None => {
+                if self.reported_missing.as_deref() != Some(name) {
+                    log!(
+                        "etl_ext launcher: database \"{name}\" named by etl.database does not exist; \
+                         the queue worker starts once it does (checked again every {} s at most)",
+                        MAX_BACKOFF.as_secs()
+                    );
+                    self.reported_missing = Some(name.to_string());
+                }
+                self.back_off();
+            }
         }
     }
-    // SIGTERM (or the postmaster died): take the queue worker along. Exit
-    // code 1 so that the postmaster starts the launcher again after a
-    // pg_terminate_backend (it never does during a shutdown).
-    if let Some(running) = worker.take() {
-        let _ = running.handle.terminate();
+
+    fn back_off(&mut self) {
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.next_start = Instant::now() + self.backoff;
     }
-    log!("etl_ext launcher: stopped");
-    // SAFETY: ends the process as PostgreSQL's own workers do.
-    unsafe { pg_sys::proc_exit(1) };
+
+    /// How long to sleep: until the next start is due, or a while when a
+    /// worker runs (its exit wakes us).
+    fn wait(&self) -> Duration {
+        match self.worker {
+            Some(_) => MAX_BACKOFF,
+            None => self.next_start.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)),
+        }
+    }
+
+    /// SIGTERM (or the postmaster died): take the queue worker along. The
+    /// caller exits with code 1, so that the postmaster starts the launcher
+    /// again after a pg_terminate_backend (it never does during a shutdown).
+    fn stop(mut self) {
+        if let Some(running) = self.worker.take() {
+            let _ = running.handle.terminate();
+        }
+        log!("etl_ext launcher: stopped");
+    }
 }
 
 /// The oid of the database of that name, if it exists. The launcher is
