@@ -24,12 +24,7 @@ at_exit 'cluster_stop $PRIMARY'
 at_exit 'cluster_stop $STANDBY'
 
 # The undisturbed reference, in a database the worker does not watch.
-q "$PORT" -c "CREATE DATABASE reference" >/dev/null
-q "$PORT" -d reference -c "CREATE EXTENSION etl_ext" >/dev/null
-q "$PORT" -d reference -c "SELECT etl_demo_import($ROWS, 0.7)" >/dev/null
-side_import "$PORT" reference
-q "$PORT" -d reference -c "CALL etl_run_queue()" >/dev/null
-REFERENCE=$(q "$PORT" -d reference -f "$FP")
+REFERENCE=$(reference_fingerprint "$PORT" "$ROWS")
 q "$PORT" -c "CREATE EXTENSION etl_ext" >/dev/null
 
 # The standby, from a base backup of the running primary.

@@ -85,6 +85,19 @@ UPDATE etl.imports SET status = 'completed', completed_at = now() WHERE import_i
 SQL
 }
 
+# reference_fingerprint PORT ROWS: the results (tests/result_fingerprint.sql)
+# of the crash and failover tests' work run undisturbed, in a database
+# "reference" the worker does not watch: a demo import of ROWS lines and the
+# side import, through CALL etl_run_queue().
+reference_fingerprint() {
+    q "$1" -c "CREATE DATABASE reference" >/dev/null
+    q "$1" -d reference -c "CREATE EXTENSION etl_ext" >/dev/null
+    q "$1" -d reference -c "SELECT etl_demo_import($2, 0.7)" >/dev/null
+    side_import "$1" reference
+    q "$1" -d reference -c "CALL etl_run_queue()" >/dev/null
+    q "$1" -d reference -f "$ROOT/tests/result_fingerprint.sql"
+}
+
 outcome_fingerprint() {
     q "$1" -d "$2" -f "$ROOT/tests/result_fingerprint.sql"
     q "$1" -d "$2" <<'SQL'

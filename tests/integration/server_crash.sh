@@ -17,12 +17,7 @@ cluster_start "$DIR" "$PORT" "shared_preload_libraries = 'etl_ext'" "etl.databas
     || { not_ok "a PostgreSQL $PG server starts on port $PORT"; finish; exit 1; }
 at_exit 'cluster_stop $DIR'
 
-q "$PORT" -c "CREATE DATABASE reference" >/dev/null
-q "$PORT" -d reference -c "CREATE EXTENSION etl_ext" >/dev/null
-q "$PORT" -d reference -c "SELECT etl_demo_import($ROWS, 0.7)" >/dev/null
-side_import "$PORT" reference
-q "$PORT" -d reference -c "CALL etl_run_queue()" >/dev/null
-REFERENCE=$(q "$PORT" -d reference -f "$FP")
+REFERENCE=$(reference_fingerprint "$PORT" "$ROWS")
 
 q "$PORT" -c "CREATE EXTENSION etl_ext" >/dev/null
 q "$PORT" -c "SELECT etl_demo_import($ROWS, 0.7)" >/dev/null
