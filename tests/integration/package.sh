@@ -45,7 +45,7 @@ rm -f "$LIBDIR/etl_ext.so" "$EXTDIR"/etl_ext*
 if OUT=$(dpkg -i "$DEB" 2>&1); then ok "dpkg -i installs the package"; else not_ok "dpkg -i installs the package" "$OUT"; fi
 expect_eq "dpkg knows the package as installed" "install ok installed" "$(dpkg-query -W -f='${Status}' "$NAME" 2>&1)"
 for f in "$LIBDIR/etl_ext.so" "$EXTDIR/etl_ext.control" "$EXTDIR/etl_ext--$(dpkg-deb -f "$DEB" Version | sed 's/-[^-]*$//').sql" \
-         "$EXTDIR/etl_ext--0.1.0--0.2.0.sql" "$EXTDIR/etl_ext--0.2.0--0.3.0.sql"; do
+         $(for u in "$ROOT"/sql/etl_ext--*--*.sql; do echo "$EXTDIR/$(basename "$u")"; done); do
     expect_eq "the package owns $f" "$NAME" "$(dpkg -S "$f" 2>/dev/null | cut -d: -f1)"
 done
 

@@ -159,51 +159,56 @@ expect_eq "etl_emit_event is SQL over etl.emit_event after the update: an unread
     "sql false" "$(q "$PORT" -d upgraded -c "SELECT (SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
         WHERE p.oid = 'etl_emit_event(text, jsonb)'::regprocedure) || ' ' || accepted FROM etl.events WHERE event_id = '${EVENT:-0}'")"
 
-# 5. From 0.3.0 (its generated script, kept in sql/), with this tree's
-#    library installed before the update: the window between installing a
-#    new library and ALTER EXTENSION UPDATE. Every call is refused with what
-#    to do (the library would run on another version's tables), loaders'
-#    lines are kept; the update keeps every row and ends with a fresh
-#    install's schema, and the pipeline then runs.
-cp "$ROOT/sql/etl_ext--0.3.0.sql" "$EXTDIR/etl_ext--0.3.0.sql"
-q "$PORT" -c "CREATE DATABASE from_0_3_0" >/dev/null
-q "$PORT" -d from_0_3_0 -c "CREATE EXTENSION etl_ext VERSION '0.3.0'" >/dev/null
-q "$PORT" -d from_0_3_0 >/dev/null <<'SQL'
+# 5. From each later release (its generated script, kept in sql/), with this
+#    tree's library installed before the update: the window between
+#    installing a new library and ALTER EXTENSION UPDATE. Every call is
+#    refused with what to do (the library would run on another version's
+#    tables), loaders' lines are kept; the update keeps every row and ends
+#    with a fresh install's schema, and the pipeline then runs.
+update_from_release() { # VERSION IMPORT_NO
+    local version=$1 db="from_${1//./_}" import="00000000-0000-7000-8000-0000000000$2"
+    cp "$ROOT/sql/etl_ext--$version.sql" "$EXTDIR/etl_ext--$version.sql"
+    q "$PORT" -c "CREATE DATABASE $db" >/dev/null
+    q "$PORT" -d "$db" -c "CREATE EXTENSION etl_ext VERSION '$version'" >/dev/null
+    q "$PORT" -d "$db" >/dev/null <<SQL
 INSERT INTO etl.shops (shop_name, platform) VALUES ('Tmall Flagship', 'tmall');
-INSERT INTO etl.imports (import_id, source) VALUES ('00000000-0000-7000-8000-000000000031', 'before the update');
+INSERT INTO etl.imports (import_id, source) VALUES ('$import', 'before the update');
 INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
-SELECT '00000000-0000-7000-8000-000000000031', n, 'W-' || n, 'Tmall Flagship', 'buyer ' || (n % 5), 'paid', NULL, n || '.25', '2026-03-01'
+SELECT '$import', n, 'W-' || n, 'Tmall Flagship', 'buyer ' || (n % 5), 'paid', NULL, n || '.25', '2026-03-01'
   FROM generate_series(1, 50) n;
 SQL
-OUT=$(q "$PORT" -d from_0_3_0 -c "SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000000031')" 2>&1)
-expect_true "before the update, this library refuses to run on 0.3.0's tables and says what to do" \
-    "$(grep -q 'etl_ext 0.3.0 is installed in this database, but the library is' <<<"$OUT" && grep -q 'ALTER EXTENSION etl_ext UPDATE' <<<"$OUT" && echo t)"
-data_fingerprint from_0_3_0 >"$WORK/data-0.3.0-before.txt"
-if OUT=$(q "$PORT" -d from_0_3_0 -c "ALTER EXTENSION etl_ext UPDATE" 2>&1); then
-    ok "ALTER EXTENSION etl_ext UPDATE from 0.3.0 succeeds"
-else
-    not_ok "ALTER EXTENSION etl_ext UPDATE from 0.3.0 succeeds" "$OUT"
-fi
-data_fingerprint from_0_3_0 >"$WORK/data-0.3.0-after.txt"
-if diff "$WORK/data-0.3.0-before.txt" "$WORK/data-0.3.0-after.txt" >"$WORK/data-0.3.0.diff"; then
-    ok "no row of any table changed in the update from 0.3.0"
-else
-    not_ok "no row of any table changed in the update from 0.3.0" "$(head -20 "$WORK/data-0.3.0.diff")"
-fi
-q "$PORT" -d from_0_3_0 -f "$ROOT/tests/integration/schema_fingerprint.sql" >"$WORK/schema-0.3.0.txt"
-if diff "$WORK/schema-fresh.txt" "$WORK/schema-0.3.0.txt" >"$WORK/schema-0.3.0.diff"; then
-    ok "the schema updated from 0.3.0 equals a fresh install's"
-else
-    not_ok "the schema updated from 0.3.0 equals a fresh install's (< fresh, > updated)" "$(head -40 "$WORK/schema-0.3.0.diff")"
-fi
-expect_eq "the updated extension's schema is pg_catalog, its functions are there" "pg_catalog|0" \
-    "$(q "$PORT" -d from_0_3_0 -c "SELECT extnamespace::regnamespace || '|' || (SELECT count(*) FROM pg_proc WHERE proname LIKE 'etl\_%' AND pronamespace = 'public'::regnamespace)
-                                    FROM pg_extension WHERE extname = 'etl_ext'")"
-for db in upgraded from_0_3_0; do
+    OUT=$(q "$PORT" -d "$db" -c "SELECT count(*) FROM etl_run_all('$import')" 2>&1)
+    expect_true "before the update, this library refuses to run on $version's tables and says what to do" \
+        "$(grep -q "etl_ext $version is installed in this database, but the library is" <<<"$OUT" && grep -q 'ALTER EXTENSION etl_ext UPDATE' <<<"$OUT" && echo t)"
+    data_fingerprint "$db" >"$WORK/data-$version-before.txt"
+    if OUT=$(q "$PORT" -d "$db" -c "ALTER EXTENSION etl_ext UPDATE" 2>&1); then
+        ok "ALTER EXTENSION etl_ext UPDATE from $version succeeds"
+    else
+        not_ok "ALTER EXTENSION etl_ext UPDATE from $version succeeds" "$OUT"
+    fi
+    data_fingerprint "$db" >"$WORK/data-$version-after.txt"
+    if diff "$WORK/data-$version-before.txt" "$WORK/data-$version-after.txt" >"$WORK/data-$version.diff"; then
+        ok "no row of any table changed in the update from $version"
+    else
+        not_ok "no row of any table changed in the update from $version" "$(head -20 "$WORK/data-$version.diff")"
+    fi
+    q "$PORT" -d "$db" -f "$ROOT/tests/integration/schema_fingerprint.sql" >"$WORK/schema-$version.txt"
+    if diff "$WORK/schema-fresh.txt" "$WORK/schema-$version.txt" >"$WORK/schema-$version.diff"; then
+        ok "the schema updated from $version equals a fresh install's"
+    else
+        not_ok "the schema updated from $version equals a fresh install's (< fresh, > updated)" "$(head -40 "$WORK/schema-$version.diff")"
+    fi
+    expect_eq "the extension updated from $version: its schema is pg_catalog, no function of it in public" "pg_catalog|0" \
+        "$(q "$PORT" -d "$db" -c "SELECT extnamespace::regnamespace || '|' || (SELECT count(*) FROM pg_proc WHERE proname LIKE 'etl\_%' AND pronamespace = 'public'::regnamespace)
+                                        FROM pg_extension WHERE extname = 'etl_ext'")"
+    q "$PORT" -d "$db" -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$import'" >/dev/null
+    expect_eq "after the update from $version, the import loaded before it runs" "orders|success|50,customers|success|5,leads|success|5" \
+        "$(q "$PORT" -d "$db" -c "SELECT string_agg(stage || '|' || status || '|' || rows_ok, ',') FROM etl_run_all('$import')")"
+}
+update_from_release 0.3.0 31
+update_from_release 0.4.0 41
+for db in upgraded from_0_3_0 from_0_4_0; do
     expect_eq "the catalog guard finds nothing outside pg_catalog and the extension in $db" "" \
         "$(q "$PORT" -d "$db" -c "\i $ROOT/tests/catalog_guard.sql" -c "SELECT string_agg(problem, '; ') FROM etl_outside_dependencies")"
 done
-q "$PORT" -d from_0_3_0 -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '00000000-0000-7000-8000-000000000031'" >/dev/null
-expect_eq "after the update, the import loaded before it runs" "orders|success|50,customers|success|5,leads|success|5" \
-    "$(q "$PORT" -d from_0_3_0 -c "SELECT string_agg(stage || '|' || status || '|' || rows_ok, ',') FROM etl_run_all('00000000-0000-7000-8000-000000000031')")"
 finish

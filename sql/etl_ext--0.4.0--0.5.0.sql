@@ -1,0 +1,7 @@
+-- etl_ext 0.4.0 -> 0.5.0 (ALTER EXTENSION etl_ext UPDATE TO '0.5.0').
+--
+-- CREATE EXTENSION and ALTER EXTENSION UPDATE run this with search_path =
+-- pg_catalog, pg_temp (etl_ext.control's schema): every name is qualified or
+-- resolves in pg_catalog. Data is kept: no row of any table changes meaning.
+--
+-- What changes, and why (docs/upgrades.md, "0.4.0 -> 0.5.0"):
