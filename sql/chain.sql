@@ -105,7 +105,14 @@ SELECT i.import_id,
        r.rows_rejected,
        r.rows_failed,
        r.duration_ms,
-       r.finished_at AS last_run_finished_at
+       r.finished_at AS last_run_finished_at,
+       -- The quality gate (etl.import_holds): 'held' (customers and leads
+       -- wait for etl_release), 'released', or NULL (never held).
+       CASE WHEN h.import_id IS NULL THEN NULL
+            WHEN h.released_at IS NULL THEN 'held'
+            ELSE 'released' END AS hold_status,
+       h.reason AS hold_reason,
+       h.released_by AS hold_released_by
   FROM etl.imports i
   JOIN etl.jobs j ON j.import_id = i.import_id
   LEFT JOIN LATERAL (
@@ -114,10 +121,11 @@ SELECT i.import_id,
          WHERE r.import_id = i.import_id AND r.stage = j.stage
          ORDER BY r.run_id DESC
          LIMIT 1) r ON true
+  LEFT JOIN etl.import_holds h ON h.import_id = i.import_id
 -- A loader sees its own imports; readers and operators see every import.
 -- (security_barrier: the filter runs before any function of the caller's in
 -- a WHERE, which could otherwise see, and leak, other loaders' rows.)
  WHERE i.owner_role = CURRENT_USER OR pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
  ORDER BY i.created_at, i.import_id, array_position(ARRAY['orders', 'customers', 'leads'], j.stage);
 COMMENT ON VIEW etl.pipeline_status IS
-    'Each import''s pipeline at a glance: stage job states, attempts, last error, and the counts and duration of the last run of each stage.';
+    'Each import''s pipeline at a glance: stage job states, attempts, last error, the counts and duration of the last run of each stage, and whether the quality gate holds it (hold_status, hold_reason).';

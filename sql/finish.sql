@@ -206,7 +206,8 @@ REVOKE ALL ON FUNCTION
     pg_catalog.etl_run_all(uuid, boolean), pg_catalog.etl_run_pending(), pg_catalog.etl_retry(uuid),
     pg_catalog.etl_emit_event(text, jsonb), pg_catalog.etl_uuid_v7(),
     pg_catalog.etl_polars_pool_threads(), pg_catalog.etl_demo_import(integer, double precision),
-    pg_catalog.etl_explain(text, text), pg_catalog.etl_redrive(uuid)
+    pg_catalog.etl_explain(text, text), pg_catalog.etl_redrive(uuid),
+    pg_catalog.etl_release(uuid), pg_catalog.etl_quality(uuid)
     FROM PUBLIC;
 REVOKE ALL ON PROCEDURE pg_catalog.etl_run_queue(integer), pg_catalog.etl_run_queue() FROM PUBLIC;
 
@@ -219,10 +220,14 @@ GRANT SELECT ON etl.rejects, etl.pipeline_status, etl.progress TO etl_loader;
 GRANT EXECUTE ON FUNCTION etl.progress_rows() TO etl_loader, etl_reader;
 -- The completion trigger calls it (it then works as etl_runner).
 GRANT EXECUTE ON FUNCTION etl.import_completed(uuid) TO etl_loader;
+-- The quality of its own imports (etl_quality checks the caller: a loader
+-- sees its own imports only).
+GRANT EXECUTE ON FUNCTION pg_catalog.etl_quality(uuid) TO etl_loader, etl_reader;
 
 -- etl_reader
 GRANT SELECT ON etl.orders, etl.customers, etl.business_leads, etl.shops, etl.order_type_mappings,
-                etl.imports, etl.runs, etl.events, etl.rejects, etl.pipeline_status, etl.progress
+                etl.imports, etl.runs, etl.events, etl.rejects, etl.pipeline_status, etl.progress,
+                etl.import_holds
    TO etl_reader;
 
 -- etl_operator (plus all of the above)
@@ -237,12 +242,16 @@ GRANT EXECUTE ON FUNCTION
     etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint), etl.progress_rows(), etl.lock_pipeline()
    TO etl_operator;
 GRANT EXECUTE ON PROCEDURE pg_catalog.etl_run_queue(integer), pg_catalog.etl_run_queue() TO etl_operator;
+-- Releasing an import the quality gate holds is an operator's decision: a
+-- loader cannot release its own bad file.
+GRANT EXECUTE ON FUNCTION pg_catalog.etl_release(uuid) TO etl_operator;
 
 -- etl_runner: what the stages read and write, nothing more. UPDATE on
 -- etl.pipeline_lock is what lets it lock the pipeline's row: no other role
 -- has it.
 GRANT SELECT ON etl.shops, etl.order_type_mappings, etl.imports, etl.raw_orders TO etl_runner;
 GRANT SELECT, UPDATE ON etl.pipeline_lock TO etl_runner;
+GRANT SELECT, INSERT, UPDATE ON etl.import_holds TO etl_runner;
 GRANT SELECT, INSERT, UPDATE, DELETE
    ON etl.orders, etl.customers, etl.business_leads, etl.rejects, etl.runs, etl.events, etl.jobs,
       etl.pending_customer_refresh, etl.pending_lead_refresh, etl.redrive_scope

@@ -244,3 +244,21 @@ CREATE TABLE etl.jobs (
 -- The claim's index: due jobs, including a 'running' one whose backend died.
 CREATE INDEX jobs_ready_idx ON etl.jobs (next_run_at, job_id) WHERE state IN ('queued', 'failed', 'running');
 
+
+-- The quality gate's holds (queue/gate.rs; docs/semantics.md, section 11):
+-- an import whose orders stage rejected a larger share of its lines than
+-- etl.max_reject_ratio is held here, and its customers and leads stages
+-- wait for etl_release(import_id). One row per import, kept after the
+-- release (who and when): a released import is never held again.
+CREATE TABLE etl.import_holds (
+    import_id    uuid PRIMARY KEY REFERENCES etl.imports (import_id) ON DELETE CASCADE,
+    held_at      timestamptz NOT NULL DEFAULT now(),
+    lines        bigint NOT NULL,
+    rejected     bigint NOT NULL,
+    reject_ratio numeric NOT NULL,
+    threshold    numeric NOT NULL,
+    reason       text NOT NULL,
+    released_at  timestamptz,
+    released_by  name,
+    CONSTRAINT import_hold_release_is_whole CHECK ((released_at IS NULL) = (released_by IS NULL))
+);

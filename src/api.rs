@@ -152,7 +152,7 @@ fn etl_redrive(
         name!(failed, i64),
     ),
 > {
-    let reports = entry(|| pipeline::redrive(pipeline::check_import(import_id)?));
+    let reports = entry(|| queue::chain::redrive(import_id));
     let tallies = pipeline::redrive_fates(&reports);
     TableIterator::new(
         tallies
@@ -188,7 +188,63 @@ fn etl_run_pending() -> i64 {
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_retry(import_id: Option<Uuid>) -> Vec<String> {
-    entry(|| queue::jobs::retry(import_id.ok_or(Error::NullImportId)?))
+    entry(|| queue::chain::retry(import_id.ok_or(Error::NullImportId)?))
+}
+
+/// Lets an import the quality gate holds go on: records who released it
+/// and when, publishes IMPORT_RELEASED and queues its customers stage (the
+/// chain then runs leads). Operators only. Returns the event's id.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn etl_release(import_id: Option<Uuid>) -> i64 {
+    // SAFETY: reads the current user (the releasing operator) before the
+    // work switches to the runner.
+    let caller = unsafe { pgrx::pg_sys::GetUserId() };
+    entry(|| queue::gate::release(import_id.ok_or(Error::NullImportId)?, caller))
+}
+
+/// The quality of an import: per shop and reject reason, its lines and
+/// rejected lines and their share, the whole import's share, and the share
+/// of the same shop's earlier imports. A loader sees only its own imports
+/// (and compares with its own earlier imports); readers and operators all.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
+fn etl_quality(
+    import_id: Option<Uuid>,
+) -> TableIterator<
+    'static,
+    (
+        name!(shop_id, Option<i64>),
+        name!(shop_name, Option<String>),
+        name!(reason, Option<String>),
+        name!(lines, i64),
+        name!(rejected, i64),
+        name!(reject_ratio, f64),
+        name!(import_reject_ratio, f64),
+        name!(previous_imports, i64),
+        name!(previous_lines, i64),
+        name!(previous_reject_ratio, Option<f64>),
+    ),
+> {
+    // SAFETY: reads the current user (whose imports it may report) before
+    // the work switches to the runner.
+    let caller = unsafe { pgrx::pg_sys::GetUserId() };
+    let rows = entry(|| queue::gate::quality(import_id.ok_or(Error::NullImportId)?, caller));
+    TableIterator::new(rows.into_iter().map(|q| {
+        (
+            q.shop_id,
+            q.shop_name,
+            q.reason,
+            q.lines,
+            q.rejected,
+            q.reject_ratio,
+            q.import_reject_ratio,
+            q.previous_imports,
+            q.previous_lines,
+            q.previous_reject_ratio,
+        )
+    }))
 }
 
 fn emit_event_as_runner(event_type: Option<&str>, payload: Option<&str>) -> i64 {

@@ -37,6 +37,16 @@ pub enum Error {
     NotRunYet(String),
     #[error("the redrive of import {import_id} failed in the {stage} stage and changed nothing: {message}")]
     RedriveFailed { import_id: String, stage: &'static str, message: String },
+    #[error("import {import_id} is held by the quality gate: {reason}")]
+    ImportHeld { import_id: String, reason: String },
+    #[error("import {0} is not held by the quality gate, so there is nothing to release")]
+    NotHeld(String),
+    #[error("import {import_id} was already released by {released_by} at {released_at}")]
+    AlreadyReleased { import_id: String, released_by: String, released_at: String },
+    #[error("only members of etl_operator may {0}")]
+    OperatorsOnly(&'static str),
+    #[error("import {0} is not an import of yours; a loader sees only its own imports")]
+    NotVisible(String),
 
     // A stage (or a statement inside it) that could not complete.
     #[error("SPI: {0}")]
@@ -74,7 +84,11 @@ impl Error {
             Error::ImportNotCompleted { .. }
             | Error::NothingToRetry(_)
             | Error::NotRunYet(_)
+            | Error::ImportHeld { .. }
+            | Error::NotHeld(_)
+            | Error::AlreadyReleased { .. }
             | Error::ExtensionNotUpdated { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Error::OperatorsOnly(_) | Error::NotVisible(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             Error::UnknownTimeZone(_) | Error::EventTypeTooLong { .. } | Error::Refused(_) => {
                 ERRCODE_INVALID_PARAMETER_VALUE
             }
@@ -115,6 +129,10 @@ impl Error {
             Error::ExtensionNotUpdated { .. } => {
                 Some("Run ALTER EXTENSION etl_ext UPDATE in this database (as a superuser); nothing runs until then.")
             }
+            Error::ImportHeld { .. } => Some(
+                "Its reject share is above etl.max_reject_ratio: see etl_quality(import_id) and etl.rejects; when the file is right after all (or fixed and its orders run again), an operator lets it go on with SELECT etl_release(import_id).",
+            ),
+            Error::NotHeld(_) => Some("etl.pipeline_status shows which imports are held (hold_status = 'held')."),
             Error::RunnerIsSuperuser(_) | Error::NoSuchRunner(_) => Some(
                 "Set etl.runner_role to a role without superuser rights, such as the etl_runner role CREATE EXTENSION creates.",
             ),
@@ -182,6 +200,8 @@ pub enum EventError {
     TooLarge { bytes: usize, max: usize },
     #[error("payload cannot be read as an event: {0}")]
     Unreadable(String),
+    #[error("event_type '{0}' is published by etl_ext itself (the quality gate), not by applications")]
+    NotForApplications(String),
 }
 
 #[cfg(test)]

@@ -23,6 +23,11 @@ pub static PROGRESS_NOTICES: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static STAGE_WORK_MEM_KB: GucSetting<i32> = GucSetting::<i32>::new(32 * 1024);
 pub static ALLOW_DROP_WITH_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static RUNNER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"etl_runner"));
+/// `off`, or the highest share of rejected lines (0 to 1) with which an
+/// import goes on from the orders stage to customers and leads (the quality
+/// gate, `queue::gate`). A string so that `SHOW` says `off`; its check hook
+/// accepts nothing else.
+pub static MAX_REJECT_RATIO: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"off"));
 
 /// Registers the settings. Called once from `_PG_init`.
 pub fn init() {
@@ -126,8 +131,74 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SAFETY: the check hook is `extern "C-unwind"`, panics nowhere and only
+    // reads its argument and sets GUC_check_errdetail_string, as PostgreSQL's
+    // own check hooks do.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"etl.max_reject_ratio",
+            c"The quality gate: highest share of rejected lines (0 to 1) with which an import goes on after the orders stage; off by default.",
+            c"An import whose orders stage rejects a larger share of its lines is held: its customers and leads stages wait for etl_release(import_id). 'off' holds nothing. Superusers set it (postgresql.conf, ALTER SYSTEM, or GRANT SET ON PARAMETER), so that neither the database owner nor a loader can turn it off or on for the worker.",
+            &MAX_REJECT_RATIO,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(check_max_reject_ratio),
+            None,
+            None,
+        );
+    }
     // SAFETY: called from _PG_init, on the backend's main thread.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"etl".as_ptr()) };
+}
+
+/// Reads a value of `etl.max_reject_ratio`: `off` (any case, blank
+/// around it allowed) is None, a number from 0 to 1 is the share. Pure.
+pub fn parse_reject_ratio(text: &str) -> Result<Option<f64>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(Some(ratio)),
+        _ => Err(format!(
+            "etl.max_reject_ratio is 'off' or a share of rejected lines from 0 to 1 (such as 0.2), not '{}'",
+            text.chars().take(40).collect::<String>()
+        )),
+    }
+}
+
+/// The check hook of `etl.max_reject_ratio`: refuses anything
+/// [`parse_reject_ratio`] does not read, at SET, ALTER SYSTEM or reload.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_max_reject_ratio(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pgrx::pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: PostgreSQL passes a valid pointer to the new value, which is
+    // NULL or a NUL-terminated string.
+    let value = unsafe {
+        if newval.is_null() || (*newval).is_null() {
+            return true;
+        }
+        std::ffi::CStr::from_ptr(*newval).to_string_lossy().into_owned()
+    };
+    match parse_reject_ratio(&value) {
+        Ok(_) => true,
+        Err(why) => {
+            if let Ok(detail) = CString::new(why) {
+                // SAFETY: what GUC_check_errdetail does: a palloc'd message
+                // that PostgreSQL reports with the refusal.
+                unsafe { pgrx::pg_sys::GUC_check_errdetail_string = pgrx::pg_sys::pstrdup(detail.as_ptr()) };
+            }
+            false
+        }
+    }
+}
+
+/// The quality gate's threshold: None when `etl.max_reject_ratio` is off.
+pub fn max_reject_ratio() -> Option<f64> {
+    MAX_REJECT_RATIO.get().and_then(|s| s.into_string().ok()).and_then(|s| parse_reject_ratio(&s).ok().flatten())
 }
 
 pub fn progress_notices() -> bool {
@@ -177,4 +248,21 @@ pub fn poll_interval_ms() -> i64 {
 
 pub fn retry_base_delay_ms() -> i64 {
     i64::from(RETRY_BASE_DELAY_MS.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_reject_ratio;
+
+    #[test]
+    fn the_reject_ratio_is_off_or_a_share_from_0_to_1() {
+        assert_eq!(parse_reject_ratio("off"), Ok(None));
+        assert_eq!(parse_reject_ratio(" OFF "), Ok(None));
+        assert_eq!(parse_reject_ratio("0.2"), Ok(Some(0.2)));
+        assert_eq!(parse_reject_ratio("0"), Ok(Some(0.0)));
+        assert_eq!(parse_reject_ratio("1"), Ok(Some(1.0)));
+        for bad in ["", "on", "-0.1", "1.5", "NaN", "inf", "20%", "0,2"] {
+            assert!(parse_reject_ratio(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 }

@@ -47,14 +47,22 @@ pub fn parse_and_validate(event_type: &str, payload_text: &str) -> Result<ValidE
 pub enum EventType {
     DataImportCompleted,
     StageCompleted(Stage),
+    /// The quality gate held an import after its orders stage
+    /// (`queue::gate`); published by etl_ext only.
+    ImportHeld,
+    /// An operator released a held import (`etl_release`); published by
+    /// etl_ext only.
+    ImportReleased,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 6] = [
         EventType::DataImportCompleted,
         EventType::StageCompleted(Stage::Orders),
         EventType::StageCompleted(Stage::Customers),
         EventType::StageCompleted(Stage::Leads),
+        EventType::ImportHeld,
+        EventType::ImportReleased,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,7 +71,16 @@ impl EventType {
             EventType::StageCompleted(Stage::Orders) => "ORDERS_ETL_COMPLETED",
             EventType::StageCompleted(Stage::Customers) => "CUSTOMERS_ETL_COMPLETED",
             EventType::StageCompleted(Stage::Leads) => "LEADS_ETL_COMPLETED",
+            EventType::ImportHeld => "IMPORT_HELD",
+            EventType::ImportReleased => "IMPORT_RELEASED",
         }
+    }
+
+    /// Whether an application may publish it with `etl_emit_event`: the
+    /// gate's events say what etl_ext decided, so an application's would
+    /// only mislead whoever listens (and release nothing).
+    pub fn published_by_applications(self) -> bool {
+        !matches!(self, EventType::ImportHeld | EventType::ImportReleased)
     }
 
     pub fn from_name(name: &str) -> Option<EventType> {
@@ -83,6 +100,9 @@ pub struct ValidEvent {
 pub fn validate(event_type: &str, payload: &Value) -> Result<ValidEvent, EventError> {
     let object = payload.as_object().ok_or(EventError::NotAnObject)?;
     let kind = EventType::from_name(event_type).ok_or_else(|| EventError::UnknownType(event_type.to_string()))?;
+    if !kind.published_by_applications() {
+        return Err(EventError::NotForApplications(event_type.to_string()));
+    }
     if let Some(inner) = object.get("event_type") {
         if inner.as_str() != Some(event_type) {
             return Err(EventError::TypeMismatch(inner.to_string()));
@@ -148,6 +168,37 @@ pub fn import_completed_payload(import_id: Uuid, raw_lines: i64) -> Value {
         "error_count": 0,
         "duration_ms": 0.0,
     })
+}
+
+/// The payload of the quality gate's events: the contract's fields (status
+/// `held` or `released`; success_count the lines not rejected, error_count
+/// the rejected ones) and what the gate measured.
+pub fn gate_payload(event_type: EventType, import_id: Uuid, status: &str, detail: &GateDetail) -> Value {
+    json!({
+        "event_type": event_type.name(),
+        "event_version": EVENT_VERSION,
+        "import_id": import_id.to_string(),
+        "status": status,
+        "success_count": detail.lines - detail.rejected,
+        "error_count": detail.rejected,
+        "duration_ms": 0.0,
+        "reject_ratio": detail.reject_ratio,
+        "threshold": detail.threshold,
+        "reason": detail.reason,
+        "released_by": detail.released_by,
+    })
+}
+
+/// What the quality gate measured of an import, for its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateDetail {
+    pub lines: i64,
+    pub rejected: i64,
+    pub reject_ratio: f64,
+    pub threshold: f64,
+    pub reason: String,
+    /// The operator who released it (IMPORT_RELEASED only).
+    pub released_by: Option<String>,
 }
 
 /// Stores an accepted event and notifies `etl_events`; returns its id.
@@ -276,6 +327,16 @@ mod tests {
             Err(Error::Refused(EventError::TooLarge { .. }))
         ));
         assert!(parse_and_validate("DATA_IMPORT_COMPLETED", &good().to_string()).is_ok());
+    }
+
+    #[test]
+    fn applications_cannot_publish_the_gates_events() {
+        for kind in ["IMPORT_HELD", "IMPORT_RELEASED"] {
+            let payload = with("event_type", json!(kind));
+            assert_eq!(validate(kind, &payload), Err(EventError::NotForApplications(kind.into())));
+        }
+        let published: Vec<_> = EventType::ALL.into_iter().filter(|t| t.published_by_applications()).collect();
+        assert_eq!(published.len(), 4, "the contract's four event types stay open to applications");
     }
 
     #[test]

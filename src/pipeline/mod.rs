@@ -163,7 +163,18 @@ pub fn check_source_timezone() -> Result<String, Error> {
 /// Runs `stages` in order for a checked import, in the caller's
 /// transaction; stops after a failed stage.
 pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, Error> {
-    run_stages_in(import_id, stages, Scope::Import)
+    run_stages_in(import_id, stages, Scope::Import, &mut |_| Ok(true))
+}
+
+/// What a caller does after each stage of [`run_stages_until`] (and may
+/// add to its report): returns whether the next stage runs. The runner
+/// knows nothing of events, queues or the quality gate; its callers do.
+pub type AfterStage<'a> = dyn FnMut(&mut StageReport) -> Result<bool, Error> + 'a;
+
+/// [`run_stages`], calling `after` at the end of each stage, before the
+/// next; stops after a failed stage or when `after` says so.
+pub fn run_stages_until(import_id: Uuid, stages: &[Stage], after: &mut AfterStage) -> Result<Vec<StageReport>, Error> {
+    run_stages_in(import_id, stages, Scope::Import, after)
 }
 
 /// Runs the three stages on the import's rejected and failed lines only,
@@ -183,7 +194,7 @@ pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, Error> {
     if !orders_ran {
         return Err(Error::NotRunYet(import_id.to_string()));
     }
-    let reports = run_stages_in(import_id, &Stage::ALL, Scope::Redrive)?;
+    let reports = run_stages_in(import_id, &Stage::ALL, Scope::Redrive, &mut |_| Ok(true))?;
     if let Some(failed) = reports.iter().find(|r| !r.succeeded()) {
         return Err(Error::RedriveFailed {
             import_id: import_id.to_string(),
@@ -203,15 +214,20 @@ pub fn redrive_fates(reports: &[StageReport]) -> BTreeMap<String, RedriveTally> 
     )
 }
 
-fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<StageReport>, Error> {
+fn run_stages_in(
+    import_id: Uuid,
+    stages: &[Stage],
+    scope: Scope,
+    after: &mut AfterStage,
+) -> Result<Vec<StageReport>, Error> {
     let source_timezone =
         if stages.contains(&Stage::Orders) { check_source_timezone()? } else { gucs::source_timezone() };
     let mut reports = Vec::with_capacity(stages.len());
     for &stage in stages {
-        let report = run_stage(import_id, stage, scope, &source_timezone)?;
-        let failed = !report.succeeded();
+        let mut report = run_stage(import_id, stage, scope, &source_timezone)?;
+        let goes_on = after(&mut report)? && report.succeeded();
         reports.push(report);
-        if failed {
+        if !goes_on {
             break;
         }
     }
@@ -222,9 +238,10 @@ fn run_stages_in(import_id: Uuid, stages: &[Stage], scope: Scope) -> Result<Vec<
 /// rolled back: the reports say what the run would change, and no row of
 /// any table keeps a trace of it (its runs and rejects included). Identity
 /// values it drew (run ids, lead numbers) are skipped, as after any rolled
-/// back transaction.
-pub fn rehearse_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, Error> {
-    let mut reports = subxact::run_and_roll_back(|| run_stages(import_id, stages))?;
+/// back transaction. `after` runs inside the rehearsal (it sees what the
+/// stages wrote) and must write nothing that should outlast it.
+pub fn rehearse_stages(import_id: Uuid, stages: &[Stage], after: &mut AfterStage) -> Result<Vec<StageReport>, Error> {
+    let mut reports = subxact::run_and_roll_back(|| run_stages_until(import_id, stages, after))?;
     for report in &mut reports {
         report.dry_run = true;
     }

@@ -10,6 +10,7 @@ use crate::pipeline::{self, RunStatus, StageReport};
 use crate::services::spi::Sql;
 use crate::stage::Stage;
 
+use super::gate::{self, Mode};
 use super::jobs::{enqueue, settle_waiting_job};
 
 /// An import became `completed`: publish `DATA_IMPORT_COMPLETED` and queue
@@ -51,7 +52,10 @@ pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Op
 }
 
 /// What an accepted application event starts: an import's completion queues
-/// its orders stage, a stage's success queues the next stage.
+/// its orders stage, a stage's success queues the next stage, except the
+/// customers and leads of an import the quality gate holds (an
+/// application's `ORDERS_ETL_COMPLETED` does not get past the gate: the
+/// event is stored, and a NOTICE says why nothing was queued).
 pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
     match event.event_type {
         EventType::DataImportCompleted if event.status == "completed" => enqueue(event.import_id, Stage::Orders),
@@ -59,6 +63,14 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
             if matches!(RunStatus::from_name(&event.status), Some(RunStatus::Success | RunStatus::PartialSuccess)) =>
         {
             match stage.next() {
+                Some(next) if gate::stage_waits(event.import_id, next)? => {
+                    pgrx::notice!(
+                        "etl_ext: import {} is held by the quality gate; its {} stage waits for etl_release(import_id)",
+                        event.import_id,
+                        next.name()
+                    );
+                    Ok(())
+                }
                 Some(next) => enqueue(event.import_id, next),
                 None => Ok(()),
             }
@@ -68,23 +80,56 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
 }
 
 /// Runs `stages` for a direct SQL call, in the caller's transaction: each
-/// stage's event is published, the chain goes on from the last stage the
-/// call ran (a stage the same call runs next is not queued as well), and a
-/// job waiting for a stage the call ran is settled. A dry run only
-/// rehearses the stages (`pipeline::rehearse_stages`).
+/// stage's event is published as it ends, the chain goes on from the last
+/// stage the call ran (a stage the same call runs next is not queued as
+/// well), and a job waiting for a stage the call ran is settled. A dry run
+/// only rehearses the stages (`pipeline::rehearse_stages`).
+///
+/// The quality gate: a call that starts after the orders stage
+/// (`etl_customers`, `etl_leads`) on a held import is refused (55000, the
+/// hint names `etl_release`); a call that runs orders and more
+/// (`etl_run_all`) stops after orders when the gate holds the import, and
+/// the orders report's `details.quality_gate` says so. A dry run reports
+/// what the gate would decide (`would hold`) and records nothing.
 pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage], dry_run: bool) -> Result<Vec<StageReport>, Error> {
     let import_id = pipeline::check_import(import_id)?;
+    if stages.first().is_some_and(|&first| first != Stage::Orders) {
+        // Under the pipeline's lock, which every orders run (and so every
+        // new hold) takes: no hold can appear between this check and the run.
+        pipeline::lock_pipeline()?;
+        gate::refuse_if_held(import_id)?;
+    }
     if dry_run {
-        // A rehearsal publishes nothing, queues nothing and settles no job.
-        return pipeline::rehearse_stages(import_id, stages);
+        // A rehearsal publishes nothing, queues nothing and settles no job;
+        // the gate only says what it would do.
+        return pipeline::rehearse_stages(import_id, stages, &mut |report| {
+            Ok(gate::after_orders(report, Mode::Rehearse)?.goes_on())
+        });
     }
-    let reports = pipeline::run_stages(import_id, stages)?;
-    for report in &reports {
+    pipeline::run_stages_until(import_id, stages, &mut |report| {
         let runs_next_here = report.stage.next().is_some_and(|next| stages.contains(&next));
-        stage_ended(report, !runs_next_here)?;
+        let goes_on = stage_ended(report, !runs_next_here)?;
         settle_waiting_job(report)?;
-    }
-    Ok(reports)
+        Ok(goes_on)
+    })
+}
+
+/// `etl_redrive(import_id)`: refused while the quality gate holds the
+/// import, since its customers and leads stages would run the redriven
+/// orders past the gate (release it first, or run `etl_orders` again).
+pub fn redrive(import_id: Option<Uuid>) -> Result<Vec<StageReport>, Error> {
+    let import_id = pipeline::check_import(import_id)?;
+    pipeline::lock_pipeline()?;
+    gate::refuse_if_held(import_id)?;
+    pipeline::redrive(import_id)
+}
+
+/// `etl_retry(import_id)`: refused while the quality gate holds the import
+/// (only `etl_release` lets its customers and leads run; its orders stage
+/// succeeded, or it would not be held).
+pub fn retry(import_id: Uuid) -> Result<Vec<String>, Error> {
+    gate::refuse_if_held(import_id)?;
+    super::jobs::retry(import_id)
 }
 
 /// An application's event (`etl_emit_event`): a valid one is stored,
@@ -121,14 +166,18 @@ pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, Error> {
     }
 }
 
-/// A stage ran: publish its event and, when it succeeded and the caller does
-/// not run the next stage itself, queue the next stage.
-pub fn stage_ended(report: &StageReport, queue_next: bool) -> Result<(), Error> {
+/// A stage ran: publish its event, pass a successful orders stage through
+/// the quality gate (which may hold the import and publish IMPORT_HELD),
+/// and when the import goes on and the caller does not run the next stage
+/// itself, queue the next stage. Returns whether the import goes on: it
+/// succeeded and the gate did not hold it.
+pub fn stage_ended(report: &mut StageReport, queue_next: bool) -> Result<bool, Error> {
     events::publish(EventType::StageCompleted(report.stage), &events::stage_payload(report))?;
-    if report.succeeded() && queue_next {
+    let goes_on = report.succeeded() && gate::after_orders(report, Mode::Record)?.goes_on();
+    if goes_on && queue_next {
         if let Some(next) = report.stage.next() {
             enqueue(report.import_id, next)?;
         }
     }
-    Ok(())
+    Ok(goes_on)
 }

@@ -183,6 +183,24 @@ pub fn finish_job(
     Ok(JobOutcome { job_id: job.job_id, import_id: job.import_id, stage: job.stage, state })
 }
 
+/// Ends a claimed job as dead without running it, with `why` as its last
+/// error (a stage the quality gate holds back: only `etl_release`, which
+/// queues it again from scratch, can let it run).
+pub fn bury_job(job: &ClaimedJob, why: &str) -> Result<JobOutcome, Error> {
+    Sql::new().execute(
+        include_str!("../../sql/queries/finish_job.sql"),
+        &[
+            job.job_id.into(),
+            JobState::Dead.name().into(),
+            None::<i64>.into(),
+            Some(why.to_string()).into(),
+            None::<f64>.into(),
+            JobState::Dead.is_final().into(),
+        ],
+    )?;
+    Ok(JobOutcome { job_id: job.job_id, import_id: job.import_id, stage: job.stage, state: JobState::Dead })
+}
+
 /// The longest a job waits before it is due again.
 const MAX_BACKOFF_MS: i64 = 86_400_000;
 /// The shortest lease of a running attempt.

@@ -9,10 +9,13 @@
 //! a job twice, and a crash mid-stage rolls back both the stage and the job.
 //!
 //! Rooms, each using only those listed before it: [`jobs`], the job queue
-//! (queue, claim, finish, retry); [`chain`], the event chain (what an event
-//! or a stage's end starts); [`runner`], which runs claimed jobs.
+//! (queue, claim, finish, retry); [`gate`], the quality gate between the
+//! orders stage and the rest (holds and releases); [`chain`], the event
+//! chain (what an event or a stage's end starts); [`runner`], which runs
+//! claimed jobs.
 
 pub mod chain;
+pub mod gate;
 pub mod jobs;
 pub mod runner;
 pub mod wake;

@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::pipeline;
 
 use super::chain::stage_ended;
+use super::gate;
 use super::jobs::{self, claim_next_job, finish_job, ClaimedJob, JobOutcome, JobState};
 
 /// Runs the stage of a job claimed (and committed) by [`claim_next_job`]
@@ -26,12 +27,24 @@ pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, Error> {
         return Ok(None);
     }
     pipeline::lock_pipeline()?;
+    // A customers or leads job of an import the quality gate holds (queued
+    // before the hold, or requeued since) does not run: it is dead, with
+    // the reason, until `etl_release` queues it again. Retrying it could
+    // only fail again.
+    if gate::stage_waits(job.import_id, job.stage)? {
+        let why = format!(
+            "import {} is held by the quality gate; its {} stage waits for etl_release(import_id)",
+            job.import_id,
+            job.stage.name()
+        );
+        return Ok(Some(jobs::bury_job(job, &why)?));
+    }
     let report = pipeline::check_import(Some(job.import_id))
         .and_then(|id| pipeline::run_stages(id, &[job.stage]))
         .map(|mut reports| reports.pop());
     let outcome = match report {
-        Ok(Some(report)) => {
-            stage_ended(&report, true)?;
+        Ok(Some(mut report)) => {
+            stage_ended(&mut report, true)?;
             finish_job(job, report.succeeded(), Some(report.run_id), report.error.as_deref())?
         }
         Ok(None) => finish_job(job, false, None, Some("the stage did not run"))?,

@@ -9,7 +9,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
-SELECT plan(96);
+SELECT plan(97);
 
 -- try(sql): the first value of the query as text, or 'ERROR <sqlstate>: <message>'.
 -- Lets a check that runs as a restricted role fail without aborting the file.
@@ -66,21 +66,27 @@ SELECT is((SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY c.relname) FRO
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE proname IN ('etl_orders', 'etl_customers', 'etl_leads', 'etl_run_all', 'etl_run_pending', 'etl_retry',
                               'etl_emit_event', 'etl_run_queue', 'claim_job', 'run_job', 'etl_demo_import',
-                              'etl_explain', 'etl_redrive')
+                              'etl_explain', 'etl_redrive', 'etl_release')
               AND has_function_privilege('etl_loader', oid, 'EXECUTE')),
-          NULL, 'etl_loader can execute no stage, queue, event, lineage or redrive function');
+          NULL, 'etl_loader can execute no stage, queue, event, lineage, redrive or release function');
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE proname = 'import_completed' AND NOT has_function_privilege('etl_loader', oid, 'EXECUTE')),
           NULL, 'etl_loader can execute etl.import_completed (the completion trigger calls it)');
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE proname IN ('etl_orders', 'etl_customers', 'etl_leads', 'etl_run_all', 'etl_run_pending', 'etl_retry',
                               'etl_emit_event', 'etl_run_queue', 'claim_job', 'run_job', 'etl_demo_import',
-                              'etl_uuid_v7', 'etl_polars_pool_threads', 'etl_explain', 'etl_redrive')
+                              'etl_uuid_v7', 'etl_polars_pool_threads', 'etl_explain', 'etl_redrive',
+                              'etl_release', 'etl_quality')
               AND NOT has_function_privilege('etl_operator', oid, 'EXECUTE')),
-          NULL, 'etl_operator can execute the stage, queue, retry, event, demo, lineage and redrive functions');
+          NULL, 'etl_operator can execute the stage, queue, retry, event, demo, lineage, redrive, release and quality functions');
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
-            WHERE has_function_privilege('etl_reader', oid, 'EXECUTE') AND sig <> 'etl.progress_rows()'),
-          NULL, 'etl_reader can execute none of the extension''s functions but etl.progress_rows() (etl.progress reads it)');
+            WHERE has_function_privilege('etl_reader', oid, 'EXECUTE')
+              AND sig NOT IN ('etl.progress_rows()', 'etl_quality(uuid)')),
+          NULL, 'etl_reader can execute none of the extension''s functions but etl.progress_rows() (etl.progress reads it) and etl_quality(uuid)');
+SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
+            WHERE proname IN ('etl_quality') AND NOT (has_function_privilege('etl_reader', oid, 'EXECUTE')
+                                                      AND has_function_privilege('etl_loader', oid, 'EXECUTE'))),
+          NULL, 'etl_reader and etl_loader can execute etl_quality (a loader for its own imports: quality_gate.sh)');
 SELECT is((SELECT string_agg(r, ', ' ORDER BY r) FROM unnest(ARRAY['etl_loader', 'etl_reader', 'etl_operator']) AS r
             WHERE NOT (has_table_privilege(r, 'etl.progress', 'SELECT')
                        AND has_function_privilege(r, 'etl.progress_rows()', 'EXECUTE'))),

@@ -1,0 +1,75 @@
+-- The quality of an import, for etl_quality (queue/gate.rs, quality).
+-- $1 = the import, $2 = the role whose earlier imports it compares with
+-- (NULL: every role's; a loader's call passes its own name). Returns per
+-- shop one row over every reason (reason NULL) and one per reject reason:
+-- (shop_id, shop_name, reason, lines, rejected, reject_ratio,
+-- import_reject_ratio, previous_imports, previous_lines,
+-- previous_reject_ratio).
+--
+-- Rules it enforces (semantics 11):
+-- * A line's shop is its shop text cleaned as the orders stage cleans it
+--   (trimmed of space, tab, CR, LF and U+3000) and found in etl.shops;
+--   lines of no known shop are one group (shop_id NULL). A wrongly mapped
+--   file shows up as that group, or as one reason over most lines.
+-- * Rejected means a row in etl.rejects: the latest run of each line.
+-- * Earlier imports are the completed imports completed before this one
+--   (or before now, when it is not completed), of the shop's lines only;
+--   for a loader, only its own (it sees no other loader's import).
+-- * previous_reject_ratio is over those earlier lines of the shop: the
+--   share rejected (row over every reason) or rejected for this reason;
+--   NULL when the shop has no earlier line.
+-- * It reads the earlier imports' raw lines (no index serves a search by
+--   shop): a diagnostic, seconds on tens of millions of lines.
+WITH this AS (
+    SELECT coalesce(i.completed_at, pg_catalog.now()) AS until
+      FROM etl.imports i
+     WHERE i.import_id = $1
+), lines AS (
+    SELECT s.shop_id, s.shop_name, j.reason
+      FROM etl.raw_orders r
+      LEFT JOIN etl.shops s ON s.shop_name = nullif(btrim(r.shop, E' \t\r\n\u3000'), '')
+      LEFT JOIN etl.rejects j ON j.import_id = r.import_id AND j.line_no = r.line_no
+     WHERE r.import_id = $1
+), per_shop AS (
+    SELECT l.shop_id, l.shop_name, count(*) AS lines, count(l.reason) AS rejected
+      FROM lines l
+     GROUP BY l.shop_id, l.shop_name
+), per_reason AS (
+    SELECT l.shop_id, l.reason, count(*) AS rejected
+      FROM lines l
+     WHERE l.reason IS NOT NULL
+     GROUP BY l.shop_id, l.reason
+), total AS (
+    SELECT CASE WHEN count(*) > 0 THEN count(l.reason)::double precision / count(*) ELSE 0 END AS ratio
+      FROM lines l
+), earlier AS (
+    SELECT s.shop_id, j.reason, GROUPING(j.reason) AS every_reason,
+           count(DISTINCT r.import_id) AS imports, count(*) AS lines, count(j.reason) AS rejected
+      FROM etl.imports i
+      JOIN this ON i.completed_at < this.until
+      JOIN etl.raw_orders r ON r.import_id = i.import_id
+      JOIN etl.shops s ON s.shop_name = nullif(btrim(r.shop, E' \t\r\n\u3000'), '')
+      LEFT JOIN etl.rejects j ON j.import_id = r.import_id AND j.line_no = r.line_no
+     WHERE i.status = 'completed'
+       AND i.import_id <> $1
+       AND ($2::name IS NULL OR i.owner_role = $2::name)
+       AND s.shop_id IN (SELECT p.shop_id FROM per_shop p)
+     GROUP BY GROUPING SETS ((s.shop_id), (s.shop_id, j.reason))
+)
+SELECT p.shop_id, p.shop_name, x.reason, p.lines, x.rejected,
+       x.rejected::double precision / p.lines,
+       total.ratio,
+       coalesce(e.imports, 0),
+       coalesce(e.lines, 0),
+       CASE WHEN e.lines > 0
+            THEN (CASE WHEN x.reason IS NULL THEN e.rejected ELSE coalesce(er.lines, 0) END)::double precision
+                 / e.lines END
+  FROM per_shop p
+ CROSS JOIN LATERAL (
+        SELECT NULL::text AS reason, p.rejected
+         UNION ALL
+        SELECT q.reason, q.rejected FROM per_reason q WHERE q.shop_id IS NOT DISTINCT FROM p.shop_id) x
+ CROSS JOIN total
+  LEFT JOIN earlier e ON e.shop_id = p.shop_id AND e.every_reason = 1
+  LEFT JOIN earlier er ON er.shop_id = p.shop_id AND er.every_reason = 0 AND er.reason = x.reason
+ ORDER BY p.shop_id NULLS LAST, x.reason NULLS FIRST
