@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# The quality gate (issue 28, part 2; docs/semantics.md, section 11) with
+# commits, the background worker, CALL etl_run_queue() and the roles:
+# a wrongly mapped file (columns shifted: the customer empty, the amount
+# holding the date) completed by a loader is held after its orders stage;
+# nothing (an application's event, the loader, a reader, a role granted
+# nothing, the hostile database owner) moves it on or turns the gate off;
+# two operators releasing at once release it once, and the worker then runs
+# customers and leads; a clean import of the same shop is not held.
+. "$(dirname "$0")/lib.sh"
+test_dir DIR gate
+PORT=$(free_port)
+cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'appdb'" \
+    "etl.poll_interval = '60s'" "etl.max_reject_ratio = 0.2"
+at_exit 'cluster_stop $DIR'
+export PGOPTIONS="-c search_path=pg_catalog,pg_temp"
+
+sq() { local db=$1; shift; q $PORT -d "$db" "$@"; }   # as the superuser
+as_user() { local user=$1 db=$2; shift 2; q $PORT -U "$user" -d "$db" "$@"; }
+# try USER DB SQL: "ok:<output>" or "refused:<SQLSTATE> <message>".
+try() {
+    local out
+    if out=$(as_user "$1" "$2" -v VERBOSITY=verbose -v ON_ERROR_STOP=1 -c "$3" 2>&1); then
+        echo "ok:$(tr '\n' ' ' <<<"$out")"
+    else
+        echo "refused:$(grep -m1 -E '^(psql:.*)?ERROR' <<<"$out" | sed -E 's/^(psql:[^E]*)?ERROR: +//' | cut -c1-200)"
+    fi
+}
+expect_refused() { # description result-of-try sqlstate-or-text
+    case "$2" in
+        refused:*"$3"*) ok "$1 (${2:8:100})" ;;
+        *) not_ok "$1" "expected refused ($3), got [$2]" ;;
+    esac
+}
+jobs_of() { sq "$1" -c "SELECT string_agg(stage || ':' || state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$2'"; }
+hold_of() { sq "$1" -c "SELECT coalesce(string_agg(hold_status, ','), '-') FROM (SELECT DISTINCT hold_status FROM etl.pipeline_status WHERE import_id = '$2') s"; }
+new_uuid() { cat /proc/sys/kernel/random/uuid; }
+
+# import_as USER DB KIND: a new import of shop S1 written and completed by
+# USER; KIND clean (5 good lines) or shifted (9 of 10 lines mapped one
+# column off, as a wrongly mapped export file). Prints its id.
+import_as() {
+    local user=$1 db=$2 kind=$3 id values
+    id=$(new_uuid)
+    if [ "$kind" = clean ]; then
+        values="('$id', 1, 'K1-$id', 'S1', 'ann', 'paid', NULL, '10.00', '2026-01-01 10:00:00'),
+                ('$id', 2, 'K2-$id', 'S1', 'bob', 'paid', NULL, '20.00', '2026-01-02 10:00:00'),
+                ('$id', 3, 'K3-$id', 'S1', 'cy', 'paid', NULL, '30.00', '2026-01-03 10:00:00'),
+                ('$id', 4, 'K4-$id', 'S1', 'ann', 'paid', NULL, '40.00', '2026-01-04 10:00:00'),
+                ('$id', 5, 'K5-$id', 'S1', 'bob', 'paid', NULL, '50.00', '2026-01-05 10:00:00')"
+    else
+        values="('$id', 10, 'W10-$id', 'S1', 'dee', 'paid', NULL, '9.90', '2026-02-10 10:00:00')"
+        for n in 1 2 3 4 5 6 7 8 9; do
+            values+=", ('$id', $n, 'W$n-$id', 'S1', '', 'paid', NULL, '2026-02-0$n 10:00:00', '1$n.50')"
+        done
+    fi
+    as_user "$user" "$db" -c "INSERT INTO etl.imports (import_id, source) VALUES ('$id', '$kind')" \
+        -c "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at) VALUES $values" \
+        -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$id'" >/dev/null || return 1
+    echo "$id"
+}
+
+sq postgres -c "CREATE ROLE owner LOGIN" -c "CREATE ROLE la LOGIN" -c "CREATE ROLE lb LOGIN" \
+    -c "CREATE ROLE ops LOGIN" -c "CREATE ROLE ops2 LOGIN" -c "CREATE ROLE rd LOGIN" -c "CREATE ROLE nobody LOGIN" \
+    -c "CREATE DATABASE appdb OWNER owner" -c "CREATE DATABASE crondb OWNER owner" >/dev/null
+for db in appdb crondb; do
+    sq $db -c "CREATE EXTENSION etl_ext" -c "INSERT INTO etl.shops (shop_name) VALUES ('S1')" >/dev/null
+done
+sq postgres -c "GRANT etl_loader TO la, lb" -c "GRANT etl_operator TO ops, ops2" -c "GRANT etl_reader TO rd" >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker' AND datname = 'appdb'" 1 30 \
+    || not_ok "the worker runs in appdb"
+
+# The setting: on in postgresql.conf; nobody but a superuser changes it.
+expect_eq "SHOW etl.max_reject_ratio: the server's 0.2" "0.2" "$(as_user la appdb -c "SHOW etl.max_reject_ratio")"
+expect_eq "its built-in default is off" "off" \
+    "$(sq appdb -c "SELECT boot_val FROM pg_settings WHERE name = 'etl.max_reject_ratio'")"
+expect_refused "the database owner cannot turn the gate off for the database (ALTER DATABASE SET)" \
+    "$(try owner appdb "ALTER DATABASE appdb SET etl.max_reject_ratio = off")" "42501"
+expect_refused "the database owner cannot SET it in its session" \
+    "$(try owner appdb "SET etl.max_reject_ratio = off")" "42501"
+expect_refused "a loader cannot SET it off in its session to pass its own file" \
+    "$(try la appdb "SET etl.max_reject_ratio = off")" "42501"
+expect_refused "an operator cannot SET it either (it would differ from the worker's)" \
+    "$(try ops appdb "SET etl.max_reject_ratio = 1")" "42501"
+expect_refused "the owner cannot change it for its role" \
+    "$(try owner appdb "ALTER ROLE owner SET etl.max_reject_ratio = off")" "42501"
+
+# A clean import, then a wrongly mapped one of the same shop, both by la,
+# run by the worker.
+CLEAN=$(import_as la appdb clean)
+DB=appdb wait_for $PORT "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$CLEAN'" "done,done,done" 30 \
+    && ok "the worker runs a clean import through" || not_ok "the worker runs a clean import through" "$(jobs_of appdb "$CLEAN")"
+BAD=$(import_as la appdb shifted)
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.events WHERE event_type = 'IMPORT_HELD' AND payload ->> 'import_id' = '$BAD'" "1" 30 \
+    && ok "the worker's orders stage ends in IMPORT_HELD for the wrongly mapped file" \
+    || not_ok "the worker's orders stage ends in IMPORT_HELD for the wrongly mapped file" "$(jobs_of appdb "$BAD")"
+expect_eq "only its orders job ran: nothing queued after it" "orders:done" "$(jobs_of appdb "$BAD")"
+expect_eq "the clean import is not held" "-" "$(hold_of appdb "$CLEAN")"
+expect_eq "etl.pipeline_status: held" "held" "$(hold_of appdb "$BAD")"
+expect_eq "the loader sees its import held, with the reason" \
+    "held|9 of 10 lines rejected (90.0%), above etl.max_reject_ratio = 0.2; most of them missing_customer (9 lines)" \
+    "$(as_user la appdb -c "SELECT DISTINCT hold_status || '|' || hold_reason FROM etl.pipeline_status WHERE import_id = '$BAD'")"
+expect_eq "another loader does not see it" "0" \
+    "$(as_user lb appdb -c "SELECT count(*) FROM etl.pipeline_status WHERE import_id = '$BAD'")"
+expect_eq "the event's payload: the contract's fields, the share and the threshold" "held|1|9|0.9|0.2" \
+    "$(sq appdb -c "SELECT payload ->> 'status' || '|' || (payload ->> 'success_count') || '|' || (payload ->> 'error_count')
+                           || '|' || (payload ->> 'reject_ratio') || '|' || (payload ->> 'threshold')
+                      FROM etl.events WHERE event_type = 'IMPORT_HELD' AND payload ->> 'import_id' = '$BAD'")"
+expect_eq "no customer or order of the held import yet has a lead" "0" \
+    "$(sq appdb -c "SELECT count(*) FROM etl.orders WHERE import_id = '$BAD' AND lead_id IS NOT NULL")"
+
+# etl_quality, as each role.
+expect_eq "etl_quality as the loader: S1's share 0.9, its earlier import's 0" "S1||10|9|0.9|1|5|0" \
+    "$(as_user la appdb -c "SELECT shop_name || '|' || coalesce(reason, '') || '|' || lines || '|' || rejected || '|' || import_reject_ratio
+                                  || '|' || previous_imports || '|' || previous_lines || '|' || previous_reject_ratio
+                             FROM etl_quality('$BAD') WHERE reason IS NULL")"
+expect_eq "etl_quality as a reader" "2" "$(as_user rd appdb -c "SELECT count(*) FROM etl_quality('$BAD')")"
+expect_refused "another loader cannot read its quality" "$(try lb appdb "SELECT * FROM etl_quality('$BAD')")" "42501"
+expect_refused "a role granted nothing cannot call etl_quality" "$(try nobody appdb "SELECT * FROM etl_quality('$BAD')")" "42501"
+expect_refused "the database owner cannot call etl_quality" "$(try owner appdb "SELECT * FROM etl_quality('$BAD')")" "42501"
+# lb's own import compares with lb's earlier imports only (none): it learns
+# nothing of la's.
+LB_CLEAN=$(import_as lb appdb clean)
+DB=appdb wait_for $PORT "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$LB_CLEAN'" "done,done,done" 30 >/dev/null
+expect_eq "a loader's comparison counts only its own earlier imports (none), a reader's every one (la's two)" "0|2" \
+    "$(as_user lb appdb -c "SELECT previous_imports FROM etl_quality('$LB_CLEAN') WHERE reason IS NULL")|$(as_user rd appdb -c "SELECT previous_imports FROM etl_quality('$LB_CLEAN') WHERE reason IS NULL")"
+
+# Nothing but an operator's release moves it on.
+expect_refused "the loader cannot release its own bad file" "$(try la appdb "SELECT etl_release('$BAD')")" "42501"
+expect_refused "a reader cannot release it" "$(try rd appdb "SELECT etl_release('$BAD')")" "42501"
+expect_refused "a role granted nothing cannot release it" "$(try nobody appdb "SELECT etl_release('$BAD')")" "42501"
+expect_refused "the database owner cannot release it" "$(try owner appdb "SELECT etl_release('$BAD')")" "42501"
+expect_refused "the loader cannot delete the hold" "$(try la appdb "DELETE FROM etl.import_holds")" "42501"
+expect_refused "an operator cannot mark the hold released by hand" \
+    "$(try ops appdb "UPDATE etl.import_holds SET released_at = now(), released_by = 'ops'")" "42501"
+expect_refused "the database owner cannot delete the hold" "$(try owner appdb "DELETE FROM etl.import_holds")" "42501"
+expect_refused "an operator's etl_customers refuses the held import (55000)" \
+    "$(try ops appdb "SELECT * FROM etl_customers('$BAD')")" "55000"
+as_user ops appdb -c "SELECT etl_emit_event('ORDERS_ETL_COMPLETED', '{\"event_version\": \"1.0\", \"import_id\": \"$BAD\", \"status\": \"success\"}')" >/dev/null 2>&1
+as_user la appdb -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$BAD'" >/dev/null 2>&1
+as_user ops appdb -c "SELECT etl_emit_event('IMPORT_RELEASED', '{\"event_version\": \"1.0\", \"import_id\": \"$BAD\", \"status\": \"released\"}')" >/dev/null 2>&1
+expect_refused "etl_retry refuses it" "$(try ops appdb "SELECT etl_retry('$BAD')")" "55000"
+sq appdb -c "CALL etl_run_queue()" >/dev/null
+expect_eq "an application's ORDERS_ETL_COMPLETED and IMPORT_RELEASED, and completing it again, queue nothing" \
+    "orders:done|held" "$(jobs_of appdb "$BAD")|$(hold_of appdb "$BAD")"
+
+# Two operators release at once: one release, one customers job, one event.
+( as_user ops appdb -c "BEGIN" -c "SELECT etl_release('$BAD')" -c "SELECT pg_sleep(1)" -c "COMMIT" >"$DIR/release1.out" 2>&1 ) &
+R1=$!
+DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE usename = 'ops' AND query = 'SELECT pg_sleep(1)'" "1" 10 >/dev/null
+SECOND=$(try ops2 appdb "SELECT etl_release('$BAD')")
+wait $R1
+expect_eq "the first operator's release succeeds" "0" "$(grep -c ERROR "$DIR/release1.out")"
+expect_refused "the second, waiting for it, is told it was released already (by ops)" "$SECOND" "released by ops"
+expect_eq "one IMPORT_RELEASED event, naming ops" "1|ops" \
+    "$(sq appdb -c "SELECT count(*) || '|' || max(payload ->> 'released_by') FROM etl.events WHERE event_type = 'IMPORT_RELEASED' AND accepted")"
+DB=appdb wait_for $PORT "SELECT string_agg(stage || ':' || state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$BAD'" \
+    "orders:done,customers:done,leads:done" 30 \
+    && ok "after the release the worker runs customers and leads" \
+    || not_ok "after the release the worker runs customers and leads" "$(jobs_of appdb "$BAD")"
+expect_eq "the held file's one good line now has a lead" "1" \
+    "$(sq appdb -c "SELECT count(*) FROM etl.orders WHERE import_id = '$BAD' AND lead_id IS NOT NULL")"
+expect_eq "etl.pipeline_status: released, by ops" "released|ops" \
+    "$(sq appdb -c "SELECT DISTINCT hold_status || '|' || hold_released_by FROM etl.pipeline_status WHERE import_id = '$BAD'")"
+expect_refused "releasing it again is an error" "$(try ops appdb "SELECT etl_release('$BAD')")" "55000"
+expect_refused "releasing a clean import is an error" "$(try ops appdb "SELECT etl_release('$CLEAN')")" "not held"
+CLEAN2=$(import_as la appdb clean)
+DB=appdb wait_for $PORT "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$CLEAN2'" "done,done,done" 30 \
+    && ok "a later clean import of the same shop is not held" || not_ok "a later clean import of the same shop is not held"
+
+# Without the worker (crondb is not etl.database): CALL etl_run_queue(), as
+# pg_cron runs it, holds the file, and runs it on after the release.
+BAD2=$(import_as la crondb shifted)
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "CALL etl_run_queue(): orders ran, the import is held" "orders:done|held" "$(jobs_of crondb "$BAD2")|$(hold_of crondb "$BAD2")"
+as_user ops crondb -c "SELECT etl_release('$BAD2')" >/dev/null
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "released, the next CALL etl_run_queue() runs customers and leads" "orders:done,customers:done,leads:done|released" \
+    "$(jobs_of crondb "$BAD2")|$(hold_of crondb "$BAD2")"
+# A customers job queued before the hold (an operator's etl_retry of a dead
+# job, say) is not run for a held import: it is dead, with the reason.
+BAD3=$(import_as la crondb shifted)
+sq crondb -c "INSERT INTO etl.jobs (import_id, stage, next_run_at) VALUES ('$BAD3', 'customers', now() + interval '1 hour')" >/dev/null
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+sq crondb -c "UPDATE etl.jobs SET next_run_at = now() WHERE import_id = '$BAD3' AND stage = 'customers'" >/dev/null
+as_user ops crondb -c "SELECT etl_run_pending()" >/dev/null
+expect_eq "a customers job of a held import is not run: dead, saying why" \
+    "orders:done,customers:dead|held|0" \
+    "$(jobs_of crondb "$BAD3")|$(hold_of crondb "$BAD3")|$(sq crondb -c "SELECT count(*) FROM etl.runs WHERE import_id = '$BAD3' AND stage <> 'orders'")"
+expect_eq "its last error names etl_release" "1" \
+    "$(sq crondb -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$BAD3' AND last_error LIKE '%held by the quality gate%etl_release%'")"
+as_user ops crondb -c "SELECT etl_release('$BAD3')" >/dev/null
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "the release queues that job again, and it runs" "orders:done,customers:done,leads:done" "$(jobs_of crondb "$BAD3")"
+
+# The catalog guard stays empty with the new objects.
+for db in appdb crondb; do
+    expect_eq "catalog guard in $db: nothing of the extension outside pg_catalog and etl" "" \
+        "$(sq $db -f "$ROOT/tests/catalog_guard.sql" -c "SELECT string_agg(problem, '; ') FROM etl_outside_dependencies" | tail -1)"
+done
+finish
