@@ -18,6 +18,7 @@
 -- * previous_reject_ratio is over those earlier lines of the shop: the
 --   share rejected (row over every reason) or rejected for this reason;
 --   NULL when the shop has no earlier line.
+-- * Every division is between two double precision values (exact types).
 -- * It reads the earlier imports' raw lines (no index serves a search by
 --   shop): a diagnostic, seconds on tens of millions of lines.
 WITH this AS (
@@ -40,7 +41,7 @@ WITH this AS (
      WHERE l.reason IS NOT NULL
      GROUP BY l.shop_id, l.reason
 ), total AS (
-    SELECT CASE WHEN count(*) > 0 THEN count(l.reason)::double precision / count(*) ELSE 0 END AS ratio
+    SELECT CASE WHEN count(*) > 0 THEN count(l.reason)::double precision / count(*)::double precision ELSE 0 END AS ratio
       FROM lines l
 ), earlier AS (
     SELECT s.shop_id, j.reason, GROUPING(j.reason) AS every_reason,
@@ -57,13 +58,13 @@ WITH this AS (
      GROUP BY GROUPING SETS ((s.shop_id), (s.shop_id, j.reason))
 )
 SELECT p.shop_id, p.shop_name, x.reason, p.lines, x.rejected,
-       x.rejected::double precision / p.lines,
+       x.rejected::double precision / p.lines::double precision,
        total.ratio,
        coalesce(e.imports, 0),
        coalesce(e.lines, 0),
        CASE WHEN e.lines > 0
             THEN (CASE WHEN x.reason IS NULL THEN e.rejected ELSE coalesce(er.lines, 0) END)::double precision
-                 / e.lines END
+                 / e.lines::double precision END
   FROM per_shop p
  CROSS JOIN LATERAL (
         SELECT NULL::text AS reason, p.rejected

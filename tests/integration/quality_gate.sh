@@ -8,6 +8,7 @@
 # two operators releasing at once release it once, and the worker then runs
 # customers and leads; a clean import of the same shop is not held.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_hostile.sh"
 test_dir DIR gate
 PORT=$(free_port)
 cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'appdb'" \
@@ -69,6 +70,35 @@ done
 sq postgres -c "GRANT etl_loader TO la, lb" -c "GRANT etl_operator TO ops, ops2" -c "GRANT etl_reader TO rd" >/dev/null
 DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker' AND datname = 'appdb'" 1 30 \
     || not_ok "the worker runs in appdb"
+
+# The hostile database owner plants lookalikes in public (lib_hostile.sh's
+# list, and ones for what the gate's statements use) and puts public first
+# on the database's search_path: nothing of the gate may run them.
+{ base_sql; plants_sql; cat <<'SQL'
+CREATE FUNCTION public.pw_fdiv(a double precision, b double precision) RETURNS double precision
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('operator /(double precision, double precision)'); RETURN a OPERATOR(pg_catalog./) b; END $$;
+CREATE OPERATOR public./ (LEFTARG = double precision, RIGHTARG = double precision, FUNCTION = public.pw_fdiv);
+CREATE FUNCTION public.pw_fdiv8(a double precision, b bigint) RETURNS double precision
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('operator /(double precision, bigint)'); RETURN a OPERATOR(pg_catalog./) b; END $$;
+CREATE OPERATOR public./ (LEFTARG = double precision, RIGHTARG = bigint, FUNCTION = public.pw_fdiv8);
+CREATE FUNCTION public.pg_has_role(a oid, b text, c text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('function pg_has_role(oid, text, text)'); RETURN true; END $$;
+CREATE FUNCTION public.pg_get_userbyid(a oid) RETURNS name
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN PERFORM public.pwn('function pg_get_userbyid(oid)'); RETURN 'owner'; END $$;
+SQL
+} | as_user owner appdb -v ON_ERROR_STOP=0 >/dev/null 2>"$DIR/plants.err"
+as_user owner appdb -c "ALTER DATABASE appdb SET search_path = public, pg_catalog" >/dev/null
+expect_true "the owner planted its lookalikes in public" \
+    "$(sq appdb -c "SELECT count(*) >= 40 FROM pg_operator WHERE oprnamespace = 'public'::regnamespace")"
+hostile rd appdb -c "SELECT 1.5::double precision / 2::double precision" >/dev/null
+expect_eq "control: a session with the owner's search_path runs the planted / (as rd)" \
+    "operator /(double precision, double precision) as rd" \
+    "$(sq appdb -c "SELECT string_agg(DISTINCT tag || ' as ' || who, '; ') FROM public.hits")"
+sq appdb -c "DELETE FROM public.hits" >/dev/null
 
 # The setting: on in postgresql.conf; nobody but a superuser changes it.
 expect_eq "SHOW etl.max_reject_ratio: the server's 0.2" "0.2" "$(as_user la appdb -c "SHOW etl.max_reject_ratio")"
@@ -192,6 +222,22 @@ expect_eq "its last error names etl_release" "1" \
 as_user ops crondb -c "SELECT etl_release('$BAD3')" >/dev/null
 as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
 expect_eq "the release queues that job again, and it runs" "orders:done,customers:done,leads:done" "$(jobs_of crondb "$BAD3")"
+
+# Calls in sessions with the owner's search_path (public first), qualified
+# as docs/security.md says: the gate's code runs none of the planted objects.
+I_HOSTILE=$(import_as la appdb shifted)
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_id = '$I_HOSTILE'" "1" 30 >/dev/null
+hostile la appdb -c "SELECT count(*) FROM pg_catalog.etl_quality('$I_HOSTILE')" >/dev/null
+hostile ops appdb -c "SELECT pg_catalog.etl_release('$I_HOSTILE')" >/dev/null
+DB=appdb wait_for $PORT "SELECT string_agg(stage || ':' || state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$I_HOSTILE'" \
+    "orders:done,customers:done,leads:done" 30 \
+    && ok "with the owner's search_path and plants: held, released by ops, run on" \
+    || not_ok "with the owner's search_path and plants: held, released by ops, run on" "$(jobs_of appdb "$I_HOSTILE")"
+expect_eq "released by ops (not the owner a planted pg_get_userbyid names)" "ops" \
+    "$(sq appdb -c "SELECT released_by FROM etl.import_holds WHERE import_id = '$I_HOSTILE'")"
+expect_eq "nothing the owner planted ran, in the worker or in the gate's calls" "" \
+    "$(sq appdb -c "SELECT string_agg(DISTINCT tag || ' as ' || who, '; ') FROM public.hits")"
+expect_eq "the owner is still not a superuser" "f" "$(sq appdb -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'owner'")"
 
 # The catalog guard stays empty with the new objects.
 for db in appdb crondb; do
