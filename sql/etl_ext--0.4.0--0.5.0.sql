@@ -44,6 +44,7 @@ CREATE TABLE etl.export_profiles (
         CHECK (columns ?& '{order_id,customer_name,amount,ordered_at}'::text[])
         CONSTRAINT export_columns_are_header_names_or_lists_of_them
         CHECK (NOT jsonb_path_exists(columns, 'strict $.* ? (@.type() != "string" && @.type() != "array")')
+               AND NOT jsonb_path_exists(columns, 'strict $.* ? (@.type() == "array" && @.size() == 0)')
                AND NOT jsonb_path_exists(columns, 'lax $.*[*] ? (@.type() != "string" || @ == "")')),
     -- The shop of every line, when the export has no shop column (a call's
     -- shop argument overrides both).
@@ -59,8 +60,7 @@ CREATE TABLE etl.export_profiles (
     -- item) and the first is the order's line.
     rows_per_order    text NOT NULL DEFAULT 'each_row_a_line'
         CONSTRAINT export_rows_per_order_is_known CHECK (rows_per_order IN ('each_row_a_line', 'first_row')),
-    built_in          boolean NOT NULL DEFAULT false,
-    created_at        timestamptz NOT NULL DEFAULT now()
+    built_in          boolean NOT NULL DEFAULT false
 );
 
 -- The built-in profiles. generic: headers equal to the raw column names.

@@ -55,6 +55,8 @@ pub enum Error {
     ExportTooLong,
     #[error("could not read file \"{path}\": {message}")]
     ExportFile { path: String, message: String },
+    #[error("could not open file \"{0}\": no such file")]
+    ExportFileMissing(String),
     #[error(
         "permission denied to read server files: etl_import_export_file needs the privileges of pg_read_server_files"
     )]
@@ -102,6 +104,7 @@ impl Error {
             Error::ExportBadEncoding(_) => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
             Error::ExportTooLong => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Error::ExportFile { .. } => ERRCODE_IO_ERROR,
+            Error::ExportFileMissing(_) => ERRCODE_UNDEFINED_FILE,
             Error::ImportNotCompleted { .. }
             | Error::NothingToRetry(_)
             | Error::NotRunYet(_)

@@ -55,7 +55,12 @@ pub fn load_bytes(content: &[u8], request: Request<'_>) -> Result<Loaded, Error>
 /// read and hashed again, so a file that changed in between is refused); an
 /// XLSX (a zip, read out of order) is read into memory once.
 pub fn load_file(path: &str, request: Request<'_>) -> Result<Loaded, Error> {
-    let open = || File::open(path).map_err(|e| Error::ExportFile { path: path.to_owned(), message: e.to_string() });
+    let open = || {
+        File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::ExportFileMissing(path.to_owned()),
+            _ => Error::ExportFile { path: path.to_owned(), message: e.to_string() },
+        })
+    };
     let mut sql = Sql::new();
     let profile = read_profile(&mut sql, request.profile)?;
     if profile.format == Format::Xlsx {
@@ -64,7 +69,7 @@ pub fn load_file(path: &str, request: Request<'_>) -> Result<Loaded, Error> {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::ExportFile { path: path.to_owned(), message: e.to_string() })?;
         let hash = Sha256::digest(&bytes).to_vec();
-        return load(request, hash, || Ok(Cursor::new(bytes.as_slice())), None);
+        return load(request, hash, || Ok(Cursor::new(bytes.as_slice())), Some(path));
     }
     let hash = {
         let mut hasher = Sha256::new();
