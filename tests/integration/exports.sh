@@ -127,6 +127,19 @@ expect_eq "an import another role forged with a file's hash is never handed back
     "$(load ops "$DIR/generic_bom_quoted.csv" generic | cut -d'|' -f3)"
 [ -n "$FORGED" ] || not_ok "lb forged an import with the hash"
 
+# Batches of etl.batch_size lines, each reported as it is written (the
+# progress etl.progress shows; notices when asked for): Shopify's orders
+# straddle the batches of 2 and are still one line each.
+OUT=$(PGOPTIONS="-c search_path=pg_catalog" q "$PORT" -U la -d postgres -c "SET etl.batch_size = 2" -c "SET etl.progress_notices = on" \
+    -c "SELECT lines FROM etl_import_export('\\x$(hex "$DIR/shopify_orders_export.csv")'::bytea, 'shopify', shop => 'Shopify US', reload => true)" 2>&1)
+expect_eq "batches of 2: each reported as the export stage's progress, the same 4 lines" \
+    "batch 1, 2 lines|batch 2, 4 lines|4" \
+    "$(grep -oE 'export stage of import [0-9a-f-]+: batch [0-9]+, [0-9]+ lines' <<<"$OUT" | sed -E 's/.*: //' | paste -sd'|')|$(tail -1 <<<"$OUT")"
+BATCHED=$(q "$PORT" -c "SELECT import_id FROM etl.imports WHERE export_profile = 'shopify' ORDER BY created_at DESC LIMIT 1")
+expect_eq "batches of 2 wrote what one batch wrote" \
+    "$(q "$PORT" -c "SELECT string_agg(concat_ws('|', line_no, order_id, customer_name, amount, ordered_at), ';' ORDER BY line_no) FROM etl.raw_orders WHERE import_id = '$SHOPIFY'")" \
+    "$(q "$PORT" -c "SELECT string_agg(concat_ws('|', line_no, order_id, customer_name, amount, ordered_at), ';' ORDER BY line_no) FROM etl.raw_orders WHERE import_id = '$BATCHED'")"
+
 # --- What is refused, and writes nothing. ------------------------------------
 IMPORTS1=$(imports)
 OUT=$(load la "$DIR/tmall_orders_no_shop_gbk.csv" tmall)
