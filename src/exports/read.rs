@@ -127,9 +127,20 @@ fn csv_rows<R: Read>(input: R, profile: &Profile, each: &mut dyn FnMut(Row) -> R
             Ok(true) => {}
             Err(e) => return Err(csv_error(e)),
         }
+        if record.as_slice().contains('\0') {
+            return Err(nul_at(position));
+        }
         each((position, record.iter().map(|f| Some(Cell::Text(f.to_owned()))).collect()))?;
         position += 1;
     }
+}
+
+/// PostgreSQL's `text` cannot hold a NUL character (COPY refuses it too).
+fn nul_at(position: u64) -> Error {
+    Error::ExportBadEncoding(format!(
+        "row {} (counting the header as row 1) holds a NUL character (0x00), which PostgreSQL text cannot hold",
+        position + 1
+    ))
 }
 
 fn csv_error(e: csv::Error) -> Error {
@@ -166,6 +177,9 @@ fn xlsx_rows<R: Read + Seek>(input: R, each: &mut dyn FnMut(Row) -> Result<(), E
             DataRef::Error(e) => Cell::Text(e.to_string()),
         };
         let row = u64::from(row);
+        if matches!(&value, Cell::Text(t) if t.contains('\0')) {
+            return Err(nul_at(row));
+        }
         if current.as_ref().is_some_and(|(r, _)| *r != row) {
             if let Some(done) = current.take() {
                 each(done)?;
@@ -207,6 +221,41 @@ mod tests {
         assert!(err.to_string().contains("UTF-8"), "{err}");
         // GBK text read as UTF-8 is refused, not turned into U+FFFD.
         assert!(decode(&[0xB6, 0xA9, 0xB5, 0xA5], "utf-8").is_err());
+    }
+
+    #[test]
+    fn a_csv_with_a_nul_character_is_refused_and_quoted_newlines_are_kept() {
+        use crate::exports::profile::{Profile, ProfileRow};
+        let profile = Profile::from_row(ProfileRow {
+            name: "p".into(),
+            format: "csv".into(),
+            encoding: "utf-8".into(),
+            delimiter: ";".into(),
+            columns: r#"{"order_id": "a", "customer_name": "b", "amount": "c", "ordered_at": "d"}"#.into(),
+            ordered_at_format: "as_exported".into(),
+            amount_format: "as_exported".into(),
+            rows_per_order: "each_row_a_line".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut rows = Vec::new();
+        let text = "a;b\r\n\"x;\r\ny\";\"1,5\"\n\nlast;\n";
+        for_each_row(io::Cursor::new(text.as_bytes()), &profile, |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .unwrap();
+        let texts: Vec<Vec<String>> = rows
+            .iter()
+            .map(|(_, cells)| {
+                cells.iter().map(|c| if let Some(Cell::Text(t)) = c { t.clone() } else { "?".into() }).collect()
+            })
+            .collect();
+        // A quoted delimiter and newline stay in the field; a blank line is no record.
+        assert_eq!(texts, vec![vec!["a", "b"], vec!["x;\r\ny", "1,5"], vec!["last", ""]]);
+        assert_eq!(rows.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![0, 1, 2]);
+        let err = for_each_row(io::Cursor::new("a;b\nx\0;y\n".as_bytes()), &profile, |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("row 2 (counting the header as row 1) holds a NUL"), "{err}");
     }
 
     #[test]
