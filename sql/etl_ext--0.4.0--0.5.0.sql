@@ -112,4 +112,14 @@ CREATE POLICY export_profiles_changed_by_operators ON etl.export_profiles FOR UP
     USING (NOT built_in) WITH CHECK (NOT built_in);
 CREATE POLICY export_profiles_deleted_by_operators ON etl.export_profiles FOR DELETE TO etl_operator
     USING (NOT built_in);
+-- etl.progress: a loader also sees the export loads of its own sessions
+-- (their import is not committed yet, so its etl.imports row is invisible).
+CREATE OR REPLACE VIEW etl.progress WITH (security_barrier) AS
+SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
+       p.lines_done, p.lines_total, p.lines_per_second, p.eta
+  FROM etl.progress_rows() p
+ WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
+    OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER)
+    OR (p.stage = 'export'
+        AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.pid AND a.usename = CURRENT_USER));
 -- (end of issue 28, part 1)

@@ -10,7 +10,9 @@
 . "$(dirname "$0")/lib.sh"
 test_dir DIR exports
 PORT=$(free_port)
-cluster_start "$DIR" "$PORT"
+# Preloaded for etl.progress; the worker watches another database, so only
+# this test's calls run the pipeline.
+cluster_start "$DIR" "$PORT" "shared_preload_libraries = 'etl_ext'" "etl.database = 'nosuchdb'"
 at_exit 'cluster_stop $DIR'
 DATA="$ROOT/tests/data/exports"
 # The server's process reads the file variant's files: copies it can read.
@@ -172,6 +174,28 @@ expect_eq "a streamed GBK CSV file: 6 lines; again: reused" "6|false|6|true" \
     "${OUT#*|}|$(as filer "SELECT lines || '|' || reused FROM etl_import_export_file('$DIR/tmall_orders_gbk.csv', 'tmall')")"
 expect_eq "a file that does not exist: a clear error" "58P01" \
     "$(as filer "SELECT lines FROM etl_import_export_file('$DIR/nope.csv', 'generic')" | cut -c9-13)"
+
+# --- A long load shows in etl.progress, to its loader only. -------------------
+q "$PORT" -c "COPY (SELECT 'BIG-' || n AS order_id, 'JD Outlet' AS shop, 'buyer ' || (n % 997) AS customer_name, 'paid' AS order_status,
+                           NULL AS order_type, (n % 5000) || '.50' AS amount, '2024-05-01 10:00:00' AS ordered_at
+                      FROM generate_series(1, 60000) n) TO '$DIR/big.csv' WITH (FORMAT csv, HEADER)" >/dev/null
+PGOPTIONS="-c search_path=pg_catalog -c etl.batch_size=2000" q "$PORT" -U filer -d postgres \
+    -c "SELECT lines FROM etl_import_export_file('$DIR/big.csv', 'generic')" >"$DIR/big.out" 2>&1 &
+BIG_LOAD=$!
+: >"$DIR/progress.txt"; : >"$DIR/progress_other.txt"
+while kill -0 "$BIG_LOAD" 2>/dev/null; do
+    as filer "SELECT stage || '|' || lines_done || '|' || batches_done FROM etl.progress" >>"$DIR/progress.txt"
+    as la "SELECT count(*) FROM etl.progress" >>"$DIR/progress_other.txt"
+    sleep 0.1
+done
+wait "$BIG_LOAD"
+expect_eq "the long load wrote its 60,000 lines" "60000" "$(tail -1 "$DIR/big.out")"
+SEEN=$(grep -c '^export|' "$DIR/progress.txt")
+expect_true "its loader saw it in etl.progress as stage export, lines done growing batch by batch ($SEEN samples)" \
+    "$([ "$(grep '^export|' "$DIR/progress.txt" | cut -d'|' -f2 | sort -un | wc -l)" -ge 2 ] \
+        && grep '^export|' "$DIR/progress.txt" | cut -d'|' -f2 | sort -c -n 2>/dev/null && echo t)"
+expect_eq "another loader never saw it" "0" "$(sort -u "$DIR/progress_other.txt" | paste -sd,)"
+expect_eq "once done, etl.progress is empty" "0" "$(q "$PORT" -c "SELECT count(*) FROM etl.progress")"
 
 # --- Profiles: who may change what. -------------------------------------------
 expect_eq "a loader may not add a profile" "42501" \
