@@ -73,9 +73,19 @@ pub fn load_file(path: &str, request: Request<'_>) -> Result<Loaded, Error> {
     }
     let hash = {
         let mut hasher = Sha256::new();
-        let mut file = BufReader::with_capacity(256 * 1024, open()?);
-        std::io::copy(&mut file, &mut hasher)
-            .map_err(|e| Error::ExportFile { path: path.to_owned(), message: e.to_string() })?;
+        let mut file = open()?;
+        let mut chunk = vec![0u8; 256 * 1024];
+        loop {
+            // A cancel (or statement_timeout) stops a long hash too.
+            pgrx::check_for_interrupts!();
+            let n = file
+                .read(&mut chunk)
+                .map_err(|e| Error::ExportFile { path: path.to_owned(), message: e.to_string() })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+        }
         hasher.finalize().to_vec()
     };
     let mut read_hash = Sha256::new();
@@ -238,6 +248,8 @@ impl Writer {
     }
 
     fn push(&mut self, sql: &mut Sql, line: Line) -> Result<(), Error> {
+        // A cancel stops the load between lines, not only inside a batch's INSERT.
+        pgrx::check_for_interrupts!();
         self.line_no.push(line.line_no);
         for (column, value) in self.columns.iter_mut().zip(line.values) {
             column.push(value);
