@@ -8,8 +8,9 @@
 -- behind an identity column, so that a restored database numbers its next
 -- shop, lead, run, event and job exactly as the source would have.
 --
--- The install seeds no row of any table, so no filter: every row is the
--- users' or the pipeline's. pg_dump orders the registered tables' data by
+-- The install seeds no row of any table but the built-in export profiles
+-- (filtered out below), so no other filter: every row is the users' or the
+-- pipeline's. pg_dump orders the registered tables' data by
 -- their foreign keys (raw_orders and jobs after imports).
 --
 -- tests/integration/backup_restore.sh checks that every table and every
@@ -31,6 +32,9 @@ SELECT pg_catalog.pg_extension_config_dump('etl.pending_customer_refresh', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.pending_lead_refresh', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.redrive_scope', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.import_holds', '');
+-- The install writes the built-in export profiles: only the operators' own
+-- are the users' (a restore's CREATE EXTENSION makes the built-in ones).
+SELECT pg_catalog.pg_extension_config_dump('etl.export_profiles', 'WHERE NOT built_in');
 
 -- The identity sequences (shops.shop_id, business_leads.lead_no,
 -- runs.run_id, events.event_id, jobs.job_id; the names

@@ -142,13 +142,17 @@ COMMENT ON FUNCTION etl_explain(text, text) IS
 -- the worker), moving batch by batch while their transaction is still open.
 -- Read from shared memory: empty unless the library is in
 -- shared_preload_libraries. A loader sees its own imports' stages (a
--- security_barrier, as etl.pipeline_status).
+-- security_barrier, as etl.pipeline_status), and the export loads
+-- (etl_import_export) of its own sessions: their import is not committed
+-- yet, so no other session sees its etl.imports row.
 CREATE VIEW etl.progress WITH (security_barrier) AS
 SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
        p.lines_done, p.lines_total, p.lines_per_second, p.eta
   FROM etl.progress_rows() p
  WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
-    OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER);
+    OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER)
+    OR (p.stage = 'export'
+        AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.pid AND a.usename = CURRENT_USER));
 COMMENT ON VIEW etl.progress IS
     'Stages running now: batches and lines done (and totals when known), lines per second and time left; empty unless etl_ext is preloaded.';
 
@@ -207,7 +211,9 @@ REVOKE ALL ON FUNCTION
     pg_catalog.etl_emit_event(text, jsonb), pg_catalog.etl_uuid_v7(),
     pg_catalog.etl_polars_pool_threads(), pg_catalog.etl_demo_import(integer, double precision),
     pg_catalog.etl_explain(text, text), pg_catalog.etl_redrive(uuid),
-    pg_catalog.etl_release(uuid), pg_catalog.etl_quality(uuid)
+    pg_catalog.etl_release(uuid), pg_catalog.etl_quality(uuid),
+    pg_catalog.etl_import_export(bytea, text, text, text, boolean),
+    pg_catalog.etl_import_export_file(text, text, text, text, boolean)
     FROM PUBLIC;
 REVOKE ALL ON PROCEDURE pg_catalog.etl_run_queue(integer), pg_catalog.etl_run_queue() FROM PUBLIC;
 
@@ -223,16 +229,26 @@ GRANT EXECUTE ON FUNCTION etl.import_completed(uuid) TO etl_loader;
 -- The quality of its own imports (etl_quality checks the caller: a loader
 -- sees its own imports only).
 GRANT EXECUTE ON FUNCTION pg_catalog.etl_quality(uuid) TO etl_loader, etl_reader;
+-- Loading a shop's export into an import of its own (it runs as the
+-- caller: the grants and policies above decide what it may write). The
+-- file variant also needs the privileges of pg_read_server_files, which it
+-- checks itself. Loaders read the profiles; operators manage them.
+GRANT EXECUTE ON FUNCTION pg_catalog.etl_import_export(bytea, text, text, text, boolean),
+                          pg_catalog.etl_import_export_file(text, text, text, text, boolean)
+   TO etl_loader;
+GRANT SELECT ON etl.export_profiles TO etl_loader;
 
 -- etl_reader
 GRANT SELECT ON etl.orders, etl.customers, etl.business_leads, etl.shops, etl.order_type_mappings,
                 etl.imports, etl.runs, etl.events, etl.rejects, etl.pipeline_status, etl.progress,
-                etl.import_holds
+                etl.import_holds,
+                etl.export_profiles
    TO etl_reader;
 
 -- etl_operator (plus all of the above)
 GRANT SELECT ON ALL TABLES IN SCHEMA etl TO etl_operator;
 GRANT INSERT, UPDATE, DELETE ON etl.shops, etl.order_type_mappings TO etl_operator;
+GRANT INSERT, UPDATE, DELETE ON etl.export_profiles TO etl_operator;
 GRANT EXECUTE ON FUNCTION
     pg_catalog.etl_orders(uuid, boolean), pg_catalog.etl_customers(uuid, boolean), pg_catalog.etl_leads(uuid, boolean),
     pg_catalog.etl_run_all(uuid, boolean), pg_catalog.etl_run_pending(), pg_catalog.etl_retry(uuid),
@@ -295,3 +311,17 @@ CREATE POLICY rejects_of_every_import ON etl.rejects TO etl_operator, etl_runner
 CREATE POLICY rejects_read_by_owner ON etl.rejects FOR SELECT TO etl_loader
     USING (EXISTS (SELECT 1 FROM etl.imports i
                     WHERE i.import_id = rejects.import_id AND i.owner_role = CURRENT_USER));
+
+-- Export profiles: everyone granted the table reads every profile;
+-- operators add, change and delete their own (built_in = false) and none of
+-- the built-in ones, which the install and its updates write (a superuser,
+-- not subject to these policies). pg_dump leaves the built-in ones out.
+ALTER TABLE etl.export_profiles ENABLE ROW LEVEL SECURITY;
+CREATE POLICY export_profiles_read ON etl.export_profiles FOR SELECT TO etl_loader, etl_reader
+    USING (true);
+CREATE POLICY export_profiles_added_by_operators ON etl.export_profiles FOR INSERT TO etl_operator
+    WITH CHECK (NOT built_in);
+CREATE POLICY export_profiles_changed_by_operators ON etl.export_profiles FOR UPDATE TO etl_operator
+    USING (NOT built_in) WITH CHECK (NOT built_in);
+CREATE POLICY export_profiles_deleted_by_operators ON etl.export_profiles FOR DELETE TO etl_operator
+    USING (NOT built_in);

@@ -60,8 +60,74 @@ CREATE TABLE etl.imports (
     completed_at timestamptz,
     -- The role that created the import: only it (or an operator) adds its
     -- lines and completes it (the policies in finish.sql).
-    owner_role   name NOT NULL DEFAULT CURRENT_USER
+    owner_role   name NOT NULL DEFAULT CURRENT_USER,
+    -- Set by etl_import_export for an import it loaded from a shop's export
+    -- (NULL for an import written by hand): the export's sha256, its
+    -- profile and the call's shop, so that the same file loaded again
+    -- returns this import.
+    content_sha256 bytea,
+    export_profile text,
+    export_shop    text
 );
+-- "Was this export loaded before?" (sql/queries/export_loaded.sql).
+CREATE INDEX imports_content_sha256_idx ON etl.imports (content_sha256) WHERE content_sha256 IS NOT NULL;
+
+-- Export profiles: how one marketplace's export file maps to raw lines
+-- (etl_import_export; docs in src/exports/README.md). Profiles are data:
+-- operators add theirs with INSERT. The two built in (built_in = true, written
+-- by the install and its updates) cannot be changed by anyone but a
+-- superuser, and pg_dump leaves them out (CREATE EXTENSION makes them).
+CREATE TABLE etl.export_profiles (
+    profile_name      text PRIMARY KEY
+        CONSTRAINT export_profile_name_is_not_blank CHECK (btrim(profile_name) <> ''),
+    format            text NOT NULL DEFAULT 'csv'
+        CONSTRAINT export_format_is_csv_or_xlsx CHECK (format IN ('csv', 'xlsx')),
+    encoding          text NOT NULL DEFAULT 'utf-8'
+        CONSTRAINT export_encoding_is_utf8_gbk_or_gb18030 CHECK (encoding IN ('utf-8', 'gbk', 'gb18030')),
+    delimiter         text NOT NULL DEFAULT ','
+        CONSTRAINT export_delimiter_is_one_ascii_character
+        CHECK (octet_length(delimiter) = 1 AND delimiter NOT IN ('"', E'\n', E'\r')),
+    -- {"raw column": "header" or ["header", "other header", ...]}: the first
+    -- of the listed headers whose cell is not empty gives the raw column.
+    columns           jsonb NOT NULL
+        CONSTRAINT export_columns_is_an_object CHECK (jsonb_typeof(columns) = 'object')
+        CONSTRAINT export_columns_are_raw_orders_columns
+        CHECK ((columns - '{order_id,shop,customer_name,order_status,order_type,amount,ordered_at}'::text[]) = '{}'::jsonb)
+        CONSTRAINT export_columns_map_order_id_customer_amount_ordered_at
+        CHECK (columns ?& '{order_id,customer_name,amount,ordered_at}'::text[])
+        CONSTRAINT export_columns_are_header_names_or_lists_of_them
+        CHECK (NOT jsonb_path_exists(columns, 'strict $.* ? (@.type() != "string" && @.type() != "array")')
+               AND NOT jsonb_path_exists(columns, 'strict $.* ? (@.type() == "array" && @.size() == 0)')
+               AND NOT jsonb_path_exists(columns, 'lax $.*[*] ? (@.type() != "string" || @ == "")')),
+    -- The shop of every line, when the export has no shop column (a call's
+    -- shop argument overrides both).
+    fixed_shop        text,
+    -- How the source writes a value the contract would reject; the loader
+    -- writes the contract's form (a cell not in this form is kept as exported).
+    ordered_at_format text NOT NULL DEFAULT 'as_exported'
+        CONSTRAINT export_ordered_at_format_is_known
+        CHECK (ordered_at_format IN ('as_exported', 'offset_without_colon', 'excel_serial')),
+    amount_format     text NOT NULL DEFAULT 'as_exported'
+        CONSTRAINT export_amount_format_is_known CHECK (amount_format IN ('as_exported', 'currency_code')),
+    -- first_row: the rows of one order follow each other (a row per line
+    -- item) and the first is the order's line.
+    rows_per_order    text NOT NULL DEFAULT 'each_row_a_line'
+        CONSTRAINT export_rows_per_order_is_known CHECK (rows_per_order IN ('each_row_a_line', 'first_row')),
+    built_in          boolean NOT NULL DEFAULT false
+);
+
+-- The built-in profiles. generic: headers equal to the raw column names.
+-- shopify: Shopify's order export (one row per line item, the order's
+-- totals on its first row; no shop column: pass shop => ...).
+INSERT INTO etl.export_profiles (profile_name, columns, built_in) VALUES
+    ('generic', '{"order_id": "order_id", "shop": "shop", "customer_name": "customer_name",
+                  "order_status": "order_status", "order_type": "order_type", "amount": "amount",
+                  "ordered_at": "ordered_at"}', true);
+INSERT INTO etl.export_profiles (profile_name, columns, ordered_at_format, amount_format, rows_per_order, built_in)
+VALUES
+    ('shopify', '{"order_id": "Name", "customer_name": ["Billing Name", "Email"],
+                  "order_status": "Financial Status", "amount": "Total", "ordered_at": "Created at"}',
+     'offset_without_colon', 'currency_code', 'first_row', true);
 
 CREATE TABLE etl.raw_orders (
     import_id     uuid NOT NULL REFERENCES etl.imports (import_id) ON DELETE CASCADE,

@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 
 use crate::error::Error;
+use crate::exports;
 use crate::pipeline::{self, Stage, StageReport};
 use crate::queue;
 use crate::services::identity::as_runner;
@@ -160,6 +161,79 @@ fn etl_redrive(
             .map(|(reason, t)| (reason, t.retried, t.loaded, t.superseded, t.still_rejected, t.failed))
             .collect::<Vec<_>>(),
     )
+}
+
+type ExportRow = (name!(import_id, Uuid), name!(lines, i64), name!(reused, bool));
+
+/// The `request` of an export call, its NULL arguments refused.
+fn export_request<'a>(
+    profile: Option<&'a str>,
+    source: Option<&'a str>,
+    shop: Option<&'a str>,
+    reload: Option<bool>,
+) -> Result<exports::Request<'a>, Error> {
+    Ok(exports::Request {
+        profile: profile.ok_or(Error::NullArgument("profile"))?,
+        source,
+        shop,
+        reload: reload.ok_or(Error::NullArgument("reload"))?,
+    })
+}
+
+/// Runs an export call's work as its caller (not as the runner, unlike
+/// [`entry`]): the import is the caller's, written under its grants and
+/// row-level security, as if it had written the import by hand.
+fn export_entry(work: impl FnOnce() -> Result<exports::Loaded, Error>) -> TableIterator<'static, ExportRow> {
+    let loaded = or_raise(pipeline::check_installed_version().and_then(|()| work()));
+    TableIterator::once((loaded.import_id, loaded.lines, loaded.reused))
+}
+
+/// Loads a shop's export (the file's bytes) into a new import of the
+/// caller's, as the profile says, and completes it (its pipeline is queued).
+/// The same content loaded before by the caller with the same profile and
+/// shop returns that import (`reused`), unless `reload`.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn etl_import_export(
+    content: Option<&[u8]>,
+    profile: Option<&str>,
+    source: default!(Option<&str>, "NULL"),
+    shop: default!(Option<&str>, "NULL"),
+    reload: default!(Option<bool>, false),
+) -> TableIterator<'static, (name!(import_id, Uuid), name!(lines, i64), name!(reused, bool))> {
+    export_entry(|| {
+        let content = content.ok_or(Error::NullArgument("content"))?;
+        exports::load_bytes(content, export_request(profile, source, shop, reload)?)
+    })
+}
+
+/// `etl_import_export` for a file of the server, read as it streams (a CSV)
+/// by the server's process: for roles with the privileges of
+/// `pg_read_server_files`, checked before the file is touched.
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn etl_import_export_file(
+    path: Option<&str>,
+    profile: Option<&str>,
+    source: default!(Option<&str>, "NULL"),
+    shop: default!(Option<&str>, "NULL"),
+    reload: default!(Option<bool>, false),
+) -> TableIterator<'static, (name!(import_id, Uuid), name!(lines, i64), name!(reused, bool))> {
+    // SAFETY: reads the current user (the caller: nothing switched) and a
+    // role membership from the catalog, inside a transaction.
+    let allowed = unsafe {
+        pgrx::pg_sys::has_privs_of_role(
+            pgrx::pg_sys::GetUserId(),
+            pgrx::pg_sys::Oid::from(pgrx::pg_sys::ROLE_PG_READ_SERVER_FILES),
+        )
+    };
+    export_entry(|| {
+        if !allowed {
+            return Err(Error::ExportFileForbidden);
+        }
+        let path = path.ok_or(Error::NullArgument("path"))?;
+        exports::load_file(path, export_request(profile, source, shop, reload)?)
+    })
 }
 
 /// A new version 7 (time-ordered) UUID.

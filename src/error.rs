@@ -48,6 +48,30 @@ pub enum Error {
     #[error("import {0} is not an import of yours; a loader sees only its own imports")]
     NotVisible(String),
 
+    // An export that cannot be loaded (etl_import_export): nothing was written.
+    #[error("export profile \"{0}\" does not exist in etl.export_profiles")]
+    UnknownExportProfile(String),
+    #[error("export profile \"{profile}\" cannot be used: {why}")]
+    BadExportProfile { profile: String, why: String },
+    #[error("the export lacks the header {missing} that profile \"{profile}\" needs; nothing was loaded")]
+    ExportMissingHeaders { profile: String, missing: String },
+    #[error("the export cannot be read: {0}; nothing was loaded")]
+    ExportUnreadable(String),
+    #[error("the export is not in its profile's encoding: {0}; nothing was loaded")]
+    ExportBadEncoding(String),
+    #[error("export profile \"{0}\" maps no shop column and names no fixed_shop, and the call gave no shop")]
+    ExportNeedsShop(String),
+    #[error("the export has more than 2147483647 rows, more than etl.raw_orders.line_no can number")]
+    ExportTooLong,
+    #[error("could not read file \"{path}\": {message}")]
+    ExportFile { path: String, message: String },
+    #[error("could not open file \"{0}\": no such file")]
+    ExportFileMissing(String),
+    #[error(
+        "permission denied to read server files: etl_import_export_file needs the privileges of pg_read_server_files"
+    )]
+    ExportFileForbidden,
+
     // A stage (or a statement inside it) that could not complete.
     #[error("SPI: {0}")]
     Spi(#[from] pgrx::spi::SpiError),
@@ -79,8 +103,18 @@ impl Error {
         use PgSqlErrorCode::*;
         match self {
             Error::NullImportId | Error::NullArgument(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            Error::UnknownImport(_) | Error::NoSuchRunner(_) => ERRCODE_UNDEFINED_OBJECT,
-            Error::NotImportOwner(_) | Error::RunnerIsSuperuser(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Error::UnknownImport(_) | Error::NoSuchRunner(_) | Error::UnknownExportProfile(_) => {
+                ERRCODE_UNDEFINED_OBJECT
+            }
+            Error::NotImportOwner(_) | Error::RunnerIsSuperuser(_) | Error::ExportFileForbidden => {
+                ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
+            Error::BadExportProfile { .. } | Error::ExportNeedsShop(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            Error::ExportMissingHeaders { .. } | Error::ExportUnreadable(_) => ERRCODE_BAD_COPY_FILE_FORMAT,
+            Error::ExportBadEncoding(_) => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+            Error::ExportTooLong => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            Error::ExportFile { .. } => ERRCODE_IO_ERROR,
+            Error::ExportFileMissing(_) => ERRCODE_UNDEFINED_FILE,
             Error::ImportNotCompleted { .. }
             | Error::NothingToRetry(_)
             | Error::NotRunYet(_)
@@ -126,6 +160,17 @@ impl Error {
             ),
             Error::UnknownTimeZone(_) => Some("SET etl.source_timezone to a name from pg_timezone_names."),
             Error::NotRunYet(_) => Some("Run it with etl_run_all(import_id) (or let the worker run it) first."),
+            Error::UnknownExportProfile(_) => {
+                Some("SELECT profile_name FROM etl.export_profiles lists the profiles; an operator adds one with INSERT.")
+            }
+            Error::ExportMissingHeaders { .. } => Some(
+                "Check the file is the export the profile describes (its first row holds the headers), or fix the profile's columns.",
+            ),
+            Error::ExportBadEncoding(_) => Some("Set the profile's encoding to the file's: utf-8, gbk or gb18030."),
+            Error::ExportNeedsShop(_) => Some("Pass shop => 'the shop name' (a shop of etl.shops)."),
+            Error::ExportFileForbidden => Some(
+                "Load the file's content with etl_import_export(pg_read_binary_file(...) or a client's bytes), or ask for pg_read_server_files.",
+            ),
             Error::ExtensionNotUpdated { .. } => {
                 Some("Run ALTER EXTENSION etl_ext UPDATE in this database (as a superuser); nothing runs until then.")
             }

@@ -15,6 +15,7 @@ mod customers;
 mod drop_guard;
 mod error;
 mod events;
+mod exports;
 mod gucs;
 mod leads;
 mod orders;

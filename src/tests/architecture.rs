@@ -92,7 +92,7 @@ const LAYERS: [&[&str]; 7] = [
     &["api", "worker", "drop_guard"],
     &["queue", "events"],
     &["pipeline"],
-    &["orders", "customers", "leads"],
+    &["orders", "customers", "leads", "exports"],
     &["stage"],
     &["services"],
     &["error", "gucs", "pg_compat"],

@@ -317,6 +317,26 @@ load otherdb la "$I4" 20 r4
 expect_eq "pg_catalog.etl_run_all by operator ops (role search_path the owner's)" "orders|success,customers|success,leads|success" \
     "$(hostile ops otherdb -c "SELECT stage, status FROM pg_catalog.etl_run_all('$I4')" 2>&1 | paste -sd, -)"
 check_clean "etl_run_all" otherdb "$LOG0"
+# A shop's export (etl_import_export runs as its caller, not as the runner):
+# loader la, the database's search_path the owner's, loads a CSV; a
+# superuser with that path loads a file; the pipeline runs both.
+{ echo 'order_id,shop,customer_name,order_status,order_type,amount,ordered_at'
+  for n in $(seq 1 20); do echo "X-$n,ZtShop,buyer $((n % 4)),paid,,\"1,0$n.50\",2026-03-01 10:00:00"; done; } >"$DIR/zt_export.csv"
+chmod 644 "$DIR/zt_export.csv"
+EXPORT=$(hostile la otherdb -c "SELECT import_id FROM pg_catalog.etl_import_export('\\x$(od -An -tx1 -v "$DIR/zt_export.csv" | tr -d ' \n')'::bytea, 'generic')" 2>&1)
+expect_eq "export: loader la (the owner's search_path) loads a CSV into an import of its own" "la|20" \
+    "$(sq otherdb -c "SELECT owner_role || '|' || (SELECT count(*) FROM etl.raw_orders r WHERE r.import_id = i.import_id) FROM etl.imports i WHERE import_id::text = '$EXPORT'" 2>&1)"
+EXPORT2=$(PGOPTIONS= q $PORT -d otherdb -c "SELECT import_id FROM pg_catalog.etl_import_export_file('$DIR/zt_export.csv', 'generic', reload => true)" 2>&1)
+PGOPTIONS= q $PORT -d otherdb -c "CALL pg_catalog.etl_run_queue()" >/dev/null 2>&1
+expect_eq "export: the file variant by a superuser with the owner's search_path; both imports' pipelines finished" "$DONE3|$DONE3" \
+    "$(jobs_of otherdb "$EXPORT")|$(jobs_of otherdb "$EXPORT2")"
+expect_eq "export: loader lb loading the same file gets an import of its own, not la's" "f" \
+    "$(hostile lb otherdb -c "SELECT reused FROM pg_catalog.etl_import_export('\\x$(od -An -tx1 -v "$DIR/zt_export.csv" | tr -d ' \n')'::bytea, 'generic')" 2>&1)"
+expect_eq "export: a role granted nothing may not load one" "42501" \
+    "$(hostile nobody otherdb -c "\\set VERBOSITY verbose" -c "SELECT 1 FROM pg_catalog.etl_import_export('\\x00'::bytea, 'generic')" 2>&1 | grep -oE '42501' | head -1)"
+expect_eq "export: a loader without pg_read_server_files may not read a file of the server" "42501" \
+    "$(hostile la otherdb -c "\\set VERBOSITY verbose" -c "SELECT 1 FROM pg_catalog.etl_import_export_file('/etc/passwd', 'generic')" 2>&1 | grep -oE '42501' | head -1)"
+check_clean "etl_import_export" otherdb "$LOG0"
 for db in appdb otherdb; do
     expect_eq "catalog guard in $db after the plants: no dependency outside pg_catalog and the extension" "" "$(guard $db)"
 done

@@ -3,7 +3,7 @@
 -- at the end, so the database is left as it was.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(56);
+SELECT plan(59);
 
 CREATE EXTENSION etl_ext;
 SELECT has_schema('etl', 'schema etl exists');
@@ -35,6 +35,12 @@ SELECT has_column('etl', 'runs', c, 'runs.' || c)
 SELECT has_function(f, ARRAY['uuid', 'boolean'], f || '(uuid, dry_run boolean)')
   FROM unnest(ARRAY['etl_orders', 'etl_customers', 'etl_leads', 'etl_run_all']) AS f;
 SELECT has_function('etl_redrive', ARRAY['uuid'], 'etl_redrive(uuid)');
+SELECT has_function('etl_import_export', ARRAY['bytea', 'text', 'text', 'text', 'boolean'],
+                    'etl_import_export(content, profile, source, shop, reload)');
+SELECT has_function('etl_import_export_file', ARRAY['text', 'text', 'text', 'text', 'boolean'],
+                    'etl_import_export_file(path, profile, source, shop, reload)');
+SELECT is((SELECT string_agg(profile_name, ',' ORDER BY profile_name) FROM etl.export_profiles WHERE built_in),
+          'generic,shopify', 'the built-in export profiles');
 SELECT has_function('etl_run_pending', 'etl_run_pending()');
 SELECT has_function('etl_emit_event', ARRAY['text', 'jsonb'], 'etl_emit_event(text, jsonb)');
 SELECT is(current_setting('search_path'), '"$user", public', 'the default search_path');

@@ -9,7 +9,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
-SELECT plan(97);
+SELECT plan(101);
 
 -- try(sql): the first value of the query as text, or 'ERROR <sqlstate>: <message>'.
 -- Lets a check that runs as a restricted role fail without aborting the file.
@@ -72,6 +72,24 @@ SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE proname = 'import_completed' AND NOT has_function_privilege('etl_loader', oid, 'EXECUTE')),
           NULL, 'etl_loader can execute etl.import_completed (the completion trigger calls it)');
+-- Loading a shop's export (semantics 11.2, 11.7): loaders (and so
+-- operators), nobody else; the file variant checks pg_read_server_files itself.
+SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
+            WHERE proname IN ('etl_import_export', 'etl_import_export_file')
+              AND has_function_privilege('etl_loader', oid, 'EXECUTE')),
+          'etl_import_export(bytea,text,text,text,boolean), etl_import_export_file(text,text,text,text,boolean)',
+          'etl_loader can execute etl_import_export and etl_import_export_file');
+SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
+            WHERE proname IN ('etl_import_export', 'etl_import_export_file')
+              AND has_function_privilege('etl_reader', oid, 'EXECUTE')),
+          NULL, 'etl_reader cannot load exports');
+SELECT is(has_table_privilege('etl_loader', 'etl.export_profiles', 'INSERT, UPDATE, DELETE, TRUNCATE'), false,
+          'etl_loader reads the export profiles and cannot change them');
+SELECT is(has_table_privilege('etl_operator', 'etl.export_profiles', 'INSERT')
+          AND has_table_privilege('etl_operator', 'etl.export_profiles', 'UPDATE')
+          AND has_table_privilege('etl_operator', 'etl.export_profiles', 'DELETE')
+          AND has_table_privilege('etl_loader', 'etl.export_profiles', 'SELECT'), true,
+          'etl_operator adds, changes and deletes export profiles (RLS keeps the built-in ones); loaders read them');
 SELECT is((SELECT string_agg(sig, ', ' ORDER BY sig) FROM ext_functions
             WHERE proname IN ('etl_orders', 'etl_customers', 'etl_leads', 'etl_run_all', 'etl_run_pending', 'etl_retry',
                               'etl_emit_event', 'etl_run_queue', 'claim_job', 'run_job', 'etl_demo_import',

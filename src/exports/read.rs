@@ -1,0 +1,269 @@
+//! Reading an export's rows: CSV (any delimiter, quoted fields with
+//! newlines; UTF-8 with or without a BOM, GBK or GB18030, decoded as it
+//! streams) and XLSX (the first sheet, cell by cell). Each row is handed to
+//! a callback as it is read, so memory holds one row (plus, for XLSX, the
+//! workbook's shared strings), never the file.
+
+use std::io::{self, Read, Seek};
+
+use calamine::{DataRef, Reader, Xlsx};
+use encoding_rs::{Decoder, DecoderResult, Encoding};
+
+use super::profile::{Format, Profile};
+use super::shape::{number_text, serial_of, Cell};
+use crate::error::Error;
+
+/// Decodes `inner` from `encoding` to UTF-8 as it is read. A BOM decides
+/// (a UTF-8 BOM is removed, and a file that starts with one is UTF-8
+/// whatever the profile says); a byte sequence the encoding does not have
+/// is an error, never a replacement character.
+pub struct Decoding<R> {
+    inner: R,
+    decoder: Decoder,
+    encoding: &'static Encoding,
+    input: Vec<u8>,
+    in_start: usize,
+    in_end: usize,
+    output: Vec<u8>,
+    out_start: usize,
+    out_end: usize,
+    consumed: u64,
+    eof: bool,
+    done: bool,
+}
+
+impl<R: Read> Decoding<R> {
+    pub fn new(inner: R, label: &str) -> Result<Self, Error> {
+        let encoding = Encoding::for_label(label.as_bytes())
+            .ok_or_else(|| Error::ExportUnreadable(format!("encoding '{label}' is unknown")))?;
+        Ok(Decoding {
+            inner,
+            decoder: encoding.new_decoder(),
+            encoding,
+            input: vec![0; 64 * 1024],
+            in_start: 0,
+            in_end: 0,
+            output: vec![0; 64 * 1024],
+            out_start: 0,
+            out_end: 0,
+            consumed: 0,
+            eof: false,
+            done: false,
+        })
+    }
+}
+
+impl<R: Read> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.out_start < self.out_end {
+                let n = buf.len().min(self.out_end - self.out_start);
+                buf[..n].copy_from_slice(&self.output[self.out_start..self.out_start + n]);
+                self.out_start += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            if self.in_start == self.in_end && !self.eof {
+                let n = self.inner.read(&mut self.input)?;
+                self.in_start = 0;
+                self.in_end = n;
+                self.eof = n == 0;
+            }
+            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
+                &self.input[self.in_start..self.in_end],
+                &mut self.output,
+                self.eof,
+            );
+            self.in_start += read;
+            self.consumed += read as u64;
+            self.out_start = 0;
+            self.out_end = written;
+            match result {
+                DecoderResult::InputEmpty if self.eof => self.done = true,
+                DecoderResult::InputEmpty | DecoderResult::OutputFull => {}
+                DecoderResult::Malformed(_, _) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "bytes near offset {} are not {} (the profile's encoding)",
+                            self.consumed,
+                            self.encoding.name()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One row: its position in the file (CSV: the record's number from 0;
+/// XLSX: the sheet's row from 0) and its cells.
+pub type Row = (u64, Vec<Option<Cell>>);
+
+/// Reads every row of `input` (the export) as the profile says, handing
+/// each to `each` in order; stops at the first error of either.
+pub fn for_each_row<R: Read + Seek>(
+    input: R,
+    profile: &Profile,
+    mut each: impl FnMut(Row) -> Result<(), Error>,
+) -> Result<(), Error> {
+    match profile.format {
+        Format::Csv => csv_rows(input, profile, &mut each),
+        Format::Xlsx => xlsx_rows(input, &mut each),
+    }
+}
+
+fn csv_rows<R: Read>(input: R, profile: &Profile, each: &mut dyn FnMut(Row) -> Result<(), Error>) -> Result<(), Error> {
+    let decoded = Decoding::new(input, &profile.encoding)?;
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(profile.delimiter).from_reader(decoded);
+    let mut record = csv::StringRecord::new();
+    let mut position = 0u64;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(e)),
+        }
+        if record.as_slice().contains('\0') {
+            return Err(nul_at(position));
+        }
+        each((position, record.iter().map(|f| Some(Cell::Text(f.to_owned()))).collect()))?;
+        position += 1;
+    }
+}
+
+/// PostgreSQL's `text` cannot hold a NUL character (COPY refuses it too).
+fn nul_at(position: u64) -> Error {
+    Error::ExportBadEncoding(format!(
+        "row {} (counting the header as row 1) holds a NUL character (0x00), which PostgreSQL text cannot hold",
+        position + 1
+    ))
+}
+
+fn csv_error(e: csv::Error) -> Error {
+    let at = e.position().map(|p| format!(" (record {}, line {})", p.record() + 1, p.line())).unwrap_or_default();
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::InvalidData => Error::ExportBadEncoding(io.to_string()),
+        csv::ErrorKind::Io(io) => Error::ExportUnreadable(format!("{io}{at}")),
+        other => Error::ExportUnreadable(format!("{other:?}{at}")),
+    }
+}
+
+fn xlsx_rows<R: Read + Seek>(input: R, each: &mut dyn FnMut(Row) -> Result<(), Error>) -> Result<(), Error> {
+    let unreadable = |e: calamine::XlsxError| Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"));
+    let mut workbook: Xlsx<R> = Xlsx::new(input).map_err(unreadable)?;
+    let Some(first) = workbook.sheet_names().first().cloned() else {
+        return Err(Error::ExportUnreadable("the workbook has no sheet".into()));
+    };
+    let mut cells = workbook.worksheet_cells_reader(&first).map_err(unreadable)?;
+    let mut current: Option<Row> = None;
+    while let Some(cell) = cells.next_cell().map_err(unreadable)? {
+        let (row, column) = cell.get_position();
+        let value = match cell.get_value() {
+            DataRef::Empty => continue,
+            DataRef::Int(i) => Cell::Text(i.to_string()),
+            DataRef::Float(f) => Cell::Text(number_text(*f)),
+            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => Cell::Text(s.clone()),
+            DataRef::SharedString(s) => Cell::Text((*s).to_owned()),
+            DataRef::Bool(b) => Cell::Text(if *b { "TRUE" } else { "FALSE" }.to_owned()),
+            DataRef::DateTime(d) if d.is_datetime() => {
+                let (y, mo, da, h, mi, s, ms) = d.to_ymd_hms_milli();
+                Cell::Date(serial_of(y, mo, da, h, mi, s, ms))
+            }
+            DataRef::DateTime(d) => Cell::Text(number_text(d.as_f64())),
+            DataRef::Error(e) => Cell::Text(e.to_string()),
+        };
+        let row = u64::from(row);
+        if matches!(&value, Cell::Text(t) if t.contains('\0')) {
+            return Err(nul_at(row));
+        }
+        if current.as_ref().is_some_and(|(r, _)| *r != row) {
+            if let Some(done) = current.take() {
+                each(done)?;
+            }
+        }
+        let (_, cells_of_row) = current.get_or_insert_with(|| (row, Vec::new()));
+        let column = column as usize;
+        if cells_of_row.len() <= column {
+            cells_of_row.resize(column + 1, None);
+        }
+        cells_of_row[column] = Some(value);
+    }
+    if let Some(done) = current {
+        each(done)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8], label: &str) -> io::Result<String> {
+        let mut out = String::new();
+        Decoding::new(bytes, label).unwrap().read_to_string(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn gbk_is_decoded_a_bom_removed_and_bad_bytes_refused() {
+        // "订单" in GBK.
+        assert_eq!(decode(&[0xB6, 0xA9, 0xB5, 0xA5], "gbk").unwrap(), "订单");
+        assert_eq!(decode(&[0xB6, 0xA9, 0xB5, 0xA5], "gb18030").unwrap(), "订单");
+        assert_eq!(decode("\u{feff}order_id".as_bytes(), "utf-8").unwrap(), "order_id");
+        // A UTF-8 BOM wins over the profile's GBK.
+        assert_eq!(decode("\u{feff}订单".as_bytes(), "gbk").unwrap(), "订单");
+        let err = decode(&[b'a', 0xFF, b'b'], "utf-8").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+        // GBK text read as UTF-8 is refused, not turned into U+FFFD.
+        assert!(decode(&[0xB6, 0xA9, 0xB5, 0xA5], "utf-8").is_err());
+    }
+
+    #[test]
+    fn a_csv_with_a_nul_character_is_refused_and_quoted_newlines_are_kept() {
+        use crate::exports::profile::{Profile, ProfileRow};
+        let profile = Profile::from_row(ProfileRow {
+            name: "p".into(),
+            format: "csv".into(),
+            encoding: "utf-8".into(),
+            delimiter: ";".into(),
+            columns: r#"{"order_id": "a", "customer_name": "b", "amount": "c", "ordered_at": "d"}"#.into(),
+            ordered_at_format: "as_exported".into(),
+            amount_format: "as_exported".into(),
+            rows_per_order: "each_row_a_line".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut rows = Vec::new();
+        let text = "a;b\r\n\"x;\r\ny\";\"1,5\"\n\nlast;\n";
+        for_each_row(io::Cursor::new(text.as_bytes()), &profile, |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .unwrap();
+        let texts: Vec<Vec<String>> = rows
+            .iter()
+            .map(|(_, cells)| {
+                cells.iter().map(|c| if let Some(Cell::Text(t)) = c { t.clone() } else { "?".into() }).collect()
+            })
+            .collect();
+        // A quoted delimiter and newline stay in the field; a blank line is no record.
+        assert_eq!(texts, vec![vec!["a", "b"], vec!["x;\r\ny", "1,5"], vec!["last", ""]]);
+        assert_eq!(rows.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![0, 1, 2]);
+        let err = for_each_row(io::Cursor::new("a;b\nx\0;y\n".as_bytes()), &profile, |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("row 2 (counting the header as row 1) holds a NUL"), "{err}");
+    }
+
+    #[test]
+    fn a_decoded_stream_crosses_buffer_boundaries_intact() {
+        // 200,000 two-byte characters: several input and output buffers.
+        let gbk: Vec<u8> = [0xB6u8, 0xA9].repeat(200_000);
+        let text = decode(&gbk, "gbk").unwrap();
+        assert_eq!(text.chars().count(), 200_000);
+        assert!(text.chars().all(|c| c == '订'));
+    }
+}
