@@ -30,6 +30,7 @@ SELECT pg_catalog.pg_extension_config_dump('etl.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.pending_customer_refresh', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.pending_lead_refresh', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.redrive_scope', '');
+SELECT pg_catalog.pg_extension_config_dump('etl.purged_imports', '');
 
 -- The identity sequences (shops.shop_id, business_leads.lead_no,
 -- runs.run_id, events.event_id, jobs.job_id; the names

@@ -1,0 +1,17 @@
+-- Removes up to $2 finished runs that ended before $1 (pipeline/retention.rs,
+-- purge_runs). Returns how many.
+--
+-- Rules it enforces (docs/semantics.md 11.1, 11.3):
+-- * A running run is never removed; a run that ended is history: nothing
+--   the pipeline decides reads it once its import's jobs record the outcome
+--   (a redrive and etl_explain also accept a done orders job or a purged
+--   import's outcome as proof that the orders stage ran).
+WITH picked AS (
+    SELECT r.run_id FROM etl.runs r
+     WHERE r.status <> 'running' AND r.finished_at < $1
+     ORDER BY r.run_id
+     LIMIT $2
+), gone AS (
+    DELETE FROM etl.runs r USING picked WHERE r.run_id = picked.run_id RETURNING 1
+)
+SELECT count(*) FROM gone
