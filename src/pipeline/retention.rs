@@ -5,14 +5,16 @@
 //! kept in `etl.purged_imports`.
 //!
 //! Everything runs in the caller's transaction, in statements over bounded
-//! batches (imports, runs or events), so no statement holds more than a
-//! batch in memory; the rows it removes are ones no stage, loader or worker
+//! batches (imports, runs or events) that walk the tables in id order, each
+//! starting where the last one stopped (so a purge reads what it removes
+//! once, not once per batch), and no statement holds more than a batch; the rows it removes are ones no stage, loader or worker
 //! reads or writes any more (finished imports, ended runs and jobs, old
 //! events), so nothing else waits for them. An import whose raw lines go is
 //! locked until commit; a stage run that reads raw lines takes that row
 //! FOR SHARE first (`check_raw_lines_kept`).
 
 use pgrx::datum::{Interval, TimestampWithTimeZone};
+use pgrx::Uuid;
 
 use crate::error::Error;
 use crate::gucs;
@@ -57,40 +59,26 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
 
     // Raw lines first: they go only while the import's jobs show it finished
     // (or the jobs' recorded outcome does, once they are gone).
-    let (mut lines, mut rejects) = (0, 0);
+    let (mut lines, mut rejects, mut jobs_removed) = (0, 0, 0);
     if let Some(before) = raw_cutoff {
-        loop {
-            let (imports, l, r) = Sql::new().query(
-                include_str!("../../sql/queries/purge_raw_lines.sql"),
-                &[before.into(), IMPORTS_PER_BATCH.into()],
-                |rows| {
-                    let (mut imports, mut l, mut r) = (0i64, 0i64, 0i64);
-                    for row in rows {
-                        imports += 1;
-                        l += row.get::<i64>(1)?.unwrap_or(0);
-                        r += row.get::<i64>(2)?.unwrap_or(0);
-                    }
-                    Ok((imports, l, r))
-                },
-            )?;
-            lines += l;
-            rejects += r;
-            pgrx::check_for_interrupts!();
-            if imports < IMPORTS_PER_BATCH {
-                break;
-            }
-        }
+        walk_imports(include_str!("../../sql/queries/purge_raw_lines.sql"), before, |row| {
+            lines += row.get::<i64>(1)?.unwrap_or(0);
+            rejects += row.get::<i64>(2)?.unwrap_or(0);
+            Ok(())
+        })?;
     }
-    let jobs_removed = match jobs_cutoff {
-        Some(before) => repeat(include_str!("../../sql/queries/purge_jobs.sql"), before, IMPORTS_PER_BATCH, true)?,
-        None => 0,
-    };
+    if let Some(before) = jobs_cutoff {
+        walk_imports(include_str!("../../sql/queries/purge_jobs.sql"), before, |row| {
+            jobs_removed += row.get::<i64>(1)?.unwrap_or(0);
+            Ok(())
+        })?;
+    }
     let runs_removed = match runs_cutoff {
-        Some(before) => repeat(include_str!("../../sql/queries/purge_runs.sql"), before, ROWS_PER_BATCH, false)?,
+        Some(before) => walk_ids(include_str!("../../sql/queries/purge_runs.sql"), before)?,
         None => 0,
     };
     let events_removed = match events_cutoff {
-        Some(before) => repeat(include_str!("../../sql/queries/purge_events.sql"), before, ROWS_PER_BATCH, false)?,
+        Some(before) => walk_ids(include_str!("../../sql/queries/purge_events.sql"), before)?,
         None => 0,
     };
     Ok(vec![
@@ -102,26 +90,57 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
     ])
 }
 
-/// Runs a purge statement (`$1` = the cutoff, `$2` = the batch) until a
-/// batch is not full. `per_import`: the statement returns a row per import
-/// with its rows removed (a batch counts imports); otherwise one row, the
-/// rows removed. Returns the rows removed.
-fn repeat(statement: &str, before: TimestampWithTimeZone, batch: i64, per_import: bool) -> Result<i64, Error> {
-    let mut removed = 0;
+/// Runs a purge statement over imports in id order (`$1` = the cutoff, `$2`
+/// = imports per batch, `$3` = the import after which the batch starts)
+/// until a batch looks at fewer imports than it may. The statement returns
+/// a row per import it purged, handed to `per_import`, then a row whose
+/// last two columns are the last import it looked at and how many.
+fn walk_imports(
+    statement: &str,
+    before: TimestampWithTimeZone,
+    mut per_import: impl FnMut(&pgrx::spi::SpiHeapTupleData) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut after = Uuid::from_bytes([0; 16]);
     loop {
-        let (units, rows_removed) = Sql::new().query(statement, &[before.into(), batch.into()], |rows| {
-            let (mut units, mut n) = (0i64, 0i64);
-            for row in rows {
-                let count = row.get::<i64>(1)?.unwrap_or(0);
-                units += if per_import { 1 } else { count };
-                n += count;
-            }
-            Ok((units, n))
-        })?;
-        removed += rows_removed;
+        let (last, looked) =
+            Sql::new().query(statement, &[before.into(), IMPORTS_PER_BATCH.into(), after.into()], |rows| {
+                let columns = rows.columns()?;
+                let (mut last, mut looked) = (None, 0i64);
+                for row in rows {
+                    match row.get::<i64>(columns)? {
+                        Some(n) => {
+                            looked = n;
+                            last = row.get::<Uuid>(columns - 1)?;
+                        }
+                        None => per_import(&row)?,
+                    }
+                }
+                Ok((last, looked))
+            })?;
         pgrx::check_for_interrupts!();
-        if units < batch {
-            return Ok(removed);
+        match last {
+            Some(last) if looked >= IMPORTS_PER_BATCH => after = last,
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Runs a purge statement over runs or events in id order (`$1` = the
+/// cutoff, `$2` = rows per batch, `$3` = the id after which it starts) until
+/// a batch removes fewer rows than it may. The statement returns (rows
+/// removed, the last id removed). Returns the rows removed.
+fn walk_ids(statement: &str, before: TimestampWithTimeZone) -> Result<i64, Error> {
+    let (mut removed, mut after) = (0, 0i64);
+    loop {
+        let (n, last) = Sql::new().query(statement, &[before.into(), ROWS_PER_BATCH.into(), after.into()], |rows| {
+            let row = rows.first();
+            Ok((row.get::<i64>(1)?.unwrap_or(0), row.get::<i64>(2)?))
+        })?;
+        removed += n;
+        pgrx::check_for_interrupts!();
+        match last {
+            Some(last) if n >= ROWS_PER_BATCH => after = last,
+            _ => return Ok(removed),
         }
     }
 }

@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
-SELECT plan(35);
+SELECT plan(41);
 
 CREATE FUNCTION pg_temp.try(query text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -173,6 +173,39 @@ SELECT is((SELECT removed FROM etl_purge('0') WHERE history = 'etl.jobs'), 1::bi
 SET LOCAL etl.retain_raw_lines = '2d';
 SELECT is((SELECT removed FROM etl_purge('0') WHERE history = 'etl.raw_orders'), 3::bigint,
           'then its raw lines, its jobs'' recorded outcome saying its pipeline finished');
+
+-- Many batches (1000 imports, or 50,000 runs or events, per statement):
+-- 2500 finished imports of one line and a done job, every seventh one with
+-- a queued job instead (kept), and 120,000 old runs and events, one in
+-- eleven of the runs still running (kept).
+INSERT INTO etl.imports (import_id, source, status, completed_at)
+SELECT ('b0000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 'many ' || i, 'completed', '2026-01-01+00'
+  FROM generate_series(1, 2500) i;
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT ('b0000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 1, 'M' || i, 'S1', 'bob', 'paid', NULL, '1', '2026-01-01'
+  FROM generate_series(1, 2500) i;
+INSERT INTO etl.jobs (import_id, stage, state, finished_at)
+SELECT ('b0000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 'orders',
+       CASE WHEN i % 7 = 0 THEN 'queued' ELSE 'done' END, '2026-01-02+00'
+  FROM generate_series(1, 2500) i;
+INSERT INTO etl.runs (import_id, stage, status, finished_at)
+SELECT 'b0000000-0000-7000-8000-000000000001', 'orders', CASE WHEN n % 11 = 0 THEN 'running' ELSE 'success' END, '2026-01-02+00'
+  FROM generate_series(1, 120000) n;
+INSERT INTO etl.events (event_type, payload, created_at, accepted)
+SELECT 'BENCH', '{}', '2026-01-02+00', true FROM generate_series(1, 120000) n;
+SET LOCAL etl.retain_raw_lines = '2d';
+SET LOCAL etl.retain_jobs = -1;
+DELETE FROM last_purge;
+INSERT INTO last_purge SELECT * FROM etl_purge('0');
+SELECT is(pg_temp.purged('etl.raw_orders'), 2143::bigint, 'over three batches: the lines of the 2143 finished imports go');
+SELECT is((SELECT count(*)::int FROM etl.raw_orders r WHERE r.import_id::text LIKE 'b%'), 357,
+          'the 357 with a queued job keep theirs, wherever they fell in a batch');
+SELECT is(pg_temp.purged('etl.runs'), 109091::bigint, 'over three batches: every old run that ended');
+SELECT is((SELECT count(*)::int FROM etl.runs WHERE status = 'running'), 10909 + 1, 'the running ones stay');
+SELECT is(pg_temp.purged('etl.events'), 120000::bigint, 'over three batches: every old event');
+SET LOCAL etl.retain_jobs = '1d';
+SELECT is((SELECT removed FROM etl_purge('0') WHERE history = 'etl.jobs'), 2143::bigint,
+          'over three batches: the jobs of every import whose jobs are all done');
 
 SELECT * FROM finish();
 ROLLBACK;
