@@ -127,6 +127,17 @@ expect_eq "orders, customers and leads equal those of the same imports run witho
 expect_eq "the purged imports' recorded rejects are the reference's rejects" \
     "$(q $PORT -d reference -c "SELECT count(*) FROM etl.rejects")" "$(q $PORT -d live -c "SELECT sum(rejected_lines) FROM etl.purged_imports")"
 
+# A dump of the purged database restores what a purge left (etl.purged_imports) and its rules.
+sudo -u postgres "$PGBIN/pg_dump" -h "$PGSOCK" -p $PORT -U postgres -Fc -f "$DIR/live.dump" live \
+    && q $PORT -c "CREATE DATABASE restored" >/dev/null \
+    && sudo -u postgres "$PGBIN/pg_restore" -h "$PGSOCK" -p $PORT -U postgres -d restored "$DIR/live.dump" 2>"$DIR/restore.err" \
+    && ok "pg_dump and pg_restore of the purged database" || not_ok "pg_dump and pg_restore of the purged database" "$(head -3 "$DIR/restore.err")"
+PURGED_FP="SELECT count(*) || ':' || md5(string_agg(concat_ws('|', import_id, raw_purged_at, raw_lines, rejected_lines, jobs_purged_at, jobs_outcome), ',' ORDER BY import_id)) FROM etl.purged_imports"
+expect_eq "the restored etl.purged_imports equals the source's" "$(q $PORT -d live -c "$PURGED_FP")" "$(q $PORT -d restored -c "$PURGED_FP")"
+expect_eq "the restored results equal the source's" "$(q $PORT -d live -f "$FP")" "$(q $PORT -d restored -f "$FP")"
+OUT=$(q $PORT -d restored -c "SELECT count(*) FROM etl_run_all('00000000-0000-7000-8000-000000001001')" 2>&1)
+case "$OUT" in *"were purged at"*) ok "the restored database refuses to re-run a purged import" ;; *) not_ok "the restored database refuses to re-run a purged import" "$OUT" ;; esac
+
 # --- 2. Imports every day; a 60-hour window ------------------------------
 setup_db days
 DAYS=14
