@@ -1,5 +1,5 @@
 -- Removes the jobs of the imports whose every job is done or dead and ended
--- before $1, among up to $2 imports with jobs after import $3 (by id), and
+-- before $1, among up to $2 imports with jobs from import $3 on (by id), and
 -- records their outcome in etl.purged_imports (pipeline/retention.rs,
 -- purge). Returns one row per import whose jobs went (the jobs removed),
 -- then one row with the last import the batch looked at and how many it
@@ -14,7 +14,7 @@
 -- * Each batch walks the imports that have jobs, in id order from $3 (a
 --   skip scan of the unique index on (import_id, stage)): each once per purge.
 WITH RECURSIVE holding (import_id) AS (
-    (SELECT j.import_id FROM etl.jobs j WHERE j.import_id > $3 ORDER BY j.import_id LIMIT 1)
+    (SELECT j.import_id FROM etl.jobs j WHERE j.import_id >= $3 ORDER BY j.import_id LIMIT 1)
     UNION ALL
     SELECT (SELECT j.import_id FROM etl.jobs j WHERE j.import_id > h.import_id ORDER BY j.import_id LIMIT 1)
       FROM holding h

@@ -1,5 +1,5 @@
 -- Removes the raw lines and rejects of up to $2 finished imports completed
--- before $1, among the imports that still have raw lines after import $3
+-- before $1, among the imports that still have raw lines from import $3 on
 -- (by id), and records what they had in etl.purged_imports
 -- (pipeline/retention.rs, purge). Returns one row per import purged (raw
 -- lines removed, rejects removed), then one row with the last import the
@@ -20,7 +20,7 @@
 --   from $3 (a skip scan of the primary key of etl.raw_orders), so a purge
 --   reads each import once, and never the imports purged before.
 WITH RECURSIVE holding (import_id) AS (
-    (SELECT r.import_id FROM etl.raw_orders r WHERE r.import_id > $3 ORDER BY r.import_id LIMIT 1)
+    (SELECT r.import_id FROM etl.raw_orders r WHERE r.import_id >= $3 ORDER BY r.import_id LIMIT 1)
     UNION ALL
     SELECT (SELECT r.import_id FROM etl.raw_orders r WHERE r.import_id > h.import_id ORDER BY r.import_id LIMIT 1)
       FROM holding h

@@ -7,9 +7,10 @@
 //! Everything runs in the caller's transaction, in statements over bounded
 //! batches (imports, runs or events) that walk the tables in id order, each
 //! starting where the last one stopped (so a purge reads what it removes
-//! once, not once per batch), and no statement holds more than a batch; the rows it removes are ones no stage, loader or worker
-//! reads or writes any more (finished imports, ended runs and jobs, old
-//! events), so nothing else waits for them. An import whose raw lines go is
+//! once, not once per batch), and no statement holds more than a batch. The
+//! rows it removes are ones no stage, loader or worker reads or writes any
+//! more (finished imports, ended runs and jobs, old events), so nothing else
+//! waits for them. An import whose raw lines go is
 //! locked until commit; a stage run that reads raw lines takes that row
 //! FOR SHARE first (`check_raw_lines_kept`).
 
@@ -91,7 +92,8 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
 }
 
 /// Runs a purge statement over imports in id order (`$1` = the cutoff, `$2`
-/// = imports per batch, `$3` = the import after which the batch starts)
+/// = imports per batch, `$3` = the import the batch starts at: the nil
+/// UUID first, then the last import the previous batch looked at)
 /// until a batch looks at fewer imports than it may. The statement returns
 /// a row per import it purged, handed to `per_import`, then a row whose
 /// last two columns are the last import it looked at and how many.
