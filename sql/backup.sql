@@ -35,6 +35,7 @@ SELECT pg_catalog.pg_extension_config_dump('etl.import_holds', '');
 -- The install writes the built-in export profiles: only the operators' own
 -- are the users' (a restore's CREATE EXTENSION makes the built-in ones).
 SELECT pg_catalog.pg_extension_config_dump('etl.export_profiles', 'WHERE NOT built_in');
+SELECT pg_catalog.pg_extension_config_dump('etl.purged_imports', '');
 
 -- The identity sequences (shops.shop_id, business_leads.lead_no,
 -- runs.run_id, events.event_id, jobs.job_id; the names

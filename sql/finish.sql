@@ -66,6 +66,9 @@ COMMENT ON PROCEDURE etl_run_queue() IS
 --   rejected     a validation rule refused it (detail: reason and why);
 --   failed       the database refused it (detail: the database's message);
 --   not yet run  the orders stage of its import has not run successfully.
+-- Once etl_purge removed an import's raw lines, its line that wrote the
+-- current row is still listed (raw NULL, detail: when it was purged); its
+-- other lines of the order are gone with their text.
 -- Every row also says which run wrote the current row, its customer (key)
 -- and lead (number, stage), and whether the order counts in the lead's
 -- aggregates, and if not why. It reads every raw line (no index serves a
@@ -95,18 +98,32 @@ WITH wanted AS (
            j.reason, j.detail AS reject_detail,
            EXISTS (SELECT 1 FROM etl.runs u
                     WHERE u.import_id = r.import_id AND u.stage = 'orders'
-                      AND u.status IN ('success', 'partial_success')) AS ran
+                      AND u.status IN ('success', 'partial_success'))
+           OR EXISTS (SELECT 1 FROM etl.jobs q
+                       WHERE q.import_id = r.import_id AND q.stage = 'orders' AND q.state = 'done')
+           OR EXISTS (SELECT 1 FROM etl.purged_imports p
+                       WHERE p.import_id = r.import_id AND p.jobs_outcome = 'done') AS ran,
+           NULL::timestamptz AS purged_at
       FROM wanted w
       JOIN etl.raw_orders r
         ON nullif(btrim(r.order_id, E' \t\r\n\u3000'), '') = w.order_id
        AND nullif(btrim(r.shop, E' \t\r\n\u3000'), '') = w.shop
       JOIN etl.imports i ON i.import_id = r.import_id
       LEFT JOIN etl.rejects j ON j.import_id = r.import_id AND j.line_no = r.line_no
+    UNION ALL
+    -- The line that wrote the current row, when etl_purge removed its
+    -- import's raw lines: known by the order's lineage, its text gone.
+    SELECT c.import_id, c.source_line_no, NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.source,
+           coalesce(i.completed_at, i.created_at), NULL, NULL, true, p.raw_purged_at
+      FROM current_order c
+      JOIN etl.imports i ON i.import_id = c.import_id
+      JOIN etl.purged_imports p ON p.import_id = c.import_id AND p.raw_purged_at IS NOT NULL
 )
 SELECT l.import_id, l.source, l.line_no,
+       CASE WHEN l.purged_at IS NULL THEN
        jsonb_build_object('order_id', l.order_id, 'shop', l.shop, 'customer_name', l.customer_name,
                           'order_status', l.order_status, 'order_type', l.order_type,
-                          'amount', l.amount, 'ordered_at', l.ordered_at),
+                          'amount', l.amount, 'ordered_at', l.ordered_at) END,
        CASE WHEN l.reason = 'load_error' THEN 'failed'
             WHEN l.reason IS NOT NULL THEN 'rejected'
             WHEN NOT l.ran THEN 'not yet run'
@@ -116,6 +133,8 @@ SELECT l.import_id, l.source, l.line_no,
             WHEN NOT l.ran THEN 'the orders stage of this import has not run successfully'
             WHEN c.import_id = l.import_id AND c.source_line_no = l.line_no
                  THEN 'wrote the current row (run ' || c.loaded_by_run || ')'
+                      || CASE WHEN l.purged_at IS NOT NULL
+                              THEN '; its raw line was purged at ' || l.purged_at END
             WHEN later.line_no IS NOT NULL
                  THEN 'by line ' || later.line_no || ' of the same import (its latest valid line of the order wins)'
             WHEN c.import_id IS NOT NULL
@@ -213,7 +232,8 @@ REVOKE ALL ON FUNCTION
     pg_catalog.etl_explain(text, text), pg_catalog.etl_redrive(uuid),
     pg_catalog.etl_release(uuid), pg_catalog.etl_quality(uuid),
     pg_catalog.etl_import_export(bytea, text, text, text, boolean),
-    pg_catalog.etl_import_export_file(text, text, text, text, boolean)
+    pg_catalog.etl_import_export_file(text, text, text, text, boolean),
+    pg_catalog.etl_purge(interval)
     FROM PUBLIC;
 REVOKE ALL ON PROCEDURE pg_catalog.etl_run_queue(integer), pg_catalog.etl_run_queue() FROM PUBLIC;
 
@@ -242,7 +262,8 @@ GRANT SELECT ON etl.export_profiles TO etl_loader;
 GRANT SELECT ON etl.orders, etl.customers, etl.business_leads, etl.shops, etl.order_type_mappings,
                 etl.imports, etl.runs, etl.events, etl.rejects, etl.pipeline_status, etl.progress,
                 etl.import_holds,
-                etl.export_profiles
+                etl.export_profiles,
+                etl.purged_imports
    TO etl_reader;
 
 -- etl_operator (plus all of the above)
@@ -254,7 +275,7 @@ GRANT EXECUTE ON FUNCTION
     pg_catalog.etl_run_all(uuid, boolean), pg_catalog.etl_run_pending(), pg_catalog.etl_retry(uuid),
     pg_catalog.etl_emit_event(text, jsonb), pg_catalog.etl_uuid_v7(),
     pg_catalog.etl_polars_pool_threads(), pg_catalog.etl_demo_import(integer, double precision),
-    pg_catalog.etl_explain(text, text), pg_catalog.etl_redrive(uuid),
+    pg_catalog.etl_explain(text, text), pg_catalog.etl_redrive(uuid), pg_catalog.etl_purge(interval),
     etl.emit_event(text, text), etl.claim_job(), etl.run_job(bigint), etl.progress_rows(), etl.lock_pipeline()
    TO etl_operator;
 GRANT EXECUTE ON PROCEDURE pg_catalog.etl_run_queue(integer), pg_catalog.etl_run_queue() TO etl_operator;
@@ -268,6 +289,14 @@ GRANT EXECUTE ON FUNCTION pg_catalog.etl_release(uuid) TO etl_operator;
 GRANT SELECT ON etl.shops, etl.order_type_mappings, etl.imports, etl.raw_orders TO etl_runner;
 GRANT SELECT, UPDATE ON etl.pipeline_lock TO etl_runner;
 GRANT SELECT, INSERT, UPDATE ON etl.import_holds TO etl_runner;
+-- Retention (etl_purge runs as the runner): it removes the raw lines of
+-- finished imports and records what they had. UPDATE of import_id (which
+-- etl.guard_import never lets a non-superuser change) is what row locks on
+-- etl.imports need: etl_purge locks the imports it purges, a stage run the
+-- import it reads the raw lines of (sql/queries/raw_lines_purged.sql).
+GRANT DELETE ON etl.raw_orders TO etl_runner;
+GRANT UPDATE (import_id) ON etl.imports TO etl_runner;
+GRANT SELECT, INSERT, UPDATE ON etl.purged_imports TO etl_runner;
 GRANT SELECT, INSERT, UPDATE, DELETE
    ON etl.orders, etl.customers, etl.business_leads, etl.rejects, etl.runs, etl.events, etl.jobs,
       etl.pending_customer_refresh, etl.pending_lead_refresh, etl.redrive_scope

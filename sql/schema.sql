@@ -328,3 +328,23 @@ CREATE TABLE etl.import_holds (
     released_by  name,
     CONSTRAINT import_hold_release_is_whole CHECK ((released_at IS NULL) = (released_by IS NULL))
 );
+
+-- Retention (etl_purge, docs/operations.md "Retention"): what an import's
+-- purged history leaves behind. One row per import whose raw lines (and
+-- rejects) or jobs were removed; the import itself is never deleted, so its
+-- status, completed_at ("a later import wins") and owner stay. Written only
+-- by etl_purge (as the runner); loaders cannot write it.
+--   raw_purged_at   when its raw lines and rejects were removed (NULL: kept);
+--   raw_lines,      how many raw lines and rejects it had then;
+--   rejected_lines
+--   jobs_purged_at  when its (done or dead) jobs were removed (NULL: kept);
+--   jobs_outcome    what they were: 'done' (the pipeline finished) or 'dead'.
+CREATE TABLE etl.purged_imports (
+    import_id      uuid PRIMARY KEY REFERENCES etl.imports (import_id) ON DELETE CASCADE,
+    raw_purged_at  timestamptz,
+    raw_lines      bigint,
+    rejected_lines bigint,
+    jobs_purged_at timestamptz,
+    jobs_outcome   text
+        CONSTRAINT purged_jobs_outcome_is_known CHECK (jobs_outcome IN ('done', 'dead'))
+);

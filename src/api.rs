@@ -236,6 +236,23 @@ fn etl_import_export_file(
     })
 }
 
+/// Removes the history that is older than `older_than` and than its kind's
+/// `etl.retain_*` setting (kinds whose setting is -1, the default, are
+/// kept): the raw lines and rejects of finished imports, their done or dead
+/// jobs, ended runs, events. One row per table: what it removed, and the
+/// time before which its kind of history went (NULL: its retention is off).
+#[pg_extern(volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn etl_purge(
+    older_than: Option<pgrx::datum::Interval>,
+) -> TableIterator<
+    'static,
+    (name!(history, String), name!(removed, i64), name!(before, Option<pgrx::datum::TimestampWithTimeZone>)),
+> {
+    let purged = entry(|| pipeline::retention::purge(older_than));
+    TableIterator::new(purged.into_iter().map(|p| (p.table.to_string(), p.removed, p.cutoff)).collect::<Vec<_>>())
+}
+
 /// A new version 7 (time-ordered) UUID.
 #[pg_extern(volatile, parallel_safe)]
 fn etl_uuid_v7() -> Uuid {

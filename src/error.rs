@@ -35,6 +35,10 @@ pub enum Error {
     EventTypeTooLong { bytes: usize, max: usize },
     #[error("import {0} has no successful run of the orders stage, so it has no rejected lines to redrive")]
     NotRunYet(String),
+    #[error("the raw lines of import {import_id} were purged at {purged_at} (etl_purge); it cannot be run again or redriven")]
+    RawLinesPurged { import_id: String, purged_at: String },
+    #[error("older_than must not be negative (got {0})")]
+    NegativeRetention(String),
     #[error("the redrive of import {import_id} failed in the {stage} stage and changed nothing: {message}")]
     RedriveFailed { import_id: String, stage: &'static str, message: String },
     #[error("import {import_id} is held by the quality gate: {reason}")]
@@ -121,11 +125,13 @@ impl Error {
             | Error::ImportHeld { .. }
             | Error::NotHeld(_)
             | Error::AlreadyReleased { .. }
+            | Error::RawLinesPurged { .. }
             | Error::ExtensionNotUpdated { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Error::OperatorsOnly(_) | Error::NotVisible(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
-            Error::UnknownTimeZone(_) | Error::EventTypeTooLong { .. } | Error::Refused(_) => {
-                ERRCODE_INVALID_PARAMETER_VALUE
-            }
+            Error::UnknownTimeZone(_)
+            | Error::EventTypeTooLong { .. }
+            | Error::Refused(_)
+            | Error::NegativeRetention(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             // The stage's own error is in the message (and in etl.runs had
             // the transaction been kept); the call can be retried.
             Error::RedriveFailed { .. } => ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
@@ -171,6 +177,10 @@ impl Error {
             Error::ExportFileForbidden => Some(
                 "Load the file's content with etl_import_export(pg_read_binary_file(...) or a client's bytes), or ask for pg_read_server_files.",
             ),
+            Error::RawLinesPurged { .. } => Some(
+                "Its orders, customers and leads are kept, and etl.purged_imports says what it had; load its file again as a new import to run it again.",
+            ),
+            Error::NegativeRetention(_) => Some("Pass how old history must be to go, e.g. etl_purge('30 days')."),
             Error::ExtensionNotUpdated { .. } => {
                 Some("Run ALTER EXTENSION etl_ext UPDATE in this database (as a superuser); nothing runs until then.")
             }

@@ -22,6 +22,11 @@ pub static PROGRESS_NOTICES: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// In kB; -1 leaves the session's work_mem alone.
 pub static STAGE_WORK_MEM_KB: GucSetting<i32> = GucSetting::<i32>::new(32 * 1024);
 pub static ALLOW_DROP_WITH_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
+/// Retention of each kind of history, in minutes; -1: kept for ever (off).
+pub static RETAIN_RAW_LINES_MIN: GucSetting<i32> = GucSetting::<i32>::new(-1);
+pub static RETAIN_JOBS_MIN: GucSetting<i32> = GucSetting::<i32>::new(-1);
+pub static RETAIN_RUNS_MIN: GucSetting<i32> = GucSetting::<i32>::new(-1);
+pub static RETAIN_EVENTS_MIN: GucSetting<i32> = GucSetting::<i32>::new(-1);
 pub static RUNNER_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"etl_runner"));
 /// `off`, or the highest share of rejected lines (0 to 1) with which an
 /// import goes on from the orders stage to customers and leads (the quality
@@ -147,6 +152,36 @@ pub fn init() {
             None,
         );
     }
+    // Retention (etl_purge): superuser-only (postgresql.conf, ALTER SYSTEM,
+    // or ALTER ROLE <the pg_cron job's role> SET by a superuser), so that a
+    // database owner's ALTER DATABASE SET, or a loader's SET, can neither
+    // shorten what is kept nor stop the purge; etl_purge's own older_than
+    // can only keep more (docs/operations.md, "Retention").
+    for (name, description, setting) in [
+        (
+            c"etl.retain_raw_lines",
+            c"How long etl_purge keeps the raw lines and rejects of a finished import, after its completion; -1 keeps them for ever.",
+            &RETAIN_RAW_LINES_MIN,
+        ),
+        (
+            c"etl.retain_jobs",
+            c"How long etl_purge keeps the jobs of an import whose every job is done or dead, after the last ended; -1 keeps them for ever.",
+            &RETAIN_JOBS_MIN,
+        ),
+        (c"etl.retain_runs", c"How long etl_purge keeps a stage run after it ended; -1 keeps runs for ever.", &RETAIN_RUNS_MIN),
+        (c"etl.retain_events", c"How long etl_purge keeps an event after it was stored; -1 keeps events for ever.", &RETAIN_EVENTS_MIN),
+    ] {
+        GucRegistry::define_int_guc(
+            name,
+            description,
+            c"etl_purge(older_than) removes history older than the larger of this and older_than; a unit may be given ('30d', '12h'). Only superusers may change it.",
+            setting,
+            -1,
+            i32::MAX,
+            GucContext::Suset,
+            GucFlags::UNIT_MIN,
+        );
+    }
     // SAFETY: called from _PG_init, on the backend's main thread.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"etl".as_ptr()) };
 }
@@ -248,6 +283,13 @@ pub fn poll_interval_ms() -> i64 {
 
 pub fn retry_base_delay_ms() -> i64 {
     i64::from(RETRY_BASE_DELAY_MS.get())
+}
+
+/// The retention of each kind of history in minutes (None: off), in the
+/// order raw lines, jobs, runs, events.
+pub fn retention_minutes() -> [Option<i64>; 4] {
+    [&RETAIN_RAW_LINES_MIN, &RETAIN_JOBS_MIN, &RETAIN_RUNS_MIN, &RETAIN_EVENTS_MIN]
+        .map(|s| Some(i64::from(s.get())).filter(|&m| m >= 0))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 -- $1 = the content's sha256 (bytea), $2 = the profile, $3 = the call's
 -- shop (NULL when none).
 --
--- Rules it enforces (issue 28, docs/semantics.md 11):
+-- Rules it enforces (issue 28, docs/semantics.md 12):
 -- * The same file twice is one import: the caller's own import with the
 --   same content, profile and shop is returned instead of a new one.
 -- * Only the caller's own imports count (owner_role = CURRENT_USER; the

@@ -1,6 +1,6 @@
 -- An export profile by name (exports/mod.rs, read_profile). $1 = the name.
 --
--- Rules it enforces (issue 28, docs/semantics.md 11):
+-- Rules it enforces (issue 28, docs/semantics.md 12):
 -- * Profiles are data: etl_import_export reads how a file maps to raw
 --   lines from etl.export_profiles, as the caller (its grants and RLS).
 -- * columns goes to Rust as jsonb's text, checked again there.

@@ -2,7 +2,7 @@
 -- $1 = the import, $2 = the line numbers, $3..$9 = the seven text columns
 -- in etl.raw_orders' order, one array element per line.
 --
--- Rules it enforces (issue 28, docs/semantics.md 11):
+-- Rules it enforces (issue 28, docs/semantics.md 12):
 -- * One statement per batch of etl.batch_size lines, the lines as arrays:
 --   statements depend on batches, never on rows; memory on the batch size.
 -- * Written as the caller: the RLS policy lets a loader add lines to its

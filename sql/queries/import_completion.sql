@@ -5,13 +5,16 @@
 --
 -- Rules it enforces (contract 5.3, 8):
 -- * Only the import's owner, an operator or a superuser completes it.
--- * Only the first completion queues anything: an existing orders job
---   means the pipeline was queued before.
+-- * Only the first completion queues anything: an existing orders job, or
+--   jobs that etl_purge removed (etl.purged_imports), means the pipeline
+--   was queued before.
 SELECT i.status,
        i.owner_role = pg_get_userbyid($2)
            OR pg_has_role($2, 'etl_operator', 'MEMBER')
            OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = $2), false),
-       EXISTS (SELECT 1 FROM etl.jobs j WHERE j.import_id = i.import_id AND j.stage = 'orders'),
+       EXISTS (SELECT 1 FROM etl.jobs j WHERE j.import_id = i.import_id AND j.stage = 'orders')
+           OR EXISTS (SELECT 1 FROM etl.purged_imports p
+                       WHERE p.import_id = i.import_id AND p.jobs_purged_at IS NOT NULL),
        (SELECT count(*) FROM etl.raw_orders r WHERE r.import_id = i.import_id)
   FROM etl.imports i
  WHERE i.import_id = $1

@@ -17,6 +17,8 @@ pub use crate::orders::RedriveTally;
 pub use crate::stage::Stage;
 use crate::{customers, gucs, leads, orders};
 
+pub mod retention;
+
 /// Locks the one row of `etl.pipeline_lock` for the rest of the transaction:
 /// it serialises stage runs across sessions, so that concurrent imports
 /// cannot deadlock on shared customers and leads and give the same result
@@ -214,12 +216,34 @@ pub fn redrive_fates(reports: &[StageReport]) -> BTreeMap<String, RedriveTally> 
     )
 }
 
+/// Refuses an import whose raw lines etl_purge removed (a run of its orders
+/// stage would load nothing and say so as if it were true), and otherwise
+/// keeps them until the transaction ends: the import's row is taken FOR
+/// SHARE, which etl_purge's lock on the imports it purges conflicts with.
+fn check_raw_lines_kept(import_id: Uuid) -> Result<(), Error> {
+    let purged_at = Sql::new().query(
+        include_str!("../../sql/queries/raw_lines_purged.sql"),
+        &[import_id.into()],
+        |rows| match rows.into_iter().next() {
+            Some(row) => Ok(row.get::<pgrx::datum::TimestampWithTimeZone>(1)?),
+            None => Ok(None),
+        },
+    )?;
+    match purged_at {
+        Some(at) => Err(Error::RawLinesPurged { import_id: import_id.to_string(), purged_at: at.to_string() }),
+        None => Ok(()),
+    }
+}
+
 fn run_stages_in(
     import_id: Uuid,
     stages: &[Stage],
     scope: Scope,
     after: &mut AfterStage,
 ) -> Result<Vec<StageReport>, Error> {
+    if stages.contains(&Stage::Orders) {
+        check_raw_lines_kept(import_id)?;
+    }
     let source_timezone =
         if stages.contains(&Stage::Orders) { check_source_timezone()? } else { gucs::source_timezone() };
     let mut reports = Vec::with_capacity(stages.len());

@@ -4,7 +4,7 @@
 # within its one-minute tick. The worker watches another database here, so
 # only pg_cron can run this database's queue. Then: a run of the procedure
 # cut by statement_timeout keeps the jobs it finished and counts the attempt
-# of the one it was in.
+# of the one it was in. And README's nightly etl_purge line purges.
 . "$(dirname "$0")/lib.sh"
 require_extension pg_cron
 test_dir DIR cron
@@ -31,6 +31,17 @@ expect_eq "pg_cron's run of CALL etl_run_queue() succeeded" "succeeded|CALL" \
 expect_eq "the three stage events were published" "3" \
     "$(q $PORT -d crondb -c "SELECT count(*) FROM etl.events WHERE payload->>'import_id' = '$IMPORT' AND event_type LIKE '%_ETL_COMPLETED'")"
 expect_eq "etl_run_pending() with nothing queued runs nothing" "0" "$(q $PORT -d crondb -c "SELECT etl_run_pending()")"
+
+# README's nightly purge line (every minute here), with the retention a
+# superuser set in the configuration (docs/operations.md, "Retention").
+q $PORT -c "ALTER SYSTEM SET etl.retain_raw_lines = 0" -c "SELECT pg_reload_conf()" >/dev/null
+q $PORT -d crondb -c "SELECT cron.schedule('etl-purge', '* * * * *', \$\$SELECT pg_catalog.etl_purge('0')\$\$)" >/dev/null
+if wait_for $PORT "SELECT count(*) FROM etl.purged_imports WHERE import_id = '$IMPORT' AND raw_lines = 300" "1" 90; then
+    ok "pg_cron's SELECT pg_catalog.etl_purge(...) (README's line) purged the finished import's 300 raw lines"
+else
+    not_ok "pg_cron's etl_purge purged the finished import" "$(q $PORT -d crondb -c "SELECT status, return_message FROM cron.job_run_details WHERE command LIKE '%etl_purge%'")"
+fi
+q $PORT -d crondb -c "SELECT cron.unschedule('etl-purge')" -c "ALTER SYSTEM RESET etl.retain_raw_lines" -c "SELECT pg_reload_conf()" >/dev/null
 
 # statement_timeout cuts a run of the procedure: what it finished stays, the
 # job it was in keeps its counted attempt (and runs again after its lease).

@@ -209,6 +209,11 @@ SQL
     q "$PORT" -d "$db" -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$import'" >/dev/null
     expect_eq "after the update from $version, the import loaded before it runs" "orders|success|50,customers|success|5,leads|success|5" \
         "$(q "$PORT" -d "$db" -c "SELECT string_agg(stage || '|' || status || '|' || rows_ok, ',') FROM etl_run_all('$import')")"
+    # Retention (0.5.0) on an updated database: the finished import's lines go, and it says so.
+    expect_eq "after the update from $version, etl_purge removes the finished import's raw lines" "50" \
+        "$(q "$PORT" -d "$db" -c "SET etl.retain_raw_lines = 0" -c "SELECT removed FROM etl_purge('0') WHERE history = 'etl.raw_orders'")"
+    OUT=$(q "$PORT" -d "$db" -c "SELECT count(*) FROM etl_run_all('$import')" 2>&1)
+    expect_true "after the update from $version, a purged import is not run again" "$(grep -q 'were purged at' <<<"$OUT" && echo t)"
 }
 update_from_release 0.3.0 31
 update_from_release 0.4.0 41

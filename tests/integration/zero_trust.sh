@@ -24,7 +24,9 @@
 #   7. the rest: leaky functions on the status views, the owner's database
 #      settings in the worker's session, triggers and event triggers of the
 #      owner's, pg_temp objects, a pre-existing etl_runner that can log in
-#      or has members, SECURITY DEFINER functions.
+#      or has members, SECURITY DEFINER functions;
+#   8. retention: the owner, a loader and a stranger against etl_purge and
+#      its settings; an operator's purge with the owner's plants on its path.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -554,6 +556,29 @@ for setting in "default_transaction_read_only = on" "statement_timeout = '20ms'"
     sq appdb -c "ALTER DATABASE appdb RESET ${setting%% =*}" >/dev/null
 done
 export PGOPTIONS='-c search_path=pg_catalog,pg_temp'
+# --- 8. Retention (issue 29): etl_purge and its settings. -------------------
+expect_refused "the owner sets etl.retain_raw_lines = 0 for database appdb" \
+    "$(try owner appdb "ALTER DATABASE appdb SET etl.retain_raw_lines = 0")" "42501"
+expect_refused "the owner calls etl_purge" "$(try owner appdb "SELECT count(*) FROM pg_catalog.etl_purge('0')")" "42501"
+expect_refused "a role granted nothing calls etl_purge" "$(try nobody appdb "SELECT count(*) FROM pg_catalog.etl_purge('0')")" "42501"
+expect_refused "loader lb calls etl_purge" "$(try lb appdb "SELECT count(*) FROM pg_catalog.etl_purge('0')")" "42501"
+expect_refused "loader lb shortens a retention (SET etl.retain_raw_lines = 0)" "$(try lb appdb "SET etl.retain_raw_lines = 0")" "42501"
+expect_refused "loader lb deletes la's raw lines" "$(try lb appdb "DELETE FROM etl.raw_orders")" "42501"
+expect_refused "loader lb marks la's import purged (so that it never runs again)" \
+    "$(try lb appdb "INSERT INTO etl.purged_imports (import_id, raw_purged_at) VALUES ('$IC', now())")" "42501"
+expect_refused "loader lb reads etl.purged_imports" "$(try lb appdb "SELECT count(*) FROM etl.purged_imports")" "42501"
+# An operator's purge with the owner's plants on its search_path (and every
+# retention 0 for its role, as a superuser may set): it purges, nothing
+# planted runs.
+sq postgres -c "ALTER ROLE ops IN DATABASE appdb SET etl.retain_raw_lines = 0" -c "ALTER ROLE ops IN DATABASE appdb SET etl.retain_jobs = 0" >/dev/null
+LOG0=$(planted_in_log)
+OUT=$(hostile ops appdb -c "SET search_path = $HOSTILE_PATH" \
+                        -c "SELECT removed FROM pg_catalog.etl_purge('0') WHERE history OPERATOR(pg_catalog.=) 'etl.raw_orders'" 2>&1)
+expect_true "an operator's purge (the owner's plants on its path) removes finished imports' raw lines ($(tail -1 <<<"$OUT"))" \
+    "$([[ "$(tail -1 <<<"$OUT")" =~ ^[1-9][0-9]*$ ]] && echo t)"
+check_clean "etl_purge" appdb "$LOG0"
+expect_refused "an operator re-runs an import after its purge" "$(try ops appdb "SELECT count(*) FROM pg_catalog.etl_run_all('$I6')")" "55000"
+sq postgres -c "ALTER ROLE ops IN DATABASE appdb RESET ALL" >/dev/null
 restart_server
 expect_eq "after all: owner is not a superuser, nothing planted ran" "f|" \
     "$(sq appdb -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'owner'")|$(hits appdb)$(hits otherdb)"

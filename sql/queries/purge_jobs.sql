@@ -1,0 +1,50 @@
+-- Removes the jobs of the imports whose every job is done or dead and ended
+-- before $1, among up to $2 imports with jobs from import $3 on (by id), and
+-- records their outcome in etl.purged_imports (pipeline/retention.rs,
+-- purge). Returns one row per import whose jobs went (the jobs removed),
+-- then one row with the last import the batch looked at and how many it
+-- looked at (the batch is full at $2).
+--
+-- Rules it enforces (docs/semantics.md 13.1, 13.3):
+-- * A queued, running or failed job is never removed, nor any job of an
+--   import that has one: an import's jobs go all at once.
+-- * What they were stays: 'done' when every job was done (the raw lines of
+--   such an import may still be purged later), else 'dead'; and the
+--   import's completion queues nothing again (sql/queries/import_completion.sql).
+-- * Each batch walks the imports that have jobs, in id order from $3 (a
+--   skip scan of the unique index on (import_id, stage)): each once per purge.
+WITH RECURSIVE holding (import_id) AS (
+    (SELECT j.import_id FROM etl.jobs j WHERE j.import_id >= $3 ORDER BY j.import_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.import_id FROM etl.jobs j WHERE j.import_id > h.import_id ORDER BY j.import_id LIMIT 1)
+      FROM holding h
+     WHERE h.import_id IS NOT NULL
+), looked AS (
+    SELECT h.import_id FROM holding h WHERE h.import_id IS NOT NULL LIMIT $2
+), picked AS (
+    SELECT j.import_id, bool_and(j.state = 'done') AS all_done
+      FROM looked h
+      JOIN etl.jobs j ON j.import_id = h.import_id
+     GROUP BY j.import_id
+    HAVING bool_and(j.state IN ('done', 'dead'))
+       AND max(coalesce(j.finished_at, j.updated_at)) < $1
+), gone AS (
+    DELETE FROM etl.jobs j USING picked
+     WHERE j.import_id = picked.import_id AND j.state IN ('done', 'dead')
+    RETURNING j.import_id
+), gone_counts AS (
+    SELECT g.import_id, count(*) AS n FROM gone g GROUP BY g.import_id
+), recorded AS (
+    INSERT INTO etl.purged_imports AS p (import_id, jobs_purged_at, jobs_outcome)
+    SELECT picked.import_id, pg_catalog.now(),
+           CASE WHEN picked.all_done THEN 'done' ELSE 'dead' END
+      FROM picked
+      JOIN gone_counts g ON g.import_id = picked.import_id
+    ON CONFLICT (import_id) DO UPDATE
+       SET jobs_purged_at = excluded.jobs_purged_at, jobs_outcome = excluded.jobs_outcome
+    RETURNING p.import_id
+)
+SELECT g.n AS removed, NULL::uuid AS last_looked, NULL::bigint AS looked
+  FROM recorded r JOIN gone_counts g ON g.import_id = r.import_id
+UNION ALL
+SELECT NULL, (SELECT h.import_id FROM looked h ORDER BY h.import_id DESC LIMIT 1), (SELECT count(*) FROM looked)
