@@ -4,7 +4,8 @@
 //! a callback as it is read, so memory holds one row (plus, for XLSX, the
 //! workbook's shared strings), never the file.
 
-use std::io::{self, Read, Seek};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use calamine::{DataRef, Reader, Xlsx};
 use encoding_rs::{Decoder, DecoderResult, Encoding};
@@ -115,23 +116,75 @@ pub fn for_each_row<R: Read + Seek>(
     }
 }
 
+/// The most fields a CSV record may have (a sheet's columns, XFD): each
+/// field costs memory however short, so a line of a billion commas would
+/// otherwise take tens of gigabytes (and the backend, and every session,
+/// with it) out of a content of one gigabyte.
+pub const CSV_MAX_FIELDS: usize = 1 << 14;
+/// The most bytes a CSV record may hold once decoded: what a `text` can.
+pub const CSV_MAX_RECORD_BYTES: usize = 1 << 30;
+
 fn csv_rows<R: Read>(input: R, profile: &Profile, each: &mut dyn FnMut(Row) -> Result<(), Error>) -> Result<(), Error> {
-    let decoded = Decoding::new(input, &profile.encoding)?;
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(profile.delimiter).from_reader(decoded);
-    let mut record = csv::StringRecord::new();
+    use csv_core::ReadRecordResult as Parsed;
+    use std::io::BufRead;
+    let mut decoded = io::BufReader::with_capacity(64 * 1024, Decoding::new(input, &profile.encoding)?);
+    // csv's own reader grows a record's buffers without bound; its parser,
+    // driven here, writes into buffers we size (the same rules: quoted
+    // fields, blank lines skipped, any number of fields per record).
+    let mut parser = csv_core::ReaderBuilder::new().delimiter(profile.delimiter).build();
+    let mut out = vec![0u8; 4 * 1024];
+    let mut ends = vec![0usize; 64];
+    let (mut out_len, mut ends_len) = (0usize, 0usize);
     let mut position = 0u64;
     loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {}
-            Err(e) => return Err(csv_error(e)),
+        let input = decoded.fill_buf().map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => Error::ExportBadEncoding(e.to_string()),
+            _ => Error::ExportUnreadable(e.to_string()),
+        })?;
+        let (result, read, written, ended) = parser.read_record(input, &mut out[out_len..], &mut ends[ends_len..]);
+        decoded.consume(read);
+        out_len += written;
+        ends_len += ended;
+        match result {
+            Parsed::InputEmpty => {}
+            Parsed::OutputFull if out.len() >= CSV_MAX_RECORD_BYTES => {
+                return Err(Error::ExportUnreadable(format!(
+                    "row {} (counting the header as row 1) holds more than {CSV_MAX_RECORD_BYTES} bytes",
+                    position + 1
+                )));
+            }
+            Parsed::OutputFull => out.resize((out.len() * 2).min(CSV_MAX_RECORD_BYTES), 0),
+            Parsed::OutputEndsFull if ends.len() >= CSV_MAX_FIELDS => {
+                return Err(Error::ExportUnreadable(format!(
+                    "row {} (counting the header as row 1) has more than {CSV_MAX_FIELDS} fields",
+                    position + 1
+                )));
+            }
+            Parsed::OutputEndsFull => ends.resize((ends.len() * 2).min(CSV_MAX_FIELDS), 0),
+            Parsed::Record => {
+                // A cancel (or statement_timeout) stops a file of rows that are no line too.
+                pgrx::check_for_interrupts!();
+                // Decoded UTF-8, cut at ASCII delimiters and quotes: UTF-8 still.
+                let text = std::str::from_utf8(&out[..out_len]).map_err(|e| Error::ExportBadEncoding(e.to_string()))?;
+                if text.contains('\0') {
+                    return Err(nul_at(position));
+                }
+                let mut start = 0;
+                let cells = ends[..ends_len]
+                    .iter()
+                    .map(|&end| {
+                        let cell = text.get(start..end).map(|t| Some(Cell::Text(t.to_owned())));
+                        start = end;
+                        cell
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Error::ExportBadEncoding(format!("row {} splits a character", position + 1)))?;
+                each((position, cells))?;
+                position += 1;
+                (out_len, ends_len) = (0, 0);
+            }
+            Parsed::End => return Ok(()),
         }
-        if record.as_slice().contains('\0') {
-            return Err(nul_at(position));
-        }
-        each((position, record.iter().map(|f| Some(Cell::Text(f.to_owned()))).collect()))?;
-        position += 1;
     }
 }
 
@@ -143,25 +196,74 @@ fn nul_at(position: u64) -> Error {
     ))
 }
 
-fn csv_error(e: csv::Error) -> Error {
-    let at = e.position().map(|p| format!(" (record {}, line {})", p.record() + 1, p.line())).unwrap_or_default();
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::InvalidData => Error::ExportBadEncoding(io.to_string()),
-        csv::ErrorKind::Io(io) => Error::ExportUnreadable(format!("{io}{at}")),
-        other => Error::ExportUnreadable(format!("{other:?}{at}")),
+/// The most a workbook's parts may hold once inflated, all together: what
+/// a `bytea` can hold (1 GB). calamine keeps the shared strings in memory,
+/// and a zip inflates a thousand times over: a few megabytes of a hostile
+/// "export" would otherwise take the server's memory (the kernel then kills
+/// a backend, and every session with it).
+pub const XLSX_MAX_INFLATED: u64 = 1 << 30;
+/// The sheet's limits in every spreadsheet program (XFD1048576): a cell
+/// beyond them is no export's, and its column would size a row's cells.
+pub const XLSX_MAX_ROWS: u32 = 1 << 20;
+pub const XLSX_MAX_COLUMNS: u32 = 1 << 14;
+
+/// Runs a step of calamine on the hostile workbook: a panic in it (an
+/// arithmetic overflow on a cell reference such as `A99999999999`) is an
+/// unreadable export, not an internal error. Only calamine runs inside: no
+/// SPI, no PostgreSQL error can unwind through here.
+fn calamine_step<T>(step: impl FnOnce() -> Result<T, calamine::XlsxError>) -> Result<T, Error> {
+    match catch_unwind(AssertUnwindSafe(step)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"))),
+        Err(_) => Err(Error::ExportUnreadable("not a readable XLSX workbook: a malformed part".into())),
     }
 }
 
-fn xlsx_rows<R: Read + Seek>(input: R, each: &mut dyn FnMut(Row) -> Result<(), Error>) -> Result<(), Error> {
-    let unreadable = |e: calamine::XlsxError| Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"));
-    let mut workbook: Xlsx<R> = Xlsx::new(input).map_err(unreadable)?;
+/// Refuses a workbook whose parts declare more than [`XLSX_MAX_INFLATED`]
+/// bytes in all; the zip reader fails a part that inflates to more than it
+/// declares, so the declared sizes bound what calamine reads.
+fn check_inflated_size<R: Read + Seek>(input: &mut R) -> Result<(), Error> {
+    let unreadable = |e: zip::result::ZipError| Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"));
+    let total = {
+        let archive = zip::ZipArchive::new(&mut *input).map_err(unreadable)?;
+        archive.decompressed_size().unwrap_or(u128::MAX)
+    };
+    if total > u128::from(XLSX_MAX_INFLATED) {
+        return Err(Error::ExportUnreadable(format!(
+            "the workbook inflates to more than {XLSX_MAX_INFLATED} bytes (its parts declare {total})"
+        )));
+    }
+    input.seek(SeekFrom::Start(0)).map_err(|e| Error::ExportUnreadable(e.to_string()))?;
+    Ok(())
+}
+
+fn xlsx_rows<R: Read + Seek>(mut input: R, each: &mut dyn FnMut(Row) -> Result<(), Error>) -> Result<(), Error> {
+    check_inflated_size(&mut input)?;
+    let mut workbook: Xlsx<R> = calamine_step(|| Xlsx::new(input))?;
     let Some(first) = workbook.sheet_names().first().cloned() else {
         return Err(Error::ExportUnreadable("the workbook has no sheet".into()));
     };
-    let mut cells = workbook.worksheet_cells_reader(&first).map_err(unreadable)?;
+    let mut cells = calamine_step(|| workbook.worksheet_cells_reader(&first))?;
     let mut current: Option<Row> = None;
-    while let Some(cell) = cells.next_cell().map_err(unreadable)? {
+    while let Some(cell) = calamine_step(|| cells.next_cell())? {
+        // A cancel (or statement_timeout) stops a sheet of cells that are no line too.
+        pgrx::check_for_interrupts!();
         let (row, column) = cell.get_position();
+        if row >= XLSX_MAX_ROWS || column >= XLSX_MAX_COLUMNS {
+            return Err(Error::ExportUnreadable(format!(
+                "a cell (row {}, column {}) is beyond a sheet's last cell, XFD1048576",
+                u64::from(row) + 1,
+                u64::from(column) + 1
+            )));
+        }
+        // Rows are numbered in order in a sheet: one that goes back (or a
+        // cell of a row already handed on) would number a line twice.
+        if current.as_ref().is_some_and(|(r, _)| u64::from(row) < *r) {
+            return Err(Error::ExportUnreadable(format!(
+                "row {} comes after a later row; a sheet's rows are in order",
+                u64::from(row) + 1
+            )));
+        }
         let value = match cell.get_value() {
             DataRef::Empty => continue,
             DataRef::Int(i) => Cell::Text(i.to_string()),
