@@ -31,6 +31,10 @@
 #      was read with no CHECK_FOR_INTERRUPTS (no line is written, so no
 #      INSERT): statement_timeout, a cancel and pg_terminate_backend waited
 #      for the whole sheet.
+#   4. etl.progress shows a loader only its own imports' stages and its own
+#      sessions' export loads, but etl.progress_rows(), the function behind
+#      it, is granted to etl_loader (the view needs it) and returned every
+#      stage: another loader's export load (pid, import id, lines) too.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -166,5 +170,25 @@ expect_eq "a CSV row of 16,385 fields or more is refused (22P04), never sized" "
     "$(csv_load "'O2,S1,c,1,2026-01-01' || repeat(',', 10000000)")"
 expect_eq "quoted fields, a doubled quote and a blank line parse as before" "2" \
     "$(csv_load "'\"O3,\"\"x\"\"\",S1,\"a' || E'\\n' || 'b\",1,2026-01-01' || E'\\n\\n' || 'O4,S1,c,1,2026-01-01' || E'\\n'")"
+
+# --- 4. etl.progress_rows() called directly ----------------------------------
+q $PORT -c "CREATE ROLE loader2 LOGIN" -c "GRANT etl_loader TO loader2" >/dev/null
+as_user loader appdb -c "SELECT lines FROM etl_import_export(convert_to('order_id,shop,customer_name,amount,ordered_at' || E'\\n'
+    || (SELECT string_agg('P' || g || ',S1,c,1,2026-01-01', E'\\n') FROM generate_series(1, 600000) g), 'UTF8'), 'review_csv')" \
+    >"$DIR/long_load.out" 2>&1 &
+LONG_LOAD=$!
+deadline=$((SECONDS + 60))
+until [ "$(as_user loader appdb -c "SELECT count(*) FROM etl.progress WHERE stage = 'export'" 2>/dev/null)" == 1 ] ||
+    [ $SECONDS -ge $deadline ]; do sleep 0.2; done
+expect_eq "the loader sees its own export load in etl.progress_rows()" "1" \
+    "$(as_user loader appdb -c "SELECT count(*) FROM etl.progress_rows() WHERE stage = 'export'")"
+expect_eq "another loader does not see it through etl.progress" "0" \
+    "$(as_user loader2 appdb -c "SELECT count(*) FROM etl.progress")"
+expect_eq "... nor by calling etl.progress_rows() itself" "0" \
+    "$(as_user loader2 appdb -c "SELECT count(*) FROM etl.progress_rows()")"
+expect_eq "a superuser (an etl_reader) sees it" "1" \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.progress_rows() WHERE stage = 'export'")"
+wait $LONG_LOAD
+expect_eq "the load went through" "600000" "$(cat "$DIR/long_load.out")"
 
 finish
