@@ -233,8 +233,17 @@ fn calamine_step<T>(step: impl FnOnce() -> Result<T, calamine::XlsxError>) -> Re
 fn check_inflated_size<R: Read + Seek>(input: &mut R) -> Result<(), Error> {
     let unreadable = |e: zip::result::ZipError| Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"));
     let total = {
-        let archive = zip::ZipArchive::new(&mut *input).map_err(unreadable)?;
-        archive.decompressed_size().unwrap_or(u128::MAX)
+        // The sizes of the central directory, which the zip reader holds a
+        // part to, data descriptor or not (ZipArchive::decompressed_size
+        // gives up on a part written with one, as Java's ZipOutputStream and
+        // Apache POI's streaming writer write every part).
+        let mut archive = zip::ZipArchive::new(&mut *input).map_err(unreadable)?;
+        let mut total = 0u128;
+        for index in 0..archive.len() {
+            check_for_interrupts();
+            total += u128::from(archive.by_index_raw(index).map_err(unreadable)?.size());
+        }
+        total
     };
     if total > u128::from(XLSX_MAX_INFLATED) {
         return Err(Error::ExportUnreadable(format!(

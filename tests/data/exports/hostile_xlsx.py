@@ -7,6 +7,10 @@ hostile_xlsx.py KIND [N]
   overflow  a cell reference whose row number overflows u32
   emptygrid N  N rows of 16,000 empty cells each (long to read, and no line)
   bomb      N megabytes of shared strings in a small zip (a decompression bomb)
+  streamed  a good workbook (a header and one line) zipped as a stream writes it:
+            sizes in data descriptors (Java's ZipOutputStream, Apache POI's SXSSF)
+  streamedbomb  bomb N, zipped as a stream
+  liar      N megabytes of shared strings whose central directory entry says 1000 bytes
 """
 import io
 import sys
@@ -31,6 +35,29 @@ def data(r):
     return f'<row r="{r}">' + "".join(c(f"{chr(65 + i)}{r}", v) for i, v in enumerate(vals)) + '</row>'
 
 
+class Unseekable(io.RawIOBase):
+    """A stream zipfile cannot seek back in: it writes data descriptors."""
+
+    def __init__(self):
+        self.out = io.BytesIO()
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        return self.out.write(b)
+
+    def seekable(self):
+        return False
+
+    def tell(self):
+        raise OSError("unseekable")
+
+
+STREAMED = False
+LIAR = False
+
+
 def workbook(sheet_xml, shared=None, sheet_parts=None):
     files = {
         "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -49,7 +76,7 @@ def workbook(sheet_xml, shared=None, sheet_parts=None):
         + ('<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>' if shared else '')
         + '</Relationships>',
     }
-    out = io.BytesIO()
+    out = Unseekable() if STREAMED else io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         for name, text in files.items():
             z.writestr(name, text)
@@ -60,10 +87,10 @@ def workbook(sheet_xml, shared=None, sheet_parts=None):
         else:
             z.writestr("xl/worksheets/sheet1.xml", sheet_xml)
         if shared:
-            with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as f:
+            with z.open("xl/sharedStrings.xml", "w", force_zip64=(not LIAR)) as f:
                 for part in shared():
                     f.write(part)
-    return out.getvalue()
+    return (out.out if STREAMED else out).getvalue()
 
 
 def col_letters(n):  # 1-based column number -> letters
@@ -76,8 +103,13 @@ def col_letters(n):  # 1-based column number -> letters
 
 kind = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+if kind.startswith("streamed"):
+    STREAMED = True
+    kind = kind[len("streamed"):] or "good"
 if kind == "bigcol":
     xml = HEAD + header() + data(2)[:-6] + c(f"{col_letters(n)}2", "x") + '</row>' + TAIL
+elif kind == "good":
+    xml = HEAD + header() + data(2) + TAIL
 elif kind == "backrow":
     xml = HEAD + header(5) + data(2) + TAIL
 elif kind == "overflow":
@@ -90,6 +122,21 @@ elif kind == "emptygrid":
             yield row
         yield TAIL.encode()
     sys.stdout.write(workbook(None, sheet_parts=parts).hex())
+    sys.exit(0)
+elif kind == "liar":
+    LIAR = True
+    def shared():
+        yield b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        yield b'<si><t>' + b'A' * (n << 20) + b'</t></si></sst>'
+    raw = bytearray(workbook(HEAD + header() + data(2) + TAIL, shared))
+    name = b"xl/sharedStrings.xml"
+    at = raw.find(b"PK\x01\x02")
+    while at >= 0:  # central directory entries: uncompressed size at +24, name at +46
+        name_len = int.from_bytes(raw[at + 28:at + 30], "little")
+        if raw[at + 46:at + 46 + name_len] == name:
+            raw[at + 24:at + 28] = (1000).to_bytes(4, "little")
+        at = raw.find(b"PK\x01\x02", at + 4)
+    sys.stdout.write(bytes(raw).hex())
     sys.exit(0)
 elif kind == "bomb":
     def shared():
