@@ -251,6 +251,65 @@ fn check_inflated_size<R: Read + Seek>(input: &mut R) -> Result<(), Error> {
         )));
     }
     input.seek(SeekFrom::Start(0)).map_err(|e| Error::ExportUnreadable(e.to_string()))?;
+    {
+        let mut archive = zip::ZipArchive::new(&mut *input).map_err(unreadable)?;
+        check_shared_strings_count(&mut archive)?;
+    }
+    input.seek(SeekFrom::Start(0)).map_err(|e| Error::ExportUnreadable(e.to_string()))?;
+    Ok(())
+}
+
+/// calamine reserves room for as many shared strings as the part's `<sst
+/// uniqueCount="...">` announces, before it reads one: a 3 KB workbook
+/// announcing 10^12 strings asked for 24 TB, and the failed allocation
+/// aborted the backend (and reset every session). A part of N bytes holds
+/// at most N / 5 strings (`<si/>`), so a workbook announcing more (and more
+/// than a million) lies and is refused; so is one announcing more than 2^24
+/// (16.7 million unique strings: no export's). Every number in every `uniqueCount` attribute of the `sst`
+/// tag is checked (calamine reads the first, raw, leading zeros skipped):
+/// what calamine could take for the count is never larger than that.
+fn check_shared_strings_count<R: Read + Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), Error> {
+    use quick_xml::events::Event;
+    let unreadable = |e: zip::result::ZipError| Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"));
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(unreadable)?;
+        if !entry.name().map_err(unreadable)?.to_ascii_lowercase().ends_with("sharedstrings.xml") {
+            continue;
+        }
+        // At most a string per 5 bytes; a writer's loose count up to a
+        // million (24 MB reserved, never touched) is let through, and no
+        // count above 2^24 (400 MB reserved: what any server can give).
+        let most = (entry.size() / 5 + 1).clamp(1 << 20, 1 << 24);
+        let mut xml = quick_xml::Reader::from_reader(io::BufReader::new(entry));
+        let mut buf = Vec::new();
+        loop {
+            check_for_interrupts();
+            buf.clear();
+            match xml.read_event_into(&mut buf) {
+                Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "sst" => {
+                    // The tag's attributes as written, scanned as calamine's
+                    // own attribute reader could read them (quoted or not).
+                    let raw = e.attributes_raw();
+                    for (at, _) in raw.match_indices("uniqueCount") {
+                        let value = raw[at + "uniqueCount".len()..]
+                            .trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '=' || c == '"' || c == '\'');
+                        let digits = value.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+                        let significant = digits.trim_start_matches('0');
+                        if significant.len() > 19 || significant.parse::<u64>().is_ok_and(|v| v > most) {
+                            return Err(Error::ExportUnreadable(format!(
+                                "the workbook's shared strings announce {} strings, more than their size can hold",
+                                if significant.len() > 19 { "over 10^19" } else { significant }
+                            )));
+                        }
+                    }
+                    break;
+                }
+                // Anything else is calamine's to report (or to ignore).
+                Ok(Event::Eof) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
     Ok(())
 }
 

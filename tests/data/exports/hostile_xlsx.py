@@ -10,6 +10,7 @@ hostile_xlsx.py KIND [N]
   streamed  a good workbook (a header and one line) zipped as a stream writes it:
             sizes in data descriptors (Java's ZipOutputStream, Apache POI's SXSSF)
   streamedbomb  bomb N, zipped as a stream
+  sstcount  a shared strings part that announces N unique strings (and has one)
   liar      N megabytes of shared strings whose central directory entry says 1000 bytes
 """
 import io
@@ -122,6 +123,13 @@ elif kind == "emptygrid":
             yield row
         yield TAIL.encode()
     sys.stdout.write(workbook(None, sheet_parts=parts).hex())
+    sys.exit(0)
+elif kind == "sstcount":
+    def shared():
+        yield (f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+               f'count="{n}" uniqueCount="{n}"><si><t>x</t></si></sst>').encode()
+    xml = HEAD + header() + data(2) + TAIL
+    sys.stdout.write(workbook(xml, shared).hex())
     sys.exit(0)
 elif kind == "liar":
     LIAR = True
