@@ -228,6 +228,10 @@ SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, 
     OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER)
     OR (p.stage = 'export'
         AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.pid AND a.usename = CURRENT_USER));
+-- etl.progress_rows(), which loaders may call directly (not only through the
+-- view), applies the view's rule itself: it now reads etl.imports, so its
+-- search_path is pinned and it is no longer parallel safe.
+ALTER FUNCTION etl.progress_rows() PARALLEL RESTRICTED SET search_path TO pg_catalog, pg_temp;
 -- (end of issue 28, part 1)
 
 

@@ -416,7 +416,10 @@ mod etl {
 
     /// The stages running now, one row each, for the view `etl.progress`
     /// (none unless the library is preloaded: docs in README).
-    #[pg_extern(volatile, parallel_safe)]
+    /// A loader sees its own imports' stages and its own sessions' export
+    /// loads, here and not only through the view (it may call this directly).
+    #[pg_extern(volatile, parallel_restricted)]
+    #[search_path(pg_catalog, pg_temp)]
     #[allow(clippy::type_complexity)] // pgrx needs the columns spelled out here
     fn progress_rows() -> TableIterator<
         'static,
@@ -435,7 +438,9 @@ mod etl {
         ),
     > {
         let at = |t| pgrx::datum::TimestampWithTimeZone::try_from(t).ok();
-        TableIterator::new(crate::services::progress::running_stages().into_iter().map(move |p| {
+        let visible =
+            super::or_raise(crate::services::progress::visible_to_caller(crate::services::progress::running_stages()));
+        TableIterator::new(visible.into_iter().map(move |p| {
             (
                 p.pid,
                 p.import_id,

@@ -64,10 +64,23 @@ pub fn load_file(path: &str, request: Request<'_>) -> Result<Loaded, Error> {
     let mut sql = Sql::new();
     let profile = read_profile(&mut sql, request.profile)?;
     if profile.format == Format::Xlsx {
+        // Read whole (a zip is read out of order), so no more than a bytea
+        // could hold: /dev/zero or a huge file is refused, not read until
+        // the server's memory runs out.
         let mut bytes = Vec::new();
         open()?
+            .take(read::XLSX_MAX_INFLATED + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::ExportFile { path: path.to_owned(), message: e.to_string() })?;
+        if bytes.len() as u64 > read::XLSX_MAX_INFLATED {
+            return Err(Error::ExportFile {
+                path: path.to_owned(),
+                message: format!(
+                    "an XLSX export is read whole, and this file is larger than {} bytes",
+                    read::XLSX_MAX_INFLATED
+                ),
+            });
+        }
         let hash = Sha256::digest(&bytes).to_vec();
         return load(request, hash, || Ok(Cursor::new(bytes.as_slice())), Some(path));
     }
@@ -161,7 +174,11 @@ fn load<R: Read + Seek>(
             shaper = Some((position, Shaper::new(&profile, map, shop.clone())));
             return Ok(());
         };
-        let line_no = i32::try_from(position - *header_at).map_err(|_| Error::ExportTooLong)?;
+        // The readers hand rows on in order, after the header's.
+        let after_header = position
+            .checked_sub(*header_at)
+            .ok_or_else(|| Error::ExportUnreadable(format!("row {} comes before the header row", position + 1)))?;
+        let line_no = i32::try_from(after_header).map_err(|_| Error::ExportTooLong)?;
         if let (Some(line), Some(writer)) = (shaper.line(line_no, &row), writer.as_mut()) {
             writer.push(&mut sql, line)?;
         }

@@ -4,7 +4,8 @@
 //! a callback as it is read, so memory holds one row (plus, for XLSX, the
 //! workbook's shared strings), never the file.
 
-use std::io::{self, Read, Seek};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use calamine::{DataRef, Reader, Xlsx};
 use encoding_rs::{Decoder, DecoderResult, Encoding};
@@ -115,24 +116,84 @@ pub fn for_each_row<R: Read + Seek>(
     }
 }
 
+/// The most fields a CSV record may have (a sheet's columns, XFD): each
+/// field costs memory however short, so a line of a billion commas would
+/// otherwise take tens of gigabytes (and the backend, and every session,
+/// with it) out of a content of one gigabyte.
+pub const CSV_MAX_FIELDS: usize = 1 << 14;
+/// The most bytes a CSV record may hold once decoded: what a `text` can.
+pub const CSV_MAX_RECORD_BYTES: usize = 1 << 30;
+
 fn csv_rows<R: Read>(input: R, profile: &Profile, each: &mut dyn FnMut(Row) -> Result<(), Error>) -> Result<(), Error> {
-    let decoded = Decoding::new(input, &profile.encoding)?;
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(profile.delimiter).from_reader(decoded);
-    let mut record = csv::StringRecord::new();
+    use csv_core::ReadRecordResult as Parsed;
+    use std::io::BufRead;
+    let mut decoded = io::BufReader::with_capacity(64 * 1024, Decoding::new(input, &profile.encoding)?);
+    // csv's own reader grows a record's buffers without bound; its parser,
+    // driven here, writes into buffers we size (the same rules: quoted
+    // fields, blank lines skipped, any number of fields per record).
+    let mut parser = csv_core::ReaderBuilder::new().delimiter(profile.delimiter).build();
+    let mut out = vec![0u8; 4 * 1024];
+    let mut ends = vec![0usize; 64];
+    let (mut out_len, mut ends_len) = (0usize, 0usize);
     let mut position = 0u64;
     loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {}
-            Err(e) => return Err(csv_error(e)),
+        let input = decoded.fill_buf().map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => Error::ExportBadEncoding(e.to_string()),
+            _ => Error::ExportUnreadable(e.to_string()),
+        })?;
+        let (result, read, written, ended) = parser.read_record(input, &mut out[out_len..], &mut ends[ends_len..]);
+        decoded.consume(read);
+        out_len += written;
+        ends_len += ended;
+        match result {
+            Parsed::InputEmpty => {}
+            Parsed::OutputFull if out.len() >= CSV_MAX_RECORD_BYTES => {
+                return Err(Error::ExportUnreadable(format!(
+                    "row {} (counting the header as row 1) holds more than {CSV_MAX_RECORD_BYTES} bytes",
+                    position + 1
+                )));
+            }
+            Parsed::OutputFull => out.resize((out.len() * 2).min(CSV_MAX_RECORD_BYTES), 0),
+            Parsed::OutputEndsFull if ends.len() >= CSV_MAX_FIELDS => {
+                return Err(Error::ExportUnreadable(format!(
+                    "row {} (counting the header as row 1) has more than {CSV_MAX_FIELDS} fields",
+                    position + 1
+                )));
+            }
+            Parsed::OutputEndsFull => ends.resize((ends.len() * 2).min(CSV_MAX_FIELDS), 0),
+            Parsed::Record => {
+                // A cancel (or statement_timeout) stops a file of rows that are no line too.
+                check_for_interrupts();
+                // Decoded UTF-8, cut at ASCII delimiters and quotes: UTF-8 still.
+                let text = std::str::from_utf8(&out[..out_len]).map_err(|e| Error::ExportBadEncoding(e.to_string()))?;
+                if text.contains('\0') {
+                    return Err(nul_at(position));
+                }
+                let mut start = 0;
+                let cells = ends[..ends_len]
+                    .iter()
+                    .map(|&end| {
+                        let cell = text.get(start..end).map(|t| Some(Cell::Text(t.to_owned())));
+                        start = end;
+                        cell
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| Error::ExportBadEncoding(format!("row {} splits a character", position + 1)))?;
+                each((position, cells))?;
+                position += 1;
+                (out_len, ends_len) = (0, 0);
+            }
+            Parsed::End => return Ok(()),
         }
-        if record.as_slice().contains('\0') {
-            return Err(nul_at(position));
-        }
-        each((position, record.iter().map(|f| Some(Cell::Text(f.to_owned()))).collect()))?;
-        position += 1;
     }
+}
+
+/// A cancel or statement_timeout, checked at every record and cell read: a
+/// file of rows that are no line (so no INSERT checks) stops too. The unit
+/// tests run outside a backend, with nothing to check.
+fn check_for_interrupts() {
+    #[cfg(not(test))]
+    pgrx::check_for_interrupts!();
 }
 
 /// PostgreSQL's `text` cannot hold a NUL character (COPY refuses it too).
@@ -143,25 +204,142 @@ fn nul_at(position: u64) -> Error {
     ))
 }
 
-fn csv_error(e: csv::Error) -> Error {
-    let at = e.position().map(|p| format!(" (record {}, line {})", p.record() + 1, p.line())).unwrap_or_default();
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::InvalidData => Error::ExportBadEncoding(io.to_string()),
-        csv::ErrorKind::Io(io) => Error::ExportUnreadable(format!("{io}{at}")),
-        other => Error::ExportUnreadable(format!("{other:?}{at}")),
+/// The most a workbook's parts may hold once inflated, all together: what
+/// a `bytea` can hold (1 GB). calamine keeps the shared strings in memory,
+/// and a zip inflates a thousand times over: a few megabytes of a hostile
+/// "export" would otherwise take the server's memory (the kernel then kills
+/// a backend, and every session with it).
+pub const XLSX_MAX_INFLATED: u64 = 1 << 30;
+/// The sheet's limits in every spreadsheet program (XFD1048576): a cell
+/// beyond them is no export's, and its column would size a row's cells.
+pub const XLSX_MAX_ROWS: u32 = 1 << 20;
+pub const XLSX_MAX_COLUMNS: u32 = 1 << 14;
+
+/// Runs a step of calamine on the hostile workbook: a panic in it (an
+/// arithmetic overflow on a cell reference such as `A99999999999`) is an
+/// unreadable export, not an internal error. Only calamine runs inside: no
+/// SPI, no PostgreSQL error can unwind through here.
+fn calamine_step<T>(step: impl FnOnce() -> Result<T, calamine::XlsxError>) -> Result<T, Error> {
+    match catch_unwind(AssertUnwindSafe(step)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"))),
+        Err(_) => Err(Error::ExportUnreadable("not a readable XLSX workbook: a malformed part".into())),
     }
 }
 
-fn xlsx_rows<R: Read + Seek>(input: R, each: &mut dyn FnMut(Row) -> Result<(), Error>) -> Result<(), Error> {
-    let unreadable = |e: calamine::XlsxError| Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"));
-    let mut workbook: Xlsx<R> = Xlsx::new(input).map_err(unreadable)?;
+/// Refuses a workbook whose parts declare more than [`XLSX_MAX_INFLATED`]
+/// bytes in all; the zip reader fails a part that inflates to more than it
+/// declares, so the declared sizes bound what calamine reads.
+fn check_inflated_size<R: Read + Seek>(input: &mut R) -> Result<(), Error> {
+    let unreadable = |e: zip::result::ZipError| Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"));
+    let total = {
+        // The sizes of the central directory, which the zip reader holds a
+        // part to, data descriptor or not (ZipArchive::decompressed_size
+        // gives up on a part written with one, as Java's ZipOutputStream and
+        // Apache POI's streaming writer write every part).
+        let mut archive = zip::ZipArchive::new(&mut *input).map_err(unreadable)?;
+        let mut total = 0u128;
+        for index in 0..archive.len() {
+            check_for_interrupts();
+            total += u128::from(archive.by_index_raw(index).map_err(unreadable)?.size());
+        }
+        total
+    };
+    if total > u128::from(XLSX_MAX_INFLATED) {
+        return Err(Error::ExportUnreadable(format!(
+            "the workbook inflates to more than {XLSX_MAX_INFLATED} bytes (its parts declare {total})"
+        )));
+    }
+    input.seek(SeekFrom::Start(0)).map_err(|e| Error::ExportUnreadable(e.to_string()))?;
+    {
+        let mut archive = zip::ZipArchive::new(&mut *input).map_err(unreadable)?;
+        check_shared_strings_count(&mut archive)?;
+    }
+    input.seek(SeekFrom::Start(0)).map_err(|e| Error::ExportUnreadable(e.to_string()))?;
+    Ok(())
+}
+
+/// calamine reserves room for as many shared strings as the part's `<sst
+/// uniqueCount="...">` announces, before it reads one: a 3 KB workbook
+/// announcing 10^12 strings asked for 24 TB, and the failed allocation
+/// aborted the backend (and reset every session). A part of N bytes holds
+/// at most N / 5 strings (`<si/>`), so a workbook announcing more (and more
+/// than a million) lies and is refused; so is one announcing more than 2^24
+/// (16.7 million unique strings: no export's). Every number in every `uniqueCount` attribute of the `sst`
+/// tag is checked (calamine reads the first, raw, leading zeros skipped):
+/// what calamine could take for the count is never larger than that.
+fn check_shared_strings_count<R: Read + Seek>(archive: &mut zip::ZipArchive<R>) -> Result<(), Error> {
+    use quick_xml::events::Event;
+    let unreadable = |e: zip::result::ZipError| Error::ExportUnreadable(format!("not a readable XLSX workbook: {e}"));
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(unreadable)?;
+        if !entry.name().map_err(unreadable)?.to_ascii_lowercase().ends_with("sharedstrings.xml") {
+            continue;
+        }
+        // At most a string per 5 bytes; a writer's loose count up to a
+        // million (24 MB reserved, never touched) is let through, and no
+        // count above 2^24 (400 MB reserved: what any server can give).
+        let most = (entry.size() / 5 + 1).clamp(1 << 20, 1 << 24);
+        let mut xml = quick_xml::Reader::from_reader(io::BufReader::new(entry));
+        let mut buf = Vec::new();
+        loop {
+            check_for_interrupts();
+            buf.clear();
+            match xml.read_event_into(&mut buf) {
+                Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "sst" => {
+                    // The tag's attributes as written, scanned as calamine's
+                    // own attribute reader could read them (quoted or not).
+                    let raw = e.attributes_raw();
+                    for (at, _) in raw.match_indices("uniqueCount") {
+                        let value = raw[at + "uniqueCount".len()..]
+                            .trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '=' || c == '"' || c == '\'');
+                        let digits = value.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+                        let significant = digits.trim_start_matches('0');
+                        if significant.len() > 19 || significant.parse::<u64>().is_ok_and(|v| v > most) {
+                            return Err(Error::ExportUnreadable(format!(
+                                "the workbook's shared strings announce {} strings, more than their size can hold",
+                                if significant.len() > 19 { "over 10^19" } else { significant }
+                            )));
+                        }
+                    }
+                    break;
+                }
+                // Anything else is calamine's to report (or to ignore).
+                Ok(Event::Eof) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn xlsx_rows<R: Read + Seek>(mut input: R, each: &mut dyn FnMut(Row) -> Result<(), Error>) -> Result<(), Error> {
+    check_inflated_size(&mut input)?;
+    let mut workbook: Xlsx<R> = calamine_step(|| Xlsx::new(input))?;
     let Some(first) = workbook.sheet_names().first().cloned() else {
         return Err(Error::ExportUnreadable("the workbook has no sheet".into()));
     };
-    let mut cells = workbook.worksheet_cells_reader(&first).map_err(unreadable)?;
+    let mut cells = calamine_step(|| workbook.worksheet_cells_reader(&first))?;
     let mut current: Option<Row> = None;
-    while let Some(cell) = cells.next_cell().map_err(unreadable)? {
+    while let Some(cell) = calamine_step(|| cells.next_cell())? {
+        // A cancel (or statement_timeout) stops a sheet of cells that are no line too.
+        check_for_interrupts();
         let (row, column) = cell.get_position();
+        if row >= XLSX_MAX_ROWS || column >= XLSX_MAX_COLUMNS {
+            return Err(Error::ExportUnreadable(format!(
+                "a cell (row {}, column {}) is beyond a sheet's last cell, XFD1048576",
+                u64::from(row) + 1,
+                u64::from(column) + 1
+            )));
+        }
+        // Rows are numbered in order in a sheet: one that goes back (or a
+        // cell of a row already handed on) would number a line twice.
+        if current.as_ref().is_some_and(|(r, _)| u64::from(row) < *r) {
+            return Err(Error::ExportUnreadable(format!(
+                "row {} comes after a later row; a sheet's rows are in order",
+                u64::from(row) + 1
+            )));
+        }
         let value = match cell.get_value() {
             DataRef::Empty => continue,
             DataRef::Int(i) => Cell::Text(i.to_string()),

@@ -29,6 +29,9 @@ struct Slot {
     /// The database of that backend: `etl.progress` shows only its own
     /// database's stages (shared memory is one for the whole cluster).
     database: pg_sys::Oid,
+    /// The role the stage started as (the caller of an export load, the
+    /// runner for a stage): a loader sees its own sessions' loads.
+    role: pg_sys::Oid,
     import_id: [u8; 16],
     stage: [u8; STAGE_NAME_BYTES],
     started_at: pg_sys::TimestampTz,
@@ -46,6 +49,7 @@ impl Default for Slot {
         Self {
             pid: 0,
             database: pg_sys::InvalidOid,
+            role: pg_sys::InvalidOid,
             import_id: [0; 16],
             stage: [0; STAGE_NAME_BYTES],
             started_at: 0,
@@ -212,6 +216,8 @@ fn claim_slot(import_id: Uuid, stage: &str) -> Option<usize> {
     table.slots[index] = Slot {
         pid: me,
         database: my_database(),
+        // SAFETY: the current user of this backend, inside a transaction.
+        role: unsafe { pg_sys::GetUserId() },
         import_id: *import_id.as_bytes(),
         stage: name,
         started_at: started,
@@ -227,6 +233,8 @@ fn claim_slot(import_id: Uuid, stage: &str) -> Option<usize> {
 /// One running stage, as `etl.progress` shows it.
 pub struct ProgressRow {
     pub pid: i32,
+    /// The role the stage started as.
+    pub role: pg_sys::Oid,
     pub import_id: Uuid,
     pub stage: String,
     pub started_at: pg_sys::TimestampTz,
@@ -264,6 +272,7 @@ pub fn running_stages() -> Vec<ProgressRow> {
             let stage_len = s.stage.iter().position(|b| *b == 0).unwrap_or(STAGE_NAME_BYTES);
             ProgressRow {
                 pid: s.pid,
+                role: s.role,
                 import_id: Uuid::from_bytes(s.import_id),
                 stage: String::from_utf8_lossy(&s.stage[..stage_len]).into_owned(),
                 started_at: s.started_at,
@@ -277,4 +286,30 @@ pub fn running_stages() -> Vec<ProgressRow> {
             }
         })
         .collect()
+}
+
+/// The running stages the caller may see (`etl.progress_rows()`, which
+/// loaders may execute directly, not only through `etl.progress`): all of
+/// them for etl_reader's members; for anyone else, those of its own imports
+/// and those its own sessions started as it (an export load, whose import
+/// is not committed yet). The rule is here, not only in the view's WHERE,
+/// because the function is callable without the view.
+pub fn visible_to_caller(rows: Vec<ProgressRow>) -> Result<Vec<ProgressRow>, crate::error::Error> {
+    use crate::services::spi::{column_ordinals, Sql};
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let imports: Vec<Uuid> = rows.iter().map(|r| r.import_id).collect();
+    let (reader, own) =
+        Sql::new().query(include_str!("../../sql/queries/progress_visible.sql"), &[imports.into()], |table| {
+            let [reader, own] = column_ordinals(&table, ["reader", "own"])?;
+            let Some(row) = table.into_iter().next() else { return Ok((false, Vec::new())) };
+            Ok((row.get::<bool>(reader)?.unwrap_or(false), row.get::<Vec<Uuid>>(own)?.unwrap_or_default()))
+        })?;
+    if reader {
+        return Ok(rows);
+    }
+    // SAFETY: the current user of this backend (the caller), inside a transaction.
+    let me = unsafe { pg_sys::GetUserId() };
+    Ok(rows.into_iter().filter(|r| r.role == me || own.contains(&r.import_id)).collect())
 }

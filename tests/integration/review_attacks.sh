@@ -20,6 +20,22 @@
 #      every row of schema etl: the drop guard only looks for the name
 #      etl_ext in the statement. Lower severity (superuser only), but the
 #      guard promises to stop exactly this loss of data.
+#   3. etl_import_export (0.5.0) parses a loader's XLSX (calamine) in the
+#      backend. A 3 KB workbook with one cell at column 2^31 made the loader
+#      size a row of 2^31 cells: a 48 GB allocation failed, Rust aborted,
+#      and the postmaster reset every session (a loader crashed the server).
+#      A row numbered before the header (rows out of order) or a reference
+#      such as A99999999999 panicked (XX000, "attempt to subtract/multiply
+#      with overflow"). A 500 KB workbook inflated 500 MB of shared strings
+#      into memory (1 GB of bytea: a terabyte), and a sheet of empty cells
+#      was read with no CHECK_FOR_INTERRUPTS (no line is written, so no
+#      INSERT): statement_timeout, a cancel and pg_terminate_backend waited
+#      for the whole sheet. A 3 KB workbook whose shared strings announced
+#      uniqueCount="1000000000000" made calamine reserve 24 TB: abort, reset.
+#   4. etl.progress shows a loader only its own imports' stages and its own
+#      sessions' export loads, but etl.progress_rows(), the function behind
+#      it, is granted to etl_loader (the view needs it) and returned every
+#      stage: another loader's export load (pid, import id, lines) too.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -107,5 +123,92 @@ expect_eq "the guard refuses DROP EXTENSION etl_ext while etl.orders has rows" 1
 q $PORT -d guarddb -c "DROP EXTENSION plpgsql CASCADE" >/dev/null 2>&1
 left=$(q $PORT -d guarddb -c "SELECT count(*) FROM pg_extension WHERE extname = 'etl_ext'")
 expect_eq "the guard also refuses DROP EXTENSION plpgsql CASCADE (it would drop etl_ext and its rows)" 1 "$left"
+
+# --- 3. hostile XLSX exports (etl_import_export) -----------------------------
+HOSTILE_XLSX="$ROOT/tests/data/exports/hostile_xlsx.py"
+as_user postgres appdb -c "INSERT INTO etl.export_profiles (profile_name, format, columns) VALUES ('review_xlsx', 'xlsx',
+    '{\"order_id\": \"order_id\", \"shop\": \"shop\", \"customer_name\": \"customer_name\", \"amount\": \"amount\", \"ordered_at\": \"ordered_at\"}')" >/dev/null
+# xlsx_load KIND [N] [statement_timeout]: the loader loads a hostile workbook;
+# prints the result or "SQLSTATE: message".
+xlsx_load() {
+    local sql="$DIR/xlsx_$1.sql"
+    { echo "\\set VERBOSITY verbose"; echo "SET statement_timeout = '${3:-60s}';"
+      echo "SELECT lines FROM etl_import_export('\\x$(python3 "$HOSTILE_XLSX" "$1" ${2:-})'::bytea, 'review_xlsx');"; } >"$sql"
+    as_user loader appdb -f "$sql" 2>&1 | sed -E 's/^psql:[^ ]* //; s/ERROR: +//' | head -1
+}
+resets=$(crash_resets "$DIR")
+out=$(xlsx_load bigcol 2147483648)
+expect_eq "a cell at column 2^31 is refused (22P04), not a 48 GB row" "22P04" "${out:0:5}"
+expect_eq "... and the server did not reset" "$resets" "$(crash_resets "$DIR")"
+q $PORT -c "SELECT 1" >/dev/null 2>&1 || wait_crash_reset "$DIR" $PORT "$resets"
+out=$(xlsx_load bigcol 16385)
+expect_eq "a cell beyond XFD is refused (22P04)" "22P04" "${out:0:5}"
+out=$(xlsx_load backrow)
+expect_eq "a row before the header's is refused (22P04), no XX000" "22P04" "${out:0:5}"
+out=$(xlsx_load overflow)
+expect_eq "a cell reference that overflows (A99999999999) is refused (22P04), no XX000" "22P04" "${out:0:5}"
+out=$(xlsx_load bomb 1100)
+expect_eq "a workbook that inflates to over 1 GB (1.1 MB of zip) is refused (22P04) before it is inflated" "22P04" "${out:0:5}"
+# calamine reserves room for as many shared strings as <sst uniqueCount>
+# announces before reading one: 10^12 asked for 24 TB and aborted the
+# backend (the server reset). A count the part's size cannot hold (beyond a
+# million) is refused first; an honest or loosely counted one still loads.
+resets=$(crash_resets "$DIR")
+out=$(xlsx_load sstcount 1000000000000)
+expect_eq "a workbook announcing 10^12 shared strings is refused (22P04)" "22P04" "${out:0:5}"
+expect_eq "... and the server did not reset" "$resets" "$(crash_resets "$DIR")"
+q $PORT -c "SELECT 1" >/dev/null 2>&1 || wait_crash_reset "$DIR" $PORT "$resets"
+expect_eq "a workbook announcing a million shared strings (holding one) still loads" "1" "$(xlsx_load sstcount 1000000)"
+# The size check reads the zip's central directory, whatever the writer:
+# a workbook zipped as a stream (sizes in data descriptors, as Java's
+# ZipOutputStream and Apache POI write) still loads, and a bomb zipped so is
+# still refused; a part that inflates past its declared size fails.
+expect_eq "a good workbook zipped as a stream (data descriptors) loads" "1" "$(xlsx_load streamed)"
+out=$(xlsx_load streamedbomb 1100)
+expect_eq "a bomb zipped as a stream is refused (22P04)" "22P04" "${out:0:5}"
+out=$(xlsx_load liar 50)
+expect_eq "50 MB of shared strings declared as 1000 bytes are refused (22P04)" "22P04" "${out:0:5}"
+start=$SECONDS
+out=$(xlsx_load emptygrid 10000 1s)
+expect_eq "statement_timeout stops a sheet of 160 million empty cells (57014)" "57014" "${out:0:5}"
+expect_true "... within seconds (took $((SECONDS - start)) s)" "$([ $((SECONDS - start)) -lt 20 ] && echo t)"
+expect_eq "the hostile workbooks wrote no import (the loose count and the streamed good one did)" "2" \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.imports WHERE export_profile = 'review_xlsx'")"
+
+# A CSV record's fields each cost memory however short: a line of commas
+# (50 MB of them took 1.7 GB; a bytea of 1 GB would take the server's
+# memory). A record is bounded to a sheet's columns, and its bytes to text's.
+as_user postgres appdb -c "INSERT INTO etl.export_profiles (profile_name, columns) VALUES ('review_csv',
+    '{\"order_id\": \"order_id\", \"shop\": \"shop\", \"customer_name\": \"customer_name\", \"amount\": \"amount\", \"ordered_at\": \"ordered_at\"}')" >/dev/null
+csv_load() { # SQL text of the CSV: the SQLSTATE or the lines loaded
+    as_user loader appdb -c "\\set VERBOSITY verbose" \
+        -c "SELECT lines FROM etl_import_export(convert_to('order_id,shop,customer_name,amount,ordered_at' || E'\\n' || $1, 'UTF8'), 'review_csv')" 2>&1 |
+        grep -oE '^[0-9]+$|ERROR: +[0-9A-Z]{5}' | sed -E 's/ERROR: +//' | head -1
+}
+expect_eq "a CSV row of 16,384 fields still loads" "1" "$(csv_load "'O1,S1,c,1,2026-01-01' || repeat(',', 16379)")"
+expect_eq "a CSV row of 16,385 fields or more is refused (22P04), never sized" "22P04" \
+    "$(csv_load "'O2,S1,c,1,2026-01-01' || repeat(',', 10000000)")"
+expect_eq "quoted fields, a doubled quote and a blank line parse as before" "2" \
+    "$(csv_load "'\"O3,\"\"x\"\"\",S1,\"a' || E'\\n' || 'b\",1,2026-01-01' || E'\\n\\n' || 'O4,S1,c,1,2026-01-01' || E'\\n'")"
+
+# --- 4. etl.progress_rows() called directly ----------------------------------
+q $PORT -c "CREATE ROLE loader2 LOGIN" -c "GRANT etl_loader TO loader2" >/dev/null
+as_user loader appdb -c "SELECT lines FROM etl_import_export(convert_to('order_id,shop,customer_name,amount,ordered_at' || E'\\n'
+    || (SELECT string_agg('P' || g || ',S1,c,1,2026-01-01', E'\\n') FROM generate_series(1, 600000) g), 'UTF8'), 'review_csv')" \
+    >"$DIR/long_load.out" 2>&1 &
+LONG_LOAD=$!
+deadline=$((SECONDS + 60))
+until [ "$(as_user loader appdb -c "SELECT count(*) FROM etl.progress WHERE stage = 'export'" 2>/dev/null)" == 1 ] ||
+    [ $SECONDS -ge $deadline ]; do sleep 0.2; done
+expect_eq "the loader sees its own export load in etl.progress_rows()" "1" \
+    "$(as_user loader appdb -c "SELECT count(*) FROM etl.progress_rows() WHERE stage = 'export'")"
+expect_eq "another loader does not see it through etl.progress" "0" \
+    "$(as_user loader2 appdb -c "SELECT count(*) FROM etl.progress")"
+expect_eq "... nor by calling etl.progress_rows() itself" "0" \
+    "$(as_user loader2 appdb -c "SELECT count(*) FROM etl.progress_rows()")"
+expect_eq "a superuser (an etl_reader) sees it" "1" \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.progress_rows() WHERE stage = 'export'")"
+wait $LONG_LOAD
+expect_eq "the load went through" "600000" "$(cat "$DIR/long_load.out")"
 
 finish
