@@ -94,9 +94,17 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
 pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage], dry_run: bool) -> Result<Vec<StageReport>, Error> {
     let import_id = pipeline::check_import(import_id)?;
     if stages.first().is_some_and(|&first| first != Stage::Orders) {
-        // Under the pipeline's lock, which every orders run (and so every
-        // new hold) takes: no hold can appear between this check and the run.
-        pipeline::lock_pipeline()?;
+        // A run checks under the pipeline's lock, which every orders run (and
+        // so every new hold) takes: no hold can appear between this check and
+        // the run. A dry run does not take it here: a lock taken outside the
+        // rehearsal would outlive it and be held until the caller's
+        // transaction ends (the worker waiting all that time behind a call
+        // that keeps nothing); the rehearsal takes it inside and releases it
+        // when it rolls back, and a hold that appears meanwhile changes
+        // nothing, since the rehearsal keeps nothing either.
+        if !dry_run {
+            pipeline::lock_pipeline()?;
+        }
         gate::refuse_if_held(import_id)?;
     }
     if dry_run {

@@ -198,6 +198,22 @@ CLEAN2=$(import_as la appdb clean)
 DB=appdb wait_for $PORT "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$CLEAN2'" "done,done,done" 30 \
     && ok "a later clean import of the same shop is not held" || not_ok "a later clean import of the same shop is not held"
 
+# Review: a dry run of etl_customers keeps nothing, the pipeline's lock
+# included. The gate's check before customers once took that lock outside
+# the rehearsal, so an operator's dry run in an open transaction held it
+# until COMMIT and the worker waited behind it (orders:running) all along.
+( as_user ops appdb -c "BEGIN" -c "SELECT count(*) FROM etl_customers('$CLEAN2', dry_run => true)" \
+      -c "SELECT pg_sleep(15)" -c "COMMIT" >"$DIR/dry_run.out" 2>&1 ) &
+DRY=$!
+DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE usename = 'ops' AND query = 'SELECT pg_sleep(15)'" "1" 10 >/dev/null
+CLEAN3=$(import_as la appdb clean)
+DB=appdb wait_for $PORT "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$CLEAN3'" "done,done,done" 10 \
+    && ok "an operator's dry run of etl_customers, its transaction still open, does not stall the worker" \
+    || not_ok "an operator's dry run of etl_customers, its transaction still open, does not stall the worker" \
+        "$(jobs_of appdb "$CLEAN3"); worker waiting on a lock: $(sq appdb -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'etl_ext worker' AND wait_event_type = 'Lock'")"
+wait $DRY
+expect_eq "that dry run itself succeeded" "0" "$(grep -c ERROR "$DIR/dry_run.out")"
+
 # Without the worker (crondb is not etl.database): CALL etl_run_queue(), as
 # pg_cron runs it, holds the file, and runs it on after the release.
 BAD2=$(import_as la crondb shifted)
