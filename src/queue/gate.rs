@@ -23,7 +23,7 @@ use pgrx::Uuid;
 use crate::error::Error;
 use crate::events::{self, EventType, GateDetail};
 use crate::gucs;
-use crate::pipeline::StageReport;
+use crate::pipeline::{self, StageReport};
 use crate::services::spi::Sql;
 use crate::stage::Stage;
 
@@ -209,9 +209,10 @@ fn decide(import_id: Uuid, mode: Mode) -> Result<(Verdict, Option<GateDetail>), 
 
 /// `etl_release(import_id)`: an operator lets a held import go on. Records
 /// who and when, publishes `IMPORT_RELEASED` and queues its customers stage
-/// (the chain then goes on to leads). Two operators releasing at once
-/// release (and queue) once: the second waits for the first's row lock and
-/// then finds the import released (an error saying by whom). `caller` is
+/// (the chain then goes on to leads), under the pipeline's lock. Two
+/// operators releasing at once release (and queue) once: the second waits
+/// for the first's locks and then finds the import released (an error
+/// saying by whom). `caller` is
 /// the role that called it, read before the switch to the runner role.
 pub fn release(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<i64, Error> {
     let is_operator = Sql::new().query(
@@ -223,6 +224,12 @@ pub fn release(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<i64, Error>
     if !is_operator {
         return Err(Error::OperatorsOnly("release an import held by the quality gate"));
     }
+    // Under the pipeline's lock, which a runner holds from its look at the
+    // hold to the end of its job: a customers or leads job that a runner is
+    // burying as held (state 'running', which `enqueue` leaves alone) is
+    // dead by the time this release queues it, so it is queued again; and a
+    // runner that looks after this release sees it released.
+    pipeline::lock_pipeline()?;
     let released = Sql::new().query(
         include_str!("../../sql/queries/gate_release.sql"),
         &[import_id.into(), caller.into()],

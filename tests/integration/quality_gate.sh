@@ -239,6 +239,26 @@ as_user ops crondb -c "SELECT etl_release('$BAD3')" >/dev/null
 as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
 expect_eq "the release queues that job again, and it runs" "orders:done,customers:done,leads:done" "$(jobs_of crondb "$BAD3")"
 
+# Review: a release that comes while a runner is burying such a job (its
+# transaction still open, the job 'running') once queued nothing (enqueue
+# leaves a running job alone) and the job then ended dead: released, never
+# run. The release now waits for the runner (the pipeline's lock), and the
+# job it finds dead it queues again.
+BAD4=$(import_as la crondb shifted)
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+sq crondb -c "INSERT INTO etl.jobs (import_id, stage) VALUES ('$BAD4', 'customers')" >/dev/null
+J4=$(as_user ops crondb -c "SELECT etl.claim_job()")
+( as_user ops crondb -c "BEGIN" -c "SELECT etl.run_job($J4)" -c "SELECT pg_sleep(2)" -c "COMMIT" >"$DIR/bury.out" 2>&1 ) &
+BURY=$!
+DB=crondb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE usename = 'ops' AND query = 'SELECT pg_sleep(2)'" "1" 10 >/dev/null
+as_user ops crondb -c "SELECT etl_release('$BAD4')" >/dev/null
+wait $BURY
+expect_eq "the runner that buried it finished (dead, as held when it looked)" "0|dead" \
+    "$(grep -c ERROR "$DIR/bury.out")|$(sed -n 1p "$DIR/bury.out")"
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "a release while a runner buries its customers job: the job is queued again and runs" \
+    "orders:done,customers:done,leads:done|released" "$(jobs_of crondb "$BAD4")|$(hold_of crondb "$BAD4")"
+
 # Calls in sessions with the owner's search_path (public first), qualified
 # as docs/security.md says: the gate's code runs none of the planted objects.
 I_HOSTILE=$(import_as la appdb shifted)
