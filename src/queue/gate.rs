@@ -216,7 +216,7 @@ fn decide(import_id: Uuid, mode: Mode) -> Result<(Verdict, Option<GateDetail>), 
 /// the role that called it, read before the switch to the runner role.
 pub fn release(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<i64, Error> {
     let is_operator = Sql::new().query(
-        "SELECT pg_catalog.pg_has_role($1, 'etl_operator', 'MEMBER')
+        "SELECT pg_catalog.pg_has_role($1, 'etl_operator', 'USAGE')
              OR coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = $1), false)",
         &[caller.into()],
         |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
@@ -302,7 +302,7 @@ pub struct QualityRow {
 /// read before the switch to the runner role.
 pub fn quality(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Vec<QualityRow>, Error> {
     let (sees_all, caller_name, owner) = Sql::new().query(
-        "SELECT pg_catalog.pg_has_role($1, 'etl_reader', 'MEMBER')
+        "SELECT pg_catalog.pg_has_role($1, 'etl_reader', 'USAGE')
                 OR coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = $1), false),
                 pg_catalog.pg_get_userbyid($1)::text,
                 (SELECT i.owner_role::text FROM etl.imports i WHERE i.import_id = $2)",

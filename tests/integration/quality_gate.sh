@@ -148,6 +148,22 @@ expect_eq "etl_quality as a reader" "2" "$(as_user rd appdb -c "SELECT count(*) 
 expect_refused "another loader cannot read its quality" "$(try lb appdb "SELECT * FROM etl_quality('$BAD')")" "42501"
 expect_refused "a role granted nothing cannot call etl_quality" "$(try nobody appdb "SELECT * FROM etl_quality('$BAD')")" "42501"
 expect_refused "the database owner cannot call etl_quality" "$(try owner appdb "SELECT * FROM etl_quality('$BAD')")" "42501"
+# Review: a loader that is a member of etl_reader without its rights (on
+# 16 and later a grant WITH INHERIT FALSE, SET FALSE; on 15 through a
+# NOINHERIT role) is no reader: grants and row-level security give it
+# nothing of etl_reader. etl_quality and etl.pipeline_status once counted
+# any member ('MEMBER') as a reader: it read every import's quality and
+# status. They now ask for etl_reader's rights ('USAGE').
+sq postgres -c "CREATE ROLE lx LOGIN" -c "GRANT etl_loader TO lx" >/dev/null
+if [ "$(sq postgres -c "SHOW server_version_num")" -ge 160000 ]; then
+    sq postgres -c "GRANT etl_reader TO lx WITH INHERIT FALSE, SET FALSE" >/dev/null
+else
+    sq postgres -c "CREATE ROLE lx_mid NOINHERIT" -c "GRANT etl_reader TO lx_mid" -c "GRANT lx_mid TO lx" >/dev/null
+fi
+expect_refused "a loader that is a member of etl_reader without its rights cannot read another's quality" \
+    "$(try lx appdb "SELECT * FROM etl_quality('$BAD')")" "42501"
+expect_eq "nor see another's imports in etl.pipeline_status" "0" \
+    "$(as_user lx appdb -c "SELECT count(*) FROM etl.pipeline_status")"
 # lb's own import compares with lb's earlier imports only (none): it learns
 # nothing of la's.
 LB_CLEAN=$(import_as lb appdb clean)
