@@ -132,3 +132,17 @@ SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, 
   FROM etl.progress_rows() p
  WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'USAGE')
     OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER);
+
+
+-- ---------------------------------------------------------------------------
+-- The quality gate holds back a held import's writes (docs/upgrades.md,
+-- "0.4.0 -> 0.5.0"; docs/semantics.md, section 11). The orders stage of an
+-- import the gate holds is rolled back, so its rejects are not in
+-- etl.rejects: the hold keeps the held run's counts per shop and reason
+-- (rejects_by_shop, for etl_quality) and the held run's id (run_id). Adds
+-- the two columns at the end of etl.import_holds, as a fresh install has
+-- them (schema.sql); the table is new in 0.5.0, so it is empty here.
+-- ---------------------------------------------------------------------------
+ALTER TABLE etl.import_holds
+    ADD COLUMN rejects_by_shop jsonb NOT NULL,
+    ADD COLUMN run_id bigint NOT NULL;

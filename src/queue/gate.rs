@@ -12,13 +12,26 @@
 //! ([`super::chain::on_accepted_event`]), a direct `etl_customers` /
 //! `etl_leads` / `etl_run_all` ([`super::chain::run_for_caller`]), a job of
 //! those stages queued before the hold ([`super::runner`]), `etl_redrive`
-//! and `etl_retry`. Each asks [`hold_of`] or [`after_orders`].
+//! and `etl_retry`. Each asks [`hold_of`], [`OrdersGate`] or
+//! [`rehearse_after_orders`].
 //!
 //! A hold is a row of `etl.import_holds` (one per import, kept after its
 //! release with who released it and when): a released import is never held
 //! again, also when its orders stage runs again.
+//!
+//! The gate decides before the orders stage's writes are kept
+//! ([`OrdersGate`]): with `etl.max_reject_ratio` set and the import never
+//! released, the orders stage's subtransaction is judged after its work
+//! (one statement measures what it wrote) and rolled back when the share is
+//! above the threshold, so that nothing of a held import reaches
+//! `etl.orders`, `etl.rejects` or the refresh queues that any later
+//! customers or leads stage drains. The hold keeps the measured counts;
+//! `etl_release` queues the orders stage again, which then loads the
+//! import for real.
 
-use pgrx::Uuid;
+use std::cell::RefCell;
+
+use pgrx::{JsonB, Uuid};
 
 use crate::error::Error;
 use crate::events::{self, EventType, GateDetail};
@@ -103,14 +116,25 @@ pub fn refuse_if_held(import_id: Uuid) -> Result<(), Error> {
     }
 }
 
-/// Whether `stage` of an import must wait for a release.
-pub fn stage_waits(import_id: Uuid, stage: Stage) -> Result<bool, Error> {
-    Ok(stage != Stage::Orders && matches!(hold_of(import_id)?, Hold::Held(_)))
+/// Whether `stage` of an import must wait for a release: every stage of a
+/// held import, its orders stage too (the release runs it again).
+pub fn stage_waits(import_id: Uuid, _stage: Stage) -> Result<bool, Error> {
+    Ok(matches!(hold_of(import_id)?, Hold::Held(_)))
 }
 
-/// The reject share of an import as its latest orders run left it.
-fn measure(import_id: Uuid, threshold: f64) -> Result<GateDetail, Error> {
-    let (lines, rejected, top_reason, top_lines) =
+/// What the gate measured of an orders run: the share and reason (for the
+/// hold, its events and the report) and the counts per shop and reason
+/// (kept with the hold for `etl_quality`; one entry per shop and reason).
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub detail: GateDetail,
+    pub by_shop: serde_json::Value,
+}
+
+/// The reject share of an import as its latest orders run left it, by one
+/// statement (inside the orders stage's subtransaction when it judges it).
+fn measure(import_id: Uuid, threshold: f64) -> Result<Measured, Error> {
+    let (lines, rejected, top_reason, top_lines, by_shop) =
         Sql::new().query(include_str!("../../sql/queries/gate_measure.sql"), &[import_id.into()], |rows| match rows
             .into_iter()
             .next()
@@ -120,8 +144,9 @@ fn measure(import_id: Uuid, threshold: f64) -> Result<GateDetail, Error> {
                 row.get::<i64>(2)?.unwrap_or(0),
                 row.get::<String>(3)?,
                 row.get::<i64>(4)?.unwrap_or(0),
+                row.get::<JsonB>(5)?.map(|j| j.0).unwrap_or_else(|| serde_json::json!([])),
             )),
-            None => Ok((0, 0, None, 0)),
+            None => Ok((0, 0, None, 0, serde_json::json!([]))),
         })?;
     let reject_ratio = reject_share(lines, rejected);
     let reason = format!(
@@ -129,7 +154,7 @@ fn measure(import_id: Uuid, threshold: f64) -> Result<GateDetail, Error> {
         reject_ratio * 100.0,
         top_reason.map(|r| format!("; most of them {r} ({top_lines} lines)")).unwrap_or_default()
     );
-    Ok(GateDetail { lines, rejected, reject_ratio, threshold, reason, released_by: None })
+    Ok(Measured { detail: GateDetail { lines, rejected, reject_ratio, threshold, reason, released_by: None }, by_shop })
 }
 
 /// Rejected lines over lines; an import without lines rejects nothing.
@@ -147,69 +172,133 @@ pub fn above(share: f64, threshold: f64) -> bool {
     share > threshold
 }
 
-/// Whether the gate records what it decides, or only says it (a dry run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Record,
-    Rehearse,
-}
-
-/// The gate, after a successful orders stage of an import (any other report
-/// passes): decides whether its customers and leads may run. In `Record`
-/// mode a new hold is written to `etl.import_holds` and published as
-/// `IMPORT_HELD`; in `Rehearse` mode (a dry run) nothing is written.
+/// The gate in a dry run, after a rehearsed orders stage (any other report
+/// passes): says what it would decide (`would hold`), from what the
+/// rehearsal wrote, and records nothing (the rehearsal is rolled back).
 /// Adds `details.quality_gate` to the report when the gate looked at it.
-pub fn after_orders(report: &mut StageReport, mode: Mode) -> Result<Verdict, Error> {
+pub fn rehearse_after_orders(report: &mut StageReport) -> Result<Verdict, Error> {
     if report.stage != Stage::Orders || !report.succeeded() {
         return Ok(Verdict::Pass);
     }
-    let (verdict, measured) = decide(report.import_id, mode)?;
+    let (verdict, measured) = match hold_of(report.import_id)? {
+        Hold::Released => (Verdict::Pass, None),
+        Hold::Held(reason) => (Verdict::Held { reason }, None),
+        Hold::None => match gucs::max_reject_ratio() {
+            None => (Verdict::Pass, None),
+            Some(threshold) => {
+                let measured = measure(report.import_id, threshold)?.detail;
+                if above(measured.reject_ratio, threshold) {
+                    (Verdict::WouldHold { reason: measured.reason.clone() }, Some(measured))
+                } else {
+                    (Verdict::Pass, Some(measured))
+                }
+            }
+        },
+    };
     if verdict != Verdict::Pass || measured.is_some() {
         report.counts.extra.insert("quality_gate".into(), verdict.details(measured.as_ref()));
     }
     Ok(verdict)
 }
 
-fn decide(import_id: Uuid, mode: Mode) -> Result<(Verdict, Option<GateDetail>), Error> {
-    match hold_of(import_id)? {
-        Hold::Released => return Ok((Verdict::Pass, None)),
-        Hold::Held(reason) => return Ok((Verdict::Held { reason }, None)),
-        Hold::None => {}
+/// The gate on a real run of an import's stages, made before they run,
+/// under the pipeline's lock (so that no hold or release can come between
+/// it and the stages). With `etl.max_reject_ratio` set, an orders stage of
+/// an import never released is judged inside its subtransaction
+/// ([`OrdersGate::judge`]) and its writes are rolled back when the share is
+/// above the threshold; [`OrdersGate::after_stage`] then records the hold.
+/// Gate off, a released import, or no orders stage: it judges nothing and
+/// the stages run exactly as without it (no subtransaction of its own, no
+/// statement).
+pub struct OrdersGate {
+    import_id: Uuid,
+    /// The threshold when it judges the orders stage.
+    threshold: Option<f64>,
+    /// What the judge measured of the last orders run, for `after_orders`.
+    measured: RefCell<Option<Measured>>,
+}
+
+impl OrdersGate {
+    /// The gate for a run of `stages` of an import. A held import is
+    /// refused (55000, the hint names `etl_release`): nothing of it is
+    /// loaded before its release, and its release runs its orders again.
+    /// The caller holds the pipeline's lock.
+    pub fn for_run(import_id: Uuid, stages: &[Stage]) -> Result<OrdersGate, Error> {
+        let threshold = match hold_of(import_id)? {
+            Hold::Held(reason) => return Err(Error::ImportHeld { import_id: import_id.to_string(), reason }),
+            Hold::Released => None,
+            Hold::None if stages.contains(&Stage::Orders) => gucs::max_reject_ratio(),
+            Hold::None => None,
+        };
+        Ok(OrdersGate { import_id, threshold, measured: RefCell::new(None) })
     }
-    let Some(threshold) = gucs::max_reject_ratio() else {
-        return Ok((Verdict::Pass, None));
-    };
-    let measured = measure(import_id, threshold)?;
-    if !above(measured.reject_ratio, threshold) {
-        return Ok((Verdict::Pass, Some(measured)));
+
+    /// Whether it judges the orders stage (the gate is on and the import
+    /// was never released).
+    pub fn judges(&self) -> bool {
+        self.threshold.is_some()
     }
-    let reason = measured.reason.clone();
-    if mode == Mode::Rehearse {
-        return Ok((Verdict::WouldHold { reason }, Some(measured)));
+
+    /// Inside the orders stage's subtransaction, after its work: measures
+    /// what it wrote (one statement) and says whether it is kept: at or
+    /// below the threshold yes, above it no (rolled back). Adds
+    /// `details.quality_gate` to its counts, so its `etl.runs` row says so.
+    pub fn judge(&self, stage: Stage, counts: &mut crate::stage::StageCounts) -> Result<bool, Error> {
+        let Some(threshold) = self.threshold.filter(|_| stage == Stage::Orders) else {
+            return Ok(true);
+        };
+        let measured = measure(self.import_id, threshold)?;
+        let keep = !above(measured.detail.reject_ratio, threshold);
+        let verdict = if keep { Verdict::Pass } else { Verdict::Held { reason: measured.detail.reason.clone() } };
+        let mut details = verdict.details(Some(&measured.detail));
+        details["kept"] = keep.into();
+        counts.extra.insert("quality_gate".into(), details);
+        *self.measured.borrow_mut() = Some(measured);
+        Ok(keep)
     }
-    let recorded = Sql::new().query(
-        include_str!("../../sql/queries/gate_hold.sql"),
-        &[
-            import_id.into(),
-            measured.lines.into(),
-            measured.rejected.into(),
-            measured.threshold.into(),
-            measured.reason.clone().into(),
-        ],
-        |rows| Ok(!rows.is_empty()),
-    )?;
-    if recorded {
-        events::publish(
-            EventType::ImportHeld,
-            &events::gate_payload(EventType::ImportHeld, import_id, "held", &measured),
+
+    /// After a stage of the run, out of its subtransaction: an orders stage
+    /// the judge rolled back holds the import (a row of
+    /// `etl.import_holds` with the measured counts, and `IMPORT_HELD`).
+    /// Returns whether the import goes on.
+    pub fn after_stage(&self, report: &StageReport) -> Result<Verdict, Error> {
+        if report.stage != Stage::Orders || report.kept || !report.succeeded() {
+            return Ok(Verdict::Pass);
+        }
+        let measured = self
+            .measured
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| Error::Unexpected("the quality gate held an orders run it did not measure".into()))?;
+        let detail = &measured.detail;
+        let recorded = Sql::new().query(
+            include_str!("../../sql/queries/gate_hold.sql"),
+            &[
+                self.import_id.into(),
+                detail.lines.into(),
+                detail.rejected.into(),
+                detail.threshold.into(),
+                detail.reason.clone().into(),
+                JsonB(measured.by_shop.clone()).into(),
+                report.run_id.into(),
+            ],
+            |rows| Ok(!rows.is_empty()),
         )?;
+        if recorded {
+            events::publish(
+                EventType::ImportHeld,
+                &events::gate_payload(EventType::ImportHeld, self.import_id, "held", detail),
+            )?;
+        }
+        Ok(Verdict::Held { reason: detail.reason.clone() })
     }
-    Ok((Verdict::Held { reason }, Some(measured)))
 }
 
 /// `etl_release(import_id)`: an operator lets a held import go on. Records
-/// who and when, publishes `IMPORT_RELEASED` and queues its customers stage
-/// (the chain then goes on to leads), under the pipeline's lock. Two
+/// who and when, publishes `IMPORT_RELEASED` and queues its orders stage
+/// again (the held run's writes were rolled back: the import was never
+/// loaded; the gate lets a released import pass, and the chain then goes
+/// on to customers and leads), under the pipeline's lock. Two
 /// operators releasing at once release (and queue) once: the second waits
 /// for the first's locks and then finds the import released (an error
 /// saying by whom). `caller` is
@@ -225,8 +314,7 @@ pub fn release(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<i64, Error>
         return Err(Error::OperatorsOnly("release an import held by the quality gate"));
     }
     // Under the pipeline's lock, which a runner holds from its look at the
-    // hold to the end of its job: a customers or leads job that a runner is
-    // burying as held (state 'running', which `enqueue` leaves alone) is
+    // hold to the end of its job: a job that a runner is burying as held (state 'running', which `enqueue` leaves alone) is
     // dead by the time this release queues it, so it is queued again; and a
     // runner that looks after this release sees it released.
     pipeline::lock_pipeline()?;
@@ -252,7 +340,7 @@ pub fn release(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<i64, Error>
         EventType::ImportReleased,
         &events::gate_payload(EventType::ImportReleased, import_id, "released", &detail),
     )?;
-    enqueue(import_id, Stage::Customers)?;
+    enqueue(import_id, Stage::Orders)?;
     Ok(event_id)
 }
 

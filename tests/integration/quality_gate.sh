@@ -5,8 +5,11 @@
 # holding the date) completed by a loader is held after its orders stage;
 # nothing (an application's event, the loader, a reader, a role granted
 # nothing, the hostile database owner) moves it on or turns the gate off;
-# two operators releasing at once release it once, and the worker then runs
-# customers and leads; a clean import of the same shop is not held.
+# nothing of the held import's orders stage is kept (etl.orders, etl.rejects,
+# the refresh queues), so no other import's stages see it; two operators
+# releasing at once release it once, and the worker then runs its orders
+# again, then customers and leads; a clean import of the same shop is not
+# held.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
 test_dir DIR gate
@@ -136,8 +139,14 @@ expect_eq "the event's payload: the contract's fields, the share and the thresho
     "$(sq appdb -c "SELECT payload ->> 'status' || '|' || (payload ->> 'success_count') || '|' || (payload ->> 'error_count')
                            || '|' || (payload ->> 'reject_ratio') || '|' || (payload ->> 'threshold')
                       FROM etl.events WHERE event_type = 'IMPORT_HELD' AND payload ->> 'import_id' = '$BAD'")"
-expect_eq "no customer or order of the held import yet has a lead" "0" \
-    "$(sq appdb -c "SELECT count(*) FROM etl.orders WHERE import_id = '$BAD' AND lead_id IS NOT NULL")"
+expect_eq "nothing of the held import's orders stage was kept: no order, no reject, nothing queued for refresh" "0|0|0|0" \
+    "$(sq appdb -c "SELECT (SELECT count(*) FROM etl.orders WHERE import_id = '$BAD') || '|'
+                           || (SELECT count(*) FROM etl.rejects WHERE import_id = '$BAD') || '|'
+                           || (SELECT count(*) FROM etl.pending_customer_refresh) || '|'
+                           || (SELECT count(*) FROM etl.pending_lead_refresh)")"
+expect_eq "its etl.runs row says so: held, kept false, with the stage's counts" "partial_success|held|false|9" \
+    "$(sq appdb -c "SELECT status || '|' || (details -> 'quality_gate' ->> 'decision') || '|' || (details ->> 'kept') || '|' || rows_rejected
+                      FROM etl.runs WHERE import_id = '$BAD' AND stage = 'orders'")"
 
 # etl_quality, as each role.
 expect_eq "etl_quality as the loader: S1's share 0.9, its earlier import's 0" "S1||10|9|0.9|1|5|0" \
@@ -165,10 +174,11 @@ expect_refused "a loader that is a member of etl_reader without its rights canno
 expect_eq "nor see another's imports in etl.pipeline_status" "0" \
     "$(as_user lx appdb -c "SELECT count(*) FROM etl.pipeline_status")"
 # lb's own import compares with lb's earlier imports only (none): it learns
-# nothing of la's.
+# nothing of la's. An import still held is no earlier import (nothing of it
+# was loaded): a reader's comparison counts la's clean one only.
 LB_CLEAN=$(import_as lb appdb clean)
 DB=appdb wait_for $PORT "SELECT string_agg(state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$LB_CLEAN'" "done,done,done" 30 >/dev/null
-expect_eq "a loader's comparison counts only its own earlier imports (none), a reader's every one (la's two)" "0|2" \
+expect_eq "a loader's comparison counts only its own earlier imports (none), a reader's every loaded one (la's clean one)" "0|1" \
     "$(as_user lb appdb -c "SELECT previous_imports FROM etl_quality('$LB_CLEAN') WHERE reason IS NULL")|$(as_user rd appdb -c "SELECT previous_imports FROM etl_quality('$LB_CLEAN') WHERE reason IS NULL")"
 
 # Nothing but an operator's release moves it on.
@@ -190,7 +200,8 @@ sq appdb -c "CALL etl_run_queue()" >/dev/null
 expect_eq "an application's ORDERS_ETL_COMPLETED and IMPORT_RELEASED, and completing it again, queue nothing" \
     "orders:done|held" "$(jobs_of appdb "$BAD")|$(hold_of appdb "$BAD")"
 
-# Two operators release at once: one release, one customers job, one event.
+# Two operators release at once: one release, one orders job run again, one
+# event.
 ( as_user ops appdb -c "BEGIN" -c "SELECT etl_release('$BAD')" -c "SELECT pg_sleep(1)" -c "COMMIT" >"$DIR/release1.out" 2>&1 ) &
 R1=$!
 DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE usename = 'ops' AND query = 'SELECT pg_sleep(1)'" "1" 10 >/dev/null
@@ -202,8 +213,11 @@ expect_eq "one IMPORT_RELEASED event, naming ops" "1|ops" \
     "$(sq appdb -c "SELECT count(*) || '|' || max(payload ->> 'released_by') FROM etl.events WHERE event_type = 'IMPORT_RELEASED' AND accepted")"
 DB=appdb wait_for $PORT "SELECT string_agg(stage || ':' || state, ',' ORDER BY job_id) FROM etl.jobs WHERE import_id = '$BAD'" \
     "orders:done,customers:done,leads:done" 30 \
-    && ok "after the release the worker runs customers and leads" \
-    || not_ok "after the release the worker runs customers and leads" "$(jobs_of appdb "$BAD")"
+    && ok "after the release the worker runs orders again, then customers and leads" \
+    || not_ok "after the release the worker runs orders again, then customers and leads" "$(jobs_of appdb "$BAD")"
+expect_eq "the orders run after the release was kept: the held run, then a kept one" "held:false,passed:" \
+    "$(sq appdb -c "SELECT string_agg(coalesce(details -> 'quality_gate' ->> 'decision', 'passed') || ':' || coalesce(details ->> 'kept', ''), ',' ORDER BY run_id)
+                      FROM etl.runs WHERE import_id = '$BAD' AND stage = 'orders'")"
 expect_eq "the held file's one good line now has a lead" "1" \
     "$(sq appdb -c "SELECT count(*) FROM etl.orders WHERE import_id = '$BAD' AND lead_id IS NOT NULL")"
 expect_eq "etl.pipeline_status: released, by ops" "released|ops" \
@@ -237,7 +251,7 @@ as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
 expect_eq "CALL etl_run_queue(): orders ran, the import is held" "orders:done|held" "$(jobs_of crondb "$BAD2")|$(hold_of crondb "$BAD2")"
 as_user ops crondb -c "SELECT etl_release('$BAD2')" >/dev/null
 as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
-expect_eq "released, the next CALL etl_run_queue() runs customers and leads" "orders:done,customers:done,leads:done|released" \
+expect_eq "released, the next CALL etl_run_queue() runs orders again, customers and leads" "orders:done,customers:done,leads:done|released" \
     "$(jobs_of crondb "$BAD2")|$(hold_of crondb "$BAD2")"
 # A customers job queued before the hold (an operator's etl_retry of a dead
 # job, say) is not run for a held import: it is dead, with the reason.
@@ -274,6 +288,69 @@ expect_eq "the runner that buried it finished (dead, as held when it looked)" "0
 as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
 expect_eq "a release while a runner buries its customers job: the job is queued again and runs" \
     "orders:done,customers:done,leads:done|released" "$(jobs_of crondb "$BAD4")|$(hold_of crondb "$BAD4")"
+
+# Review: a held import's orders stage once kept its writes: its rewrites of
+# existing orders stayed in etl.orders and the customers and leads it moved
+# were queued for refresh, so the next customers and leads stages of ANY
+# import recomputed them from the held orders. The reviewer's reproduction:
+# la's clean import A gives ann_r orders RK1 (2026-01-01, 10.00) and RK2
+# (2026-01-04, 20.00); la's import B rewrites RK1 to 2020-01-01 and
+# 99999.00, its 9 other lines bad, and is held; lb's one-line clean import
+# C of another customer runs its three stages. Before the fix, while B was
+# held, ann_r's first order was 2020-01-01 and her lead's total 100019.00.
+REPRO_A=$(new_uuid); REPRO_B=$(new_uuid); REPRO_C=$(new_uuid)
+repro_import() { # USER ID VALUES
+    as_user "$1" crondb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$2', 'review')" \
+        -c "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at) VALUES $3" \
+        -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$2'" >/dev/null
+}
+# ann_r's customer and lead: first order (UTC), total, orders.
+ann_r() {
+    sq crondb -c "SELECT string_agg(to_char(c.first_order_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') || '|' || l.total_amount
+                                    || '|' || l.order_count, ';' ORDER BY l.lead_no)
+                    FROM etl.customers c JOIN etl.business_leads l ON l.customer_global_id = c.customer_global_id
+                   WHERE c.customer_nickname = 'ann_r'"
+}
+rk1() { sq crondb -c "SELECT to_char(o.ordered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') || '|' || o.amount || '|' || (o.import_id = '$REPRO_A')
+                        FROM etl.orders o WHERE o.order_id = 'RK1'"; }
+repro_import la "$REPRO_A" "('$REPRO_A', 1, 'RK1', 'S1', 'ann_r', 'paid', NULL, '10.00', '2026-01-01 10:00:00'),
+                            ('$REPRO_A', 2, 'RK2', 'S1', 'ann_r', 'paid', NULL, '20.00', '2026-01-04 10:00:00')"
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+ANN_BEFORE=$(ann_r); RK1_BEFORE=$(rk1)
+expect_eq "control: A loaded ann_r's two orders (first order 2026-01-01, total 30.00)" "2026-01-01|30.00|2" "$ANN_BEFORE"
+values="('$REPRO_B', 1, 'RK1', 'S1', 'ann_r', 'paid', NULL, '99999.00', '2020-01-01 10:00:00')"
+for n in 2 3 4 5 6 7 8 9; do
+    values+=", ('$REPRO_B', $n, 'RB$n', 'S1', '', 'paid', NULL, '2026-02-0$n 10:00:00', '1$n.50')"
+done
+values+=", ('$REPRO_B', 10, 'RB10', 'S1', '', 'paid', NULL, '2026-02-10 10:00:00', '20.50')"
+repro_import la "$REPRO_B" "$values"
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "B (9 of 10 lines bad) is held" "held" "$(hold_of crondb "$REPRO_B")"
+expect_eq "while B is held, RK1 is as A wrote it, and nothing of B is in etl.orders, etl.rejects or the refresh queues" \
+    "$RK1_BEFORE|0|0|0|0" \
+    "$(rk1)|$(sq crondb -c "SELECT (SELECT count(*) FROM etl.orders WHERE import_id = '$REPRO_B') || '|'
+                                || (SELECT count(*) FROM etl.rejects WHERE import_id = '$REPRO_B') || '|'
+                                || (SELECT count(*) FROM etl.pending_customer_refresh) || '|'
+                                || (SELECT count(*) FROM etl.pending_lead_refresh)")"
+expect_eq "etl_quality of the held B reports the hold's counts (9 of 10 rejected, missing_customer)" \
+    "S1||10|9;S1|missing_customer|10|9" \
+    "$(as_user la crondb -c "SELECT string_agg(shop_name || '|' || coalesce(reason, '') || '|' || lines || '|' || rejected, ';' ORDER BY reason NULLS FIRST)
+                               FROM etl_quality('$REPRO_B')")"
+repro_import lb "$REPRO_C" "('$REPRO_C', 1, 'RC1', 'S1', 'cal_r', 'paid', NULL, '5.00', '2026-03-01 10:00:00')"
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "control: lb's clean import C ran its three stages meanwhile" "orders:done,customers:done,leads:done" "$(jobs_of crondb "$REPRO_C")"
+expect_eq "while B is held, C's customers and leads stages leave ann_r's customer and lead as A left them" \
+    "$ANN_BEFORE" "$(ann_r)"
+expect_eq "... and RK1 as A wrote it" "$RK1_BEFORE" "$(rk1)"
+as_user ops crondb -c "SELECT etl_release('$REPRO_B')" >/dev/null
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "after B's release its orders load: RK1 rewritten by B" "2020-01-01|99999.00|false" "$(rk1)"
+expect_eq "... and ann_r's customer and lead change with them" "2020-01-01|100019.00|2" "$(ann_r)"
+expect_eq "B's jobs ran through after the release" "orders:done,customers:done,leads:done" "$(jobs_of crondb "$REPRO_B")"
+expect_eq "once loaded, etl_quality of B reads its rejects in etl.rejects (the same counts)" \
+    "S1||10|9;S1|missing_customer|10|9|9" \
+    "$(as_user la crondb -c "SELECT string_agg(shop_name || '|' || coalesce(reason, '') || '|' || lines || '|' || rejected, ';' ORDER BY reason NULLS FIRST)
+                               FROM etl_quality('$REPRO_B')")|$(sq crondb -c "SELECT count(*) FROM etl.rejects WHERE import_id = '$REPRO_B'")"
 
 # Calls in sessions with the owner's search_path (public first), qualified
 # as docs/security.md says: the gate's code runs none of the planted objects.
