@@ -106,8 +106,8 @@ SELECT i.import_id,
        r.rows_failed,
        r.duration_ms,
        r.finished_at AS last_run_finished_at,
-       -- The quality gate (etl.import_holds): 'held' (customers and leads
-       -- wait for etl_release), 'released', or NULL (never held).
+       -- The quality gate (etl.import_holds): 'held' (nothing loaded, it
+       -- waits for etl_release), 'released', or NULL (never held).
        CASE WHEN h.import_id IS NULL THEN NULL
             WHEN h.released_at IS NULL THEN 'held'
             ELSE 'released' END AS hold_status,
