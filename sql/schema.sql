@@ -251,7 +251,7 @@ CREATE INDEX jobs_ready_idx ON etl.jobs (next_run_at, job_id) WHERE state IN ('q
 -- back, and nothing of the import is loaded until etl_release(import_id)
 -- runs its orders stage again. One row per import, kept after the release
 -- (who and when): a released import is never held again. rejects_by_shop:
--- the held run's counts per shop and reason (gate_measure.sql), which
+-- the held run's counts per shop and reason (gate_rejects_by_shop.sql), which
 -- etl_quality reports since its rejects are not in etl.rejects; run_id:
 -- the orders run that was held (its etl.runs row says kept = false).
 CREATE TABLE etl.import_holds (

@@ -2,7 +2,7 @@
 -- OrdersGate::after_orders), after its orders stage's writes were rolled
 -- back. $1 = the import, $2 = its lines, $3 = its rejected lines, $4 = the
 -- threshold (etl.max_reject_ratio), $5 = the reason, $6 = the counts per
--- shop and reason (gate_measure.sql), $7 = the orders run that was held.
+-- shop and reason (gate_rejects_by_shop.sql), $7 = the orders run that was held.
 -- Returns a row only when the hold is new.
 --
 -- Rules it enforces (semantics 11):

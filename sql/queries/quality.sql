@@ -15,7 +15,7 @@
 --   except for an import the gate holds (or released, until an orders run
 --   after the release is kept): its held orders run was rolled back, so
 --   its counts per shop and reason are those the hold recorded
---   (etl.import_holds.rejects_by_shop, gate_measure.sql), and its own lines
+--   (etl.import_holds.rejects_by_shop, gate_rejects_by_shop.sql), and its own lines
 --   are not read.
 -- * Earlier imports are the completed imports completed before this one
 --   (or before now, when it is not completed), of the shop's lines only;

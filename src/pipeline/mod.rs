@@ -167,19 +167,14 @@ pub fn check_source_timezone() -> Result<String, Error> {
     }
 }
 
-/// Runs `stages` in order for a checked import, in the caller's
-/// transaction; stops after a failed stage.
-pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, Error> {
-    run_stages_in(import_id, stages, Scope::Import, None, &mut |_| Ok(true))
-}
-
 /// What a caller does after each stage of [`run_stages_until`] (and may
 /// add to its report): returns whether the next stage runs. The runner
 /// knows nothing of events, queues or the quality gate; its callers do.
 pub type AfterStage<'a> = dyn FnMut(&mut StageReport) -> Result<bool, Error> + 'a;
 
-/// [`run_stages`], calling `after` at the end of each stage, before the
-/// next; stops after a failed stage or when `after` says so.
+/// Runs `stages` in order for a checked import, in the caller's
+/// transaction, calling `after` at the end of each stage, before the next;
+/// stops after a failed stage or when `after` says so.
 pub fn run_stages_until(import_id: Uuid, stages: &[Stage], after: &mut AfterStage) -> Result<Vec<StageReport>, Error> {
     run_stages_in(import_id, stages, Scope::Import, None, after)
 }
@@ -263,7 +258,7 @@ fn run_stages_in(
     Ok(reports)
 }
 
-/// Runs `stages` as [`run_stages`] does, in a subtransaction that is then
+/// Runs `stages` as [`run_stages_until`] does, in a subtransaction that is then
 /// rolled back: the reports say what the run would change, and no row of
 /// any table keeps a trace of it (its runs and rejects included). Identity
 /// values it drew (run ids, lead numbers) are skipped, as after any rolled

@@ -122,19 +122,29 @@ pub fn stage_waits(import_id: Uuid, _stage: Stage) -> Result<bool, Error> {
     Ok(matches!(hold_of(import_id)?, Hold::Held(_)))
 }
 
-/// What the gate measured of an orders run: the share and reason (for the
-/// hold, its events and the report) and the counts per shop and reason
-/// (kept with the hold for `etl_quality`; one entry per shop and reason).
+/// What the gate measured of an orders run it held: the share and reason
+/// (for the hold, its events and the report) and the counts per shop and
+/// reason (kept with the hold for `etl_quality`; one entry per shop and
+/// reason, never one per line).
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub detail: GateDetail,
     pub by_shop: serde_json::Value,
 }
 
+/// The counts per shop and reason of a held run, by one statement, inside
+/// its subtransaction (before its rejects are rolled back).
+fn rejects_by_shop(import_id: Uuid) -> Result<serde_json::Value, Error> {
+    Sql::new().query(include_str!("../../sql/queries/gate_rejects_by_shop.sql"), &[import_id.into()], |rows| {
+        Ok(rows.first().get_one::<JsonB>()?.map(|j| j.0).unwrap_or_else(|| serde_json::json!([])))
+    })
+}
+
 /// The reject share of an import as its latest orders run left it, by one
-/// statement (inside the orders stage's subtransaction when it judges it).
-fn measure(import_id: Uuid, threshold: f64) -> Result<Measured, Error> {
-    let (lines, rejected, top_reason, top_lines, by_shop) =
+/// statement of index scans (inside the orders stage's subtransaction when
+/// it judges it).
+fn measure(import_id: Uuid, threshold: f64) -> Result<GateDetail, Error> {
+    let (lines, rejected, top_reason, top_lines) =
         Sql::new().query(include_str!("../../sql/queries/gate_measure.sql"), &[import_id.into()], |rows| match rows
             .into_iter()
             .next()
@@ -144,9 +154,8 @@ fn measure(import_id: Uuid, threshold: f64) -> Result<Measured, Error> {
                 row.get::<i64>(2)?.unwrap_or(0),
                 row.get::<String>(3)?,
                 row.get::<i64>(4)?.unwrap_or(0),
-                row.get::<JsonB>(5)?.map(|j| j.0).unwrap_or_else(|| serde_json::json!([])),
             )),
-            None => Ok((0, 0, None, 0, serde_json::json!([]))),
+            None => Ok((0, 0, None, 0)),
         })?;
     let reject_ratio = reject_share(lines, rejected);
     let reason = format!(
@@ -154,7 +163,7 @@ fn measure(import_id: Uuid, threshold: f64) -> Result<Measured, Error> {
         reject_ratio * 100.0,
         top_reason.map(|r| format!("; most of them {r} ({top_lines} lines)")).unwrap_or_default()
     );
-    Ok(Measured { detail: GateDetail { lines, rejected, reject_ratio, threshold, reason, released_by: None }, by_shop })
+    Ok(GateDetail { lines, rejected, reject_ratio, threshold, reason, released_by: None })
 }
 
 /// Rejected lines over lines; an import without lines rejects nothing.
@@ -186,7 +195,7 @@ pub fn rehearse_after_orders(report: &mut StageReport) -> Result<Verdict, Error>
         Hold::None => match gucs::max_reject_ratio() {
             None => (Verdict::Pass, None),
             Some(threshold) => {
-                let measured = measure(report.import_id, threshold)?.detail;
+                let measured = measure(report.import_id, threshold)?;
                 if above(measured.reject_ratio, threshold) {
                     (Verdict::WouldHold { reason: measured.reason.clone() }, Some(measured))
                 } else {
@@ -214,7 +223,7 @@ pub struct OrdersGate {
     import_id: Uuid,
     /// The threshold when it judges the orders stage.
     threshold: Option<f64>,
-    /// What the judge measured of the last orders run, for `after_orders`.
+    /// What the judge measured of the last orders run, for `after_stage`.
     measured: RefCell<Option<Measured>>,
 }
 
@@ -240,20 +249,25 @@ impl OrdersGate {
     }
 
     /// Inside the orders stage's subtransaction, after its work: measures
-    /// what it wrote (one statement) and says whether it is kept: at or
-    /// below the threshold yes, above it no (rolled back). Adds
-    /// `details.quality_gate` to its counts, so its `etl.runs` row says so.
+    /// what it wrote (one statement of index scans) and says whether it is
+    /// kept: at or below the threshold yes, above it no (rolled back), after
+    /// one more statement has counted its rejects per shop and reason for
+    /// the hold. Adds `details.quality_gate` to its counts, so its
+    /// `etl.runs` row says so.
     pub fn judge(&self, stage: Stage, counts: &mut crate::stage::StageCounts) -> Result<bool, Error> {
         let Some(threshold) = self.threshold.filter(|_| stage == Stage::Orders) else {
             return Ok(true);
         };
-        let measured = measure(self.import_id, threshold)?;
-        let keep = !above(measured.detail.reject_ratio, threshold);
-        let verdict = if keep { Verdict::Pass } else { Verdict::Held { reason: measured.detail.reason.clone() } };
-        let mut details = verdict.details(Some(&measured.detail));
+        let detail = measure(self.import_id, threshold)?;
+        let keep = !above(detail.reject_ratio, threshold);
+        let verdict = if keep { Verdict::Pass } else { Verdict::Held { reason: detail.reason.clone() } };
+        let mut details = verdict.details(Some(&detail));
         details["kept"] = keep.into();
         counts.extra.insert("quality_gate".into(), details);
-        *self.measured.borrow_mut() = Some(measured);
+        if !keep {
+            let by_shop = rejects_by_shop(self.import_id)?;
+            *self.measured.borrow_mut() = Some(Measured { detail, by_shop });
+        }
         Ok(keep)
     }
 

@@ -342,6 +342,21 @@ expect_eq "control: lb's clean import C ran its three stages meanwhile" "orders:
 expect_eq "while B is held, C's customers and leads stages leave ann_r's customer and lead as A left them" \
     "$ANN_BEFORE" "$(ann_r)"
 expect_eq "... and RK1 as A wrote it" "$RK1_BEFORE" "$(rk1)"
+# Nobody gets the held file loaded before the release.
+expect_refused "an operator's etl_orders of the held B is refused (its release runs it)" \
+    "$(try ops crondb "SELECT * FROM etl_orders('$REPRO_B')")" "55000"
+expect_refused "so is etl_run_all" "$(try ops crondb "SELECT * FROM etl_run_all('$REPRO_B')")" "55000"
+expect_refused "the loader cannot add a line to its held (completed) import" \
+    "$(try la crondb "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, amount, ordered_at) VALUES ('$REPRO_B', 11, 'RB11', 'S1', 'ann_r', 'paid', '1.00', '2026-02-11 10:00:00')")" \
+    "42501"
+expect_refused "the loader cannot read the holds' counts directly" \
+    "$(try la crondb "SELECT rejects_by_shop FROM etl.import_holds")" "42501"
+expect_refused "nor can the database owner" "$(try owner crondb "SELECT rejects_by_shop FROM etl.import_holds")" "42501"
+as_user ops crondb -c "SELECT etl_emit_event('DATA_IMPORT_COMPLETED', '{\"event_version\": \"1.0\", \"import_id\": \"$REPRO_B\", \"status\": \"completed\"}')" >/dev/null 2>&1
+as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "a DATA_IMPORT_COMPLETED for the held B queues its orders job, which is not run: dead, naming etl_release; RK1 as A wrote it" \
+    "orders:dead|1|$RK1_BEFORE|$ANN_BEFORE" \
+    "$(jobs_of crondb "$REPRO_B")|$(sq crondb -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$REPRO_B' AND last_error LIKE '%held by the quality gate%etl_release%'")|$(rk1)|$(ann_r)"
 as_user ops crondb -c "SELECT etl_release('$REPRO_B')" >/dev/null
 as_user ops crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
 expect_eq "after B's release its orders load: RK1 rewritten by B" "2020-01-01|99999.00|false" "$(rk1)"
