@@ -106,8 +106,8 @@ SELECT i.import_id,
        r.rows_failed,
        r.duration_ms,
        r.finished_at AS last_run_finished_at,
-       -- The quality gate (etl.import_holds): 'held' (customers and leads
-       -- wait for etl_release), 'released', or NULL (never held).
+       -- The quality gate (etl.import_holds): 'held' (nothing loaded, it
+       -- waits for etl_release), 'released', or NULL (never held).
        CASE WHEN h.import_id IS NULL THEN NULL
             WHEN h.released_at IS NULL THEN 'held'
             ELSE 'released' END AS hold_status,
@@ -125,7 +125,10 @@ SELECT i.import_id,
 -- A loader sees its own imports; readers and operators see every import.
 -- (security_barrier: the filter runs before any function of the caller's in
 -- a WHERE, which could otherwise see, and leak, other loaders' rows.)
- WHERE i.owner_role = CURRENT_USER OR pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
+-- 'USAGE': the rights of etl_reader, as its grants and row-level security
+-- count them; 'MEMBER' also counted a membership granted WITH INHERIT
+-- FALSE, SET FALSE, which gives none of them.
+ WHERE i.owner_role = CURRENT_USER OR pg_has_role(CURRENT_USER, 'etl_reader', 'USAGE')
  ORDER BY i.created_at, i.import_id, array_position(ARRAY['orders', 'customers', 'leads'], j.stage);
 COMMENT ON VIEW etl.pipeline_status IS
     'Each import''s pipeline at a glance: stage job states, attempts, last error, the counts and duration of the last run of each stage, and whether the quality gate holds it (hold_status, hold_reason).';

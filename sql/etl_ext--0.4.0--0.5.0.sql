@@ -76,7 +76,10 @@ SELECT i.import_id,
 -- A loader sees its own imports; readers and operators see every import.
 -- (security_barrier: the filter runs before any function of the caller's in
 -- a WHERE, which could otherwise see, and leak, other loaders' rows.)
- WHERE i.owner_role = CURRENT_USER OR pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
+-- 'USAGE': the rights of etl_reader, as its grants and row-level security
+-- count them; 'MEMBER' also counted a membership granted WITH INHERIT
+-- FALSE, SET FALSE, which gives none of them.
+ WHERE i.owner_role = CURRENT_USER OR pg_has_role(CURRENT_USER, 'etl_reader', 'USAGE')
  ORDER BY i.created_at, i.import_id, array_position(ARRAY['orders', 'customers', 'leads'], j.stage);
 COMMENT ON VIEW etl.pipeline_status IS
     'Each import''s pipeline at a glance: stage job states, attempts, last error, the counts and duration of the last run of each stage, and whether the quality gate holds it (hold_status, hold_reason).';
@@ -112,6 +115,38 @@ REVOKE ALL ON FUNCTION pg_catalog.etl_release(uuid), pg_catalog.etl_quality(uuid
 GRANT EXECUTE ON FUNCTION pg_catalog.etl_quality(uuid) TO etl_loader, etl_reader;
 GRANT EXECUTE ON FUNCTION pg_catalog.etl_release(uuid) TO etl_operator;
 -- End of issue 28, part 2 (the quality gate).
+
+
+-- ---------------------------------------------------------------------------
+-- Review of issue 28: who counts as a reader in etl.pipeline_status (above),
+-- etl.progress and etl_quality is a role with etl_reader's rights
+-- (pg_has_role ... 'USAGE'), as etl_reader's grants and row-level security
+-- count it, not any member ('MEMBER' also counted a membership granted
+-- WITH INHERIT FALSE, SET FALSE, which gives none of its rights, and showed
+-- such a loader every import). The view as a fresh install creates it
+-- (finish.sql); its grants and comment stay.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE VIEW etl.progress WITH (security_barrier) AS
+SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
+       p.lines_done, p.lines_total, p.lines_per_second, p.eta
+  FROM etl.progress_rows() p
+ WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'USAGE')
+    OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER);
+
+
+-- ---------------------------------------------------------------------------
+-- The quality gate holds back a held import's writes (docs/upgrades.md,
+-- "0.4.0 -> 0.5.0"; docs/semantics.md, section 11). The orders stage of an
+-- import the gate holds is rolled back, so its rejects are not in
+-- etl.rejects: the hold keeps the held run's counts per shop and reason
+-- (rejects_by_shop, for etl_quality) and the held run's id (run_id). Adds
+-- the two columns at the end of etl.import_holds, as a fresh install has
+-- them (schema.sql); the table is new in 0.5.0, so it is empty here.
+-- ---------------------------------------------------------------------------
+ALTER TABLE etl.import_holds
+    ADD COLUMN rejects_by_shop jsonb NOT NULL,
+    ADD COLUMN run_id bigint NOT NULL;
+
 -- ---------------------------------------------------------------------------
 -- Issue 28, part 1: shop exports straight in (etl_import_export).
 -- An import remembers the export it was loaded from (its sha256, profile
@@ -224,7 +259,7 @@ CREATE OR REPLACE VIEW etl.progress WITH (security_barrier) AS
 SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
        p.lines_done, p.lines_total, p.lines_per_second, p.eta
   FROM etl.progress_rows() p
- WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
+ WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'USAGE')
     OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER)
     OR (p.stage = 'export'
         AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.pid AND a.usename = CURRENT_USER));

@@ -161,14 +161,15 @@ COMMENT ON FUNCTION etl_explain(text, text) IS
 -- the worker), moving batch by batch while their transaction is still open.
 -- Read from shared memory: empty unless the library is in
 -- shared_preload_libraries. A loader sees its own imports' stages (a
--- security_barrier, as etl.pipeline_status), and the export loads
+-- security_barrier, as etl.pipeline_status; readers are those with
+-- etl_reader's rights, 'USAGE', as there), and the export loads
 -- (etl_import_export) of its own sessions: their import is not committed
 -- yet, so no other session sees its etl.imports row.
 CREATE VIEW etl.progress WITH (security_barrier) AS
 SELECT p.pid, p.import_id, p.stage, p.started_at, p.updated_at, p.batches_done, p.batches_total,
        p.lines_done, p.lines_total, p.lines_per_second, p.eta
   FROM etl.progress_rows() p
- WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'MEMBER')
+ WHERE pg_has_role(CURRENT_USER, 'etl_reader', 'USAGE')
     OR EXISTS (SELECT 1 FROM etl.imports i WHERE i.import_id = p.import_id AND i.owner_role = CURRENT_USER)
     OR (p.stage = 'export'
         AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.pid AND a.usename = CURRENT_USER));

@@ -313,9 +313,13 @@ CREATE INDEX jobs_ready_idx ON etl.jobs (next_run_at, job_id) WHERE state IN ('q
 
 -- The quality gate's holds (queue/gate.rs; docs/semantics.md, section 11):
 -- an import whose orders stage rejected a larger share of its lines than
--- etl.max_reject_ratio is held here, and its customers and leads stages
--- wait for etl_release(import_id). One row per import, kept after the
--- release (who and when): a released import is never held again.
+-- etl.max_reject_ratio is held here; that orders stage's writes were rolled
+-- back, and nothing of the import is loaded until etl_release(import_id)
+-- runs its orders stage again. One row per import, kept after the release
+-- (who and when): a released import is never held again. rejects_by_shop:
+-- the held run's counts per shop and reason (gate_rejects_by_shop.sql), which
+-- etl_quality reports since its rejects are not in etl.rejects; run_id:
+-- the orders run that was held (its etl.runs row says kept = false).
 CREATE TABLE etl.import_holds (
     import_id    uuid PRIMARY KEY REFERENCES etl.imports (import_id) ON DELETE CASCADE,
     held_at      timestamptz NOT NULL DEFAULT now(),
@@ -326,6 +330,8 @@ CREATE TABLE etl.import_holds (
     reason       text NOT NULL,
     released_at  timestamptz,
     released_by  name,
+    rejects_by_shop jsonb NOT NULL,
+    run_id       bigint NOT NULL,
     CONSTRAINT import_hold_release_is_whole CHECK ((released_at IS NULL) = (released_by IS NULL))
 );
 

@@ -283,8 +283,9 @@ fn etl_retry(import_id: Option<Uuid>) -> Vec<String> {
 }
 
 /// Lets an import the quality gate holds go on: records who released it
-/// and when, publishes IMPORT_RELEASED and queues its customers stage (the
-/// chain then runs leads). Operators only. Returns the event's id.
+/// and when, publishes IMPORT_RELEASED and queues its orders stage again
+/// (nothing of a held import was kept; the chain then runs customers and
+/// leads). Operators only. Returns the event's id.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn etl_release(import_id: Option<Uuid>) -> i64 {

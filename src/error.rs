@@ -185,7 +185,7 @@ impl Error {
                 Some("Run ALTER EXTENSION etl_ext UPDATE in this database (as a superuser); nothing runs until then.")
             }
             Error::ImportHeld { .. } => Some(
-                "Its reject share is above etl.max_reject_ratio: see etl_quality(import_id) and etl.rejects; when the file is right after all (or fixed and its orders run again), an operator lets it go on with SELECT etl_release(import_id).",
+                "Its reject share is above etl.max_reject_ratio, and nothing of it was loaded: see etl_quality(import_id) and its raw lines; when the file is right after all (or its cause is fixed, such as a missing shop), an operator lets it go on with SELECT etl_release(import_id), which runs its orders stage again.",
             ),
             Error::NotHeld(_) => Some("etl.pipeline_status shows which imports are held (hold_status = 'held')."),
             Error::RunnerIsSuperuser(_) | Error::NoSuchRunner(_) => Some(

@@ -1,6 +1,9 @@
 -- What the quality gate measures of an import after its orders stage
--- (queue/gate.rs, measure). $1 = the import. Returns (lines, rejected
--- lines, the most frequent reason, its lines).
+-- (queue/gate.rs, measure): inside the orders stage's subtransaction,
+-- before what it wrote is kept or rolled back (or in a dry run's
+-- rehearsal). $1 = the import. Returns (lines, rejected lines, the most
+-- frequent reason, its lines). A held run's counts per shop and reason:
+-- gate_rejects_by_shop.sql.
 --
 -- Rules it enforces (semantics 11):
 -- * The share is over the whole import as its latest orders run left it:

@@ -6,9 +6,10 @@
 -- Rules it enforces (semantics 11):
 -- * Who released it and when are recorded; the row stays, so the import is
 --   never held again.
--- * Two releases at once release once: the second waits for the first's
---   row lock, then finds released_at set and changes nothing (its caller
---   raises that the import was released already, and queues nothing).
+-- * Two releases at once release once: the second waits for the first
+--   (the pipeline's lock its caller takes first, and this row's lock), then
+--   finds released_at set and changes nothing (its caller raises that the
+--   import was released already, and queues nothing).
 UPDATE etl.import_holds h
    SET released_at = pg_catalog.now(), released_by = pg_catalog.pg_get_userbyid($2)
  WHERE h.import_id = $1 AND h.released_at IS NULL

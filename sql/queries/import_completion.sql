@@ -10,7 +10,7 @@
 --   was queued before.
 SELECT i.status,
        i.owner_role = pg_get_userbyid($2)
-           OR pg_has_role($2, 'etl_operator', 'MEMBER')
+           OR pg_has_role($2, 'etl_operator', 'USAGE')
            OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = $2), false),
        EXISTS (SELECT 1 FROM etl.jobs j WHERE j.import_id = i.import_id AND j.stage = 'orders')
            OR EXISTS (SELECT 1 FROM etl.purged_imports p

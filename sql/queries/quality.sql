@@ -11,10 +11,16 @@
 --   (trimmed of space, tab, CR, LF and U+3000) and found in etl.shops;
 --   lines of no known shop are one group (shop_id NULL). A wrongly mapped
 --   file shows up as that group, or as one reason over most lines.
--- * Rejected means a row in etl.rejects: the latest run of each line.
+-- * Rejected means a row in etl.rejects: the latest run of each line;
+--   except for an import the gate holds (or released, until an orders run
+--   after the release is kept): its held orders run was rolled back, so
+--   its counts per shop and reason are those the hold recorded
+--   (etl.import_holds.rejects_by_shop, gate_rejects_by_shop.sql), and its own lines
+--   are not read.
 -- * Earlier imports are the completed imports completed before this one
 --   (or before now, when it is not completed), of the shop's lines only;
---   for a loader, only its own (it sees no other loader's import).
+--   for a loader, only its own (it sees no other loader's import). An
+--   import still held is not one of them (nothing of it was loaded).
 -- * previous_reject_ratio is over those earlier lines of the shop: the
 --   share rejected (row over every reason) or rejected for this reason;
 --   NULL when the shop has no earlier line.
@@ -25,24 +31,48 @@ WITH this AS (
     SELECT coalesce(i.completed_at, pg_catalog.now()) AS until
       FROM etl.imports i
      WHERE i.import_id = $1
+), hold AS (
+    -- The hold whose counts stand: held, or released and not loaded since.
+    SELECT h.rejects_by_shop
+      FROM etl.import_holds h
+     WHERE h.import_id = $1
+       AND (h.released_at IS NULL
+            OR NOT EXISTS (SELECT 1 FROM etl.runs u
+                            WHERE u.import_id = $1 AND u.stage = 'orders'
+                              AND u.status IN ('success', 'partial_success') AND u.run_id > h.run_id))
+), held AS (
+    SELECT x.shop_id, x.shop_name, x.reason, x.lines, x.rejected
+      FROM hold
+     CROSS JOIN LATERAL pg_catalog.jsonb_to_recordset(hold.rejects_by_shop)
+           AS x(shop_id bigint, shop_name text, reason text, lines bigint, rejected bigint)
 ), lines AS (
     SELECT s.shop_id, s.shop_name, j.reason
       FROM etl.raw_orders r
       LEFT JOIN etl.shops s ON s.shop_name = nullif(btrim(r.shop, E' \t\r\n\u3000'), '')
       LEFT JOIN etl.rejects j ON j.import_id = r.import_id AND j.line_no = r.line_no
      WHERE r.import_id = $1
+       AND NOT EXISTS (SELECT 1 FROM hold)
 ), per_shop AS (
     SELECT l.shop_id, l.shop_name, count(*) AS lines, count(l.reason) AS rejected
       FROM lines l
      GROUP BY l.shop_id, l.shop_name
+     UNION ALL
+    SELECT x.shop_id, x.shop_name, x.lines, x.rejected
+      FROM held x
+     WHERE x.reason IS NULL
 ), per_reason AS (
     SELECT l.shop_id, l.reason, count(*) AS rejected
       FROM lines l
      WHERE l.reason IS NOT NULL
      GROUP BY l.shop_id, l.reason
+     UNION ALL
+    SELECT x.shop_id, x.reason, x.rejected
+      FROM held x
+     WHERE x.reason IS NOT NULL
 ), total AS (
-    SELECT CASE WHEN count(*) > 0 THEN count(l.reason)::double precision / count(*)::double precision ELSE 0 END AS ratio
-      FROM lines l
+    SELECT CASE WHEN sum(p.lines) > 0::numeric
+                THEN sum(p.rejected)::double precision / sum(p.lines)::double precision ELSE 0 END AS ratio
+      FROM per_shop p
 ), earlier AS (
     SELECT s.shop_id, j.reason, GROUPING(j.reason) AS every_reason,
            count(DISTINCT r.import_id) AS imports, count(*) AS lines, count(j.reason) AS rejected
@@ -53,6 +83,8 @@ WITH this AS (
       LEFT JOIN etl.rejects j ON j.import_id = r.import_id AND j.line_no = r.line_no
      WHERE i.status = 'completed'
        AND i.import_id <> $1
+       AND NOT EXISTS (SELECT 1 FROM etl.import_holds h
+                        WHERE h.import_id = i.import_id AND h.released_at IS NULL)
        AND ($2::name IS NULL OR i.owner_role = $2::name)
        AND s.shop_id IN (SELECT p.shop_id FROM per_shop p)
      GROUP BY GROUPING SETS ((s.shop_id), (s.shop_id, j.reason))

@@ -43,6 +43,10 @@ pub struct StageReport {
     /// `etl.runs` row was rolled back with the rest.
     pub dry_run: bool,
     pub scope: Scope,
+    /// Whether what the stage wrote was kept: false when a [`Judge`] had
+    /// it rolled back (the quality gate held the import). Its `etl.runs`
+    /// row is kept either way, and says so (`details.kept = false`).
+    pub kept: bool,
 }
 
 impl StageReport {
@@ -56,6 +60,9 @@ impl StageReport {
             details.insert("dry_run".into(), true.into());
         } else {
             details.insert("run_id".into(), self.run_id.into());
+        }
+        if !self.kept {
+            details.insert("kept".into(), false.into());
         }
         if self.scope == Scope::Redrive {
             details.insert("scope".into(), "redrive".into());
@@ -162,21 +169,37 @@ pub fn check_source_timezone() -> Result<String, Error> {
     }
 }
 
-/// Runs `stages` in order for a checked import, in the caller's
-/// transaction; stops after a failed stage.
-pub fn run_stages(import_id: Uuid, stages: &[Stage]) -> Result<Vec<StageReport>, Error> {
-    run_stages_in(import_id, stages, Scope::Import, &mut |_| Ok(true))
-}
-
 /// What a caller does after each stage of [`run_stages_until`] (and may
 /// add to its report): returns whether the next stage runs. The runner
 /// knows nothing of events, queues or the quality gate; its callers do.
 pub type AfterStage<'a> = dyn FnMut(&mut StageReport) -> Result<bool, Error> + 'a;
 
-/// [`run_stages`], calling `after` at the end of each stage, before the
-/// next; stops after a failed stage or when `after` says so.
+/// Runs `stages` in order for a checked import, in the caller's
+/// transaction, calling `after` at the end of each stage, before the next;
+/// stops after a failed stage or when `after` says so.
 pub fn run_stages_until(import_id: Uuid, stages: &[Stage], after: &mut AfterStage) -> Result<Vec<StageReport>, Error> {
-    run_stages_in(import_id, stages, Scope::Import, after)
+    run_stages_in(import_id, stages, Scope::Import, None, after)
+}
+
+/// Decides, inside a stage's subtransaction, after its work and before
+/// anything it wrote is kept, whether it is kept: returns false to have it
+/// rolled back (the stage's report then says `kept = false`; its counts,
+/// and what the judge added to them, are those of the rolled back work).
+/// It may read what the stage wrote (it runs in the same subtransaction);
+/// what it writes is kept or rolled back with the stage. An error is the
+/// stage's failure. The runner knows nothing of why (the quality gate).
+pub type Judge<'a> = dyn FnMut(Stage, &mut StageCounts) -> Result<bool, Error> + 'a;
+
+/// [`run_stages_until`], where `judge` decides of each stage whether its
+/// writes are kept. No judge (the other functions) costs nothing: the
+/// stage's subtransaction is the one every stage runs in.
+pub fn run_stages_judged(
+    import_id: Uuid,
+    stages: &[Stage],
+    judge: &mut Judge,
+    after: &mut AfterStage,
+) -> Result<Vec<StageReport>, Error> {
+    run_stages_in(import_id, stages, Scope::Import, Some(judge), after)
 }
 
 /// Runs the three stages on the import's rejected and failed lines only,
@@ -196,7 +219,7 @@ pub fn redrive(import_id: Uuid) -> Result<Vec<StageReport>, Error> {
     if !orders_ran {
         return Err(Error::NotRunYet(import_id.to_string()));
     }
-    let reports = run_stages_in(import_id, &Stage::ALL, Scope::Redrive, &mut |_| Ok(true))?;
+    let reports = run_stages_in(import_id, &Stage::ALL, Scope::Redrive, None, &mut |_| Ok(true))?;
     if let Some(failed) = reports.iter().find(|r| !r.succeeded()) {
         return Err(Error::RedriveFailed {
             import_id: import_id.to_string(),
@@ -239,6 +262,7 @@ fn run_stages_in(
     import_id: Uuid,
     stages: &[Stage],
     scope: Scope,
+    mut judge: Option<&mut Judge>,
     after: &mut AfterStage,
 ) -> Result<Vec<StageReport>, Error> {
     if stages.contains(&Stage::Orders) {
@@ -248,7 +272,7 @@ fn run_stages_in(
         if stages.contains(&Stage::Orders) { check_source_timezone()? } else { gucs::source_timezone() };
     let mut reports = Vec::with_capacity(stages.len());
     for &stage in stages {
-        let mut report = run_stage(import_id, stage, scope, &source_timezone)?;
+        let mut report = run_stage(import_id, stage, scope, &source_timezone, judge.as_deref_mut())?;
         let goes_on = after(&mut report)? && report.succeeded();
         reports.push(report);
         if !goes_on {
@@ -258,7 +282,7 @@ fn run_stages_in(
     Ok(reports)
 }
 
-/// Runs `stages` as [`run_stages`] does, in a subtransaction that is then
+/// Runs `stages` as [`run_stages_until`] does, in a subtransaction that is then
 /// rolled back: the reports say what the run would change, and no row of
 /// any table keeps a trace of it (its runs and rejects included). Identity
 /// values it drew (run ids, lead numbers) are skipped, as after any rolled
@@ -272,7 +296,13 @@ pub fn rehearse_stages(import_id: Uuid, stages: &[Stage], after: &mut AfterStage
     Ok(reports)
 }
 
-fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str) -> Result<StageReport, Error> {
+fn run_stage(
+    import_id: Uuid,
+    stage: Stage,
+    scope: Scope,
+    source_timezone: &str,
+    judge: Option<&mut Judge>,
+) -> Result<StageReport, Error> {
     let started = Instant::now();
     let mut sql = Sql::new();
     lock_pipeline_with(&mut sql)?;
@@ -292,20 +322,28 @@ fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str)
         sql,
         progress: StageProgress::start(import_id, stage.name(), batch_size),
     };
-    let outcome = subxact::run(|| {
+    // The stage's one subtransaction: a failure rolls it back; so does a
+    // judge that keeps nothing (no further subtransaction for it).
+    let outcome = subxact::run_deciding(|| {
         let saved_settings = stage_settings::apply(&mut ctx.sql)?;
-        let counts = match stage {
+        let mut counts = match stage {
             Stage::Orders => orders::run(&mut ctx),
             Stage::Customers => customers::run(&mut ctx),
             Stage::Leads => leads::run(&mut ctx),
         }?;
         stage_settings::restore(&mut ctx.sql, saved_settings)?;
-        Ok(counts)
+        let keep = match judge {
+            Some(judge) => judge(stage, &mut counts)?,
+            None => true,
+        };
+        Ok((counts, keep))
     });
-    let (status, counts, error) = match outcome {
-        Ok(counts) if counts.rows_rejected + counts.rows_failed > 0 => (RunStatus::PartialSuccess, counts, None),
-        Ok(counts) => (RunStatus::Success, counts, None),
-        Err(e) => (RunStatus::Failed, StageCounts::default(), Some(e.to_string())),
+    let (status, counts, error, kept) = match outcome {
+        Ok((counts, kept)) if counts.rows_rejected + counts.rows_failed > 0 => {
+            (RunStatus::PartialSuccess, counts, None, kept)
+        }
+        Ok((counts, kept)) => (RunStatus::Success, counts, None, kept),
+        Err(e) => (RunStatus::Failed, StageCounts::default(), Some(e.to_string()), true),
     };
     let mut sql = ctx.sql;
     let report = StageReport {
@@ -320,6 +358,7 @@ fn run_stage(import_id: Uuid, stage: Stage, scope: Scope, source_timezone: &str)
         error,
         dry_run: false,
         scope,
+        kept,
     };
     log_run(&mut sql, &report)?;
     Ok(report)

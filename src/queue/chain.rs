@@ -6,11 +6,11 @@ use pgrx::Uuid;
 
 use crate::error::{Error, EventError};
 use crate::events::{self, EventType, ValidEvent};
-use crate::pipeline::{self, RunStatus, StageReport};
+use crate::pipeline::{self, AfterStage, RunStatus, StageReport};
 use crate::services::spi::Sql;
 use crate::stage::Stage;
 
-use super::gate::{self, Mode};
+use super::gate::{self, OrdersGate};
 use super::jobs::{enqueue, settle_waiting_job};
 
 /// An import became `completed`: publish `DATA_IMPORT_COMPLETED` and queue
@@ -85,33 +85,59 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
 /// well), and a job waiting for a stage the call ran is settled. A dry run
 /// only rehearses the stages (`pipeline::rehearse_stages`).
 ///
-/// The quality gate: a call that starts after the orders stage
-/// (`etl_customers`, `etl_leads`) on a held import is refused (55000, the
-/// hint names `etl_release`); a call that runs orders and more
-/// (`etl_run_all`) stops after orders when the gate holds the import, and
-/// the orders report's `details.quality_gate` says so. A dry run reports
-/// what the gate would decide (`would hold`) and records nothing.
+/// The quality gate: any call on a held import is refused (55000, the hint
+/// names `etl_release`), `etl_orders` and `etl_run_all` too (nothing of a
+/// held import is loaded before its release, which runs its orders again);
+/// a call that runs orders (`etl_orders`, `etl_run_all`) of an import the
+/// gate then holds keeps nothing of that orders stage and stops after it,
+/// and the orders report's `details.quality_gate` says so. A dry run
+/// reports what the gate would decide (`would hold`) and records nothing.
 pub fn run_for_caller(import_id: Option<Uuid>, stages: &[Stage], dry_run: bool) -> Result<Vec<StageReport>, Error> {
     let import_id = pipeline::check_import(import_id)?;
-    if stages.first().is_some_and(|&first| first != Stage::Orders) {
-        // Under the pipeline's lock, which every orders run (and so every
-        // new hold) takes: no hold can appear between this check and the run.
-        pipeline::lock_pipeline()?;
-        gate::refuse_if_held(import_id)?;
-    }
     if dry_run {
+        // A dry run does not take the pipeline's lock here: a lock taken
+        // outside the rehearsal would outlive it and be held until the
+        // caller's transaction ends (the worker waiting all that time behind
+        // a call that keeps nothing); the rehearsal takes it inside and
+        // releases it when it rolls back, and a hold that appears meanwhile
+        // changes nothing, since the rehearsal keeps nothing either. A
+        // rehearsal of a held import's orders says `held`.
+        if stages.first().is_some_and(|&first| first != Stage::Orders) {
+            gate::refuse_if_held(import_id)?;
+        }
         // A rehearsal publishes nothing, queues nothing and settles no job;
         // the gate only says what it would do.
         return pipeline::rehearse_stages(import_id, stages, &mut |report| {
-            Ok(gate::after_orders(report, Mode::Rehearse)?.goes_on())
+            Ok(gate::rehearse_after_orders(report)?.goes_on())
         });
     }
-    pipeline::run_stages_until(import_id, stages, &mut |report| {
+    // A run decides under the pipeline's lock, which every orders run (and
+    // so every new hold) and every release takes: no hold or release can
+    // come between the gate's look and the run.
+    pipeline::lock_pipeline()?;
+    let gate = OrdersGate::for_run(import_id, stages)?;
+    run_through_gate(import_id, stages, &gate, &mut |report| {
         let runs_next_here = report.stage.next().is_some_and(|next| stages.contains(&next));
-        let goes_on = stage_ended(report, !runs_next_here)?;
+        let goes_on = stage_ended(report, !runs_next_here, &gate)?;
         settle_waiting_job(report)?;
         Ok(goes_on)
     })
+}
+
+/// Runs `stages` for real through the quality gate: the orders stage judged
+/// inside its subtransaction when the gate judges it, else exactly as
+/// without a gate.
+pub fn run_through_gate(
+    import_id: Uuid,
+    stages: &[Stage],
+    gate: &OrdersGate,
+    after: &mut AfterStage,
+) -> Result<Vec<StageReport>, Error> {
+    if gate.judges() {
+        pipeline::run_stages_judged(import_id, stages, &mut |stage, counts| gate.judge(stage, counts), after)
+    } else {
+        pipeline::run_stages_until(import_id, stages, after)
+    }
 }
 
 /// `etl_redrive(import_id)`: refused while the quality gate holds the
@@ -166,14 +192,14 @@ pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, Error> {
     }
 }
 
-/// A stage ran: publish its event, pass a successful orders stage through
-/// the quality gate (which may hold the import and publish IMPORT_HELD),
-/// and when the import goes on and the caller does not run the next stage
-/// itself, queue the next stage. Returns whether the import goes on: it
-/// succeeded and the gate did not hold it.
-pub fn stage_ended(report: &mut StageReport, queue_next: bool) -> Result<bool, Error> {
+/// A stage ran: publish its event, record the hold of an orders stage the
+/// quality gate kept nothing of (IMPORT_HELD), and when the import goes on
+/// and the caller does not run the next stage itself, queue the next stage.
+/// Returns whether the import goes on: it succeeded and the gate did not
+/// hold it.
+pub fn stage_ended(report: &mut StageReport, queue_next: bool, gate: &OrdersGate) -> Result<bool, Error> {
     events::publish(EventType::StageCompleted(report.stage), &events::stage_payload(report))?;
-    let goes_on = report.succeeded() && gate::after_orders(report, Mode::Record)?.goes_on();
+    let goes_on = report.succeeded() && gate.after_stage(report)?.goes_on();
     if goes_on && queue_next {
         if let Some(next) = report.stage.next() {
             enqueue(report.import_id, next)?;

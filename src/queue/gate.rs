@@ -12,18 +12,31 @@
 //! ([`super::chain::on_accepted_event`]), a direct `etl_customers` /
 //! `etl_leads` / `etl_run_all` ([`super::chain::run_for_caller`]), a job of
 //! those stages queued before the hold ([`super::runner`]), `etl_redrive`
-//! and `etl_retry`. Each asks [`hold_of`] or [`after_orders`].
+//! and `etl_retry`. Each asks [`hold_of`], [`OrdersGate`] or
+//! [`rehearse_after_orders`].
 //!
 //! A hold is a row of `etl.import_holds` (one per import, kept after its
 //! release with who released it and when): a released import is never held
 //! again, also when its orders stage runs again.
+//!
+//! The gate decides before the orders stage's writes are kept
+//! ([`OrdersGate`]): with `etl.max_reject_ratio` set and the import never
+//! released, the orders stage's subtransaction is judged after its work
+//! (one statement measures what it wrote) and rolled back when the share is
+//! above the threshold, so that nothing of a held import reaches
+//! `etl.orders`, `etl.rejects` or the refresh queues that any later
+//! customers or leads stage drains. The hold keeps the measured counts;
+//! `etl_release` queues the orders stage again, which then loads the
+//! import for real.
 
-use pgrx::Uuid;
+use std::cell::RefCell;
+
+use pgrx::{JsonB, Uuid};
 
 use crate::error::Error;
 use crate::events::{self, EventType, GateDetail};
 use crate::gucs;
-use crate::pipeline::StageReport;
+use crate::pipeline::{self, StageReport};
 use crate::services::spi::Sql;
 use crate::stage::Stage;
 
@@ -103,12 +116,33 @@ pub fn refuse_if_held(import_id: Uuid) -> Result<(), Error> {
     }
 }
 
-/// Whether `stage` of an import must wait for a release.
-pub fn stage_waits(import_id: Uuid, stage: Stage) -> Result<bool, Error> {
-    Ok(stage != Stage::Orders && matches!(hold_of(import_id)?, Hold::Held(_)))
+/// Whether `stage` of an import must wait for a release: every stage of a
+/// held import, its orders stage too (the release runs it again).
+pub fn stage_waits(import_id: Uuid, _stage: Stage) -> Result<bool, Error> {
+    Ok(matches!(hold_of(import_id)?, Hold::Held(_)))
 }
 
-/// The reject share of an import as its latest orders run left it.
+/// What the gate measured of an orders run it held: the share and reason
+/// (for the hold, its events and the report) and the counts per shop and
+/// reason (kept with the hold for `etl_quality`; one entry per shop and
+/// reason, never one per line).
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub detail: GateDetail,
+    pub by_shop: serde_json::Value,
+}
+
+/// The counts per shop and reason of a held run, by one statement, inside
+/// its subtransaction (before its rejects are rolled back).
+fn rejects_by_shop(import_id: Uuid) -> Result<serde_json::Value, Error> {
+    Sql::new().query(include_str!("../../sql/queries/gate_rejects_by_shop.sql"), &[import_id.into()], |rows| {
+        Ok(rows.first().get_one::<JsonB>()?.map(|j| j.0).unwrap_or_else(|| serde_json::json!([])))
+    })
+}
+
+/// The reject share of an import as its latest orders run left it, by one
+/// statement of index scans (inside the orders stage's subtransaction when
+/// it judges it).
 fn measure(import_id: Uuid, threshold: f64) -> Result<GateDetail, Error> {
     let (lines, rejected, top_reason, top_lines) =
         Sql::new().query(include_str!("../../sql/queries/gate_measure.sql"), &[import_id.into()], |rows| match rows
@@ -147,75 +181,145 @@ pub fn above(share: f64, threshold: f64) -> bool {
     share > threshold
 }
 
-/// Whether the gate records what it decides, or only says it (a dry run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Record,
-    Rehearse,
-}
-
-/// The gate, after a successful orders stage of an import (any other report
-/// passes): decides whether its customers and leads may run. In `Record`
-/// mode a new hold is written to `etl.import_holds` and published as
-/// `IMPORT_HELD`; in `Rehearse` mode (a dry run) nothing is written.
+/// The gate in a dry run, after a rehearsed orders stage (any other report
+/// passes): says what it would decide (`would hold`), from what the
+/// rehearsal wrote, and records nothing (the rehearsal is rolled back).
 /// Adds `details.quality_gate` to the report when the gate looked at it.
-pub fn after_orders(report: &mut StageReport, mode: Mode) -> Result<Verdict, Error> {
+pub fn rehearse_after_orders(report: &mut StageReport) -> Result<Verdict, Error> {
     if report.stage != Stage::Orders || !report.succeeded() {
         return Ok(Verdict::Pass);
     }
-    let (verdict, measured) = decide(report.import_id, mode)?;
+    let (verdict, measured) = match hold_of(report.import_id)? {
+        Hold::Released => (Verdict::Pass, None),
+        Hold::Held(reason) => (Verdict::Held { reason }, None),
+        Hold::None => match gucs::max_reject_ratio() {
+            None => (Verdict::Pass, None),
+            Some(threshold) => {
+                let measured = measure(report.import_id, threshold)?;
+                if above(measured.reject_ratio, threshold) {
+                    (Verdict::WouldHold { reason: measured.reason.clone() }, Some(measured))
+                } else {
+                    (Verdict::Pass, Some(measured))
+                }
+            }
+        },
+    };
     if verdict != Verdict::Pass || measured.is_some() {
         report.counts.extra.insert("quality_gate".into(), verdict.details(measured.as_ref()));
     }
     Ok(verdict)
 }
 
-fn decide(import_id: Uuid, mode: Mode) -> Result<(Verdict, Option<GateDetail>), Error> {
-    match hold_of(import_id)? {
-        Hold::Released => return Ok((Verdict::Pass, None)),
-        Hold::Held(reason) => return Ok((Verdict::Held { reason }, None)),
-        Hold::None => {}
+/// The gate on a real run of an import's stages, made before they run,
+/// under the pipeline's lock (so that no hold or release can come between
+/// it and the stages). With `etl.max_reject_ratio` set, an orders stage of
+/// an import never released is judged inside its subtransaction
+/// ([`OrdersGate::judge`]) and its writes are rolled back when the share is
+/// above the threshold; [`OrdersGate::after_stage`] then records the hold.
+/// Gate off, a released import, or no orders stage: it judges nothing and
+/// the stages run exactly as without it (no subtransaction of its own, no
+/// statement).
+pub struct OrdersGate {
+    import_id: Uuid,
+    /// The threshold when it judges the orders stage.
+    threshold: Option<f64>,
+    /// What the judge measured of the last orders run, for `after_stage`.
+    measured: RefCell<Option<Measured>>,
+}
+
+impl OrdersGate {
+    /// The gate for a run of `stages` of an import. A held import is
+    /// refused (55000, the hint names `etl_release`): nothing of it is
+    /// loaded before its release, and its release runs its orders again.
+    /// The caller holds the pipeline's lock.
+    pub fn for_run(import_id: Uuid, stages: &[Stage]) -> Result<OrdersGate, Error> {
+        let threshold = match hold_of(import_id)? {
+            Hold::Held(reason) => return Err(Error::ImportHeld { import_id: import_id.to_string(), reason }),
+            Hold::Released => None,
+            Hold::None if stages.contains(&Stage::Orders) => gucs::max_reject_ratio(),
+            Hold::None => None,
+        };
+        Ok(OrdersGate { import_id, threshold, measured: RefCell::new(None) })
     }
-    let Some(threshold) = gucs::max_reject_ratio() else {
-        return Ok((Verdict::Pass, None));
-    };
-    let measured = measure(import_id, threshold)?;
-    if !above(measured.reject_ratio, threshold) {
-        return Ok((Verdict::Pass, Some(measured)));
+
+    /// Whether it judges the orders stage (the gate is on and the import
+    /// was never released).
+    pub fn judges(&self) -> bool {
+        self.threshold.is_some()
     }
-    let reason = measured.reason.clone();
-    if mode == Mode::Rehearse {
-        return Ok((Verdict::WouldHold { reason }, Some(measured)));
+
+    /// Inside the orders stage's subtransaction, after its work: measures
+    /// what it wrote (one statement of index scans) and says whether it is
+    /// kept: at or below the threshold yes, above it no (rolled back), after
+    /// one more statement has counted its rejects per shop and reason for
+    /// the hold. Adds `details.quality_gate` to its counts, so its
+    /// `etl.runs` row says so.
+    pub fn judge(&self, stage: Stage, counts: &mut crate::stage::StageCounts) -> Result<bool, Error> {
+        let Some(threshold) = self.threshold.filter(|_| stage == Stage::Orders) else {
+            return Ok(true);
+        };
+        let detail = measure(self.import_id, threshold)?;
+        let keep = !above(detail.reject_ratio, threshold);
+        let verdict = if keep { Verdict::Pass } else { Verdict::Held { reason: detail.reason.clone() } };
+        let mut details = verdict.details(Some(&detail));
+        details["kept"] = keep.into();
+        counts.extra.insert("quality_gate".into(), details);
+        if !keep {
+            let by_shop = rejects_by_shop(self.import_id)?;
+            *self.measured.borrow_mut() = Some(Measured { detail, by_shop });
+        }
+        Ok(keep)
     }
-    let recorded = Sql::new().query(
-        include_str!("../../sql/queries/gate_hold.sql"),
-        &[
-            import_id.into(),
-            measured.lines.into(),
-            measured.rejected.into(),
-            measured.threshold.into(),
-            measured.reason.clone().into(),
-        ],
-        |rows| Ok(!rows.is_empty()),
-    )?;
-    if recorded {
-        events::publish(
-            EventType::ImportHeld,
-            &events::gate_payload(EventType::ImportHeld, import_id, "held", &measured),
+
+    /// After a stage of the run, out of its subtransaction: an orders stage
+    /// the judge rolled back holds the import (a row of
+    /// `etl.import_holds` with the measured counts, and `IMPORT_HELD`).
+    /// Returns whether the import goes on.
+    pub fn after_stage(&self, report: &StageReport) -> Result<Verdict, Error> {
+        if report.stage != Stage::Orders || report.kept || !report.succeeded() {
+            return Ok(Verdict::Pass);
+        }
+        let measured = self
+            .measured
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| Error::Unexpected("the quality gate held an orders run it did not measure".into()))?;
+        let detail = &measured.detail;
+        let recorded = Sql::new().query(
+            include_str!("../../sql/queries/gate_hold.sql"),
+            &[
+                self.import_id.into(),
+                detail.lines.into(),
+                detail.rejected.into(),
+                detail.threshold.into(),
+                detail.reason.clone().into(),
+                JsonB(measured.by_shop.clone()).into(),
+                report.run_id.into(),
+            ],
+            |rows| Ok(!rows.is_empty()),
         )?;
+        if recorded {
+            events::publish(
+                EventType::ImportHeld,
+                &events::gate_payload(EventType::ImportHeld, self.import_id, "held", detail),
+            )?;
+        }
+        Ok(Verdict::Held { reason: detail.reason.clone() })
     }
-    Ok((Verdict::Held { reason }, Some(measured)))
 }
 
 /// `etl_release(import_id)`: an operator lets a held import go on. Records
-/// who and when, publishes `IMPORT_RELEASED` and queues its customers stage
-/// (the chain then goes on to leads). Two operators releasing at once
-/// release (and queue) once: the second waits for the first's row lock and
-/// then finds the import released (an error saying by whom). `caller` is
+/// who and when, publishes `IMPORT_RELEASED` and queues its orders stage
+/// again (the held run's writes were rolled back: the import was never
+/// loaded; the gate lets a released import pass, and the chain then goes
+/// on to customers and leads), under the pipeline's lock. Two
+/// operators releasing at once release (and queue) once: the second waits
+/// for the first's locks and then finds the import released (an error
+/// saying by whom). `caller` is
 /// the role that called it, read before the switch to the runner role.
 pub fn release(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<i64, Error> {
     let is_operator = Sql::new().query(
-        "SELECT pg_catalog.pg_has_role($1, 'etl_operator', 'MEMBER')
+        "SELECT pg_catalog.pg_has_role($1, 'etl_operator', 'USAGE')
              OR coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = $1), false)",
         &[caller.into()],
         |rows| Ok(rows.first().get_one::<bool>()?.unwrap_or(false)),
@@ -223,6 +327,11 @@ pub fn release(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<i64, Error>
     if !is_operator {
         return Err(Error::OperatorsOnly("release an import held by the quality gate"));
     }
+    // Under the pipeline's lock, which a runner holds from its look at the
+    // hold to the end of its job: a job that a runner is burying as held (state 'running', which `enqueue` leaves alone) is
+    // dead by the time this release queues it, so it is queued again; and a
+    // runner that looks after this release sees it released.
+    pipeline::lock_pipeline()?;
     let released = Sql::new().query(
         include_str!("../../sql/queries/gate_release.sql"),
         &[import_id.into(), caller.into()],
@@ -245,7 +354,7 @@ pub fn release(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<i64, Error>
         EventType::ImportReleased,
         &events::gate_payload(EventType::ImportReleased, import_id, "released", &detail),
     )?;
-    enqueue(import_id, Stage::Customers)?;
+    enqueue(import_id, Stage::Orders)?;
     Ok(event_id)
 }
 
@@ -295,7 +404,7 @@ pub struct QualityRow {
 /// read before the switch to the runner role.
 pub fn quality(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Vec<QualityRow>, Error> {
     let (sees_all, caller_name, owner) = Sql::new().query(
-        "SELECT pg_catalog.pg_has_role($1, 'etl_reader', 'MEMBER')
+        "SELECT pg_catalog.pg_has_role($1, 'etl_reader', 'USAGE')
                 OR coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = $1), false),
                 pg_catalog.pg_get_userbyid($1)::text,
                 (SELECT i.owner_role::text FROM etl.imports i WHERE i.import_id = $2)",

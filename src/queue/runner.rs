@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use crate::error::Error;
 use crate::pipeline;
 
-use super::chain::stage_ended;
+use super::chain::{run_through_gate, stage_ended};
 use super::gate;
 use super::jobs::{self, claim_next_job, finish_job, ClaimedJob, JobOutcome, JobState};
 
@@ -27,10 +27,11 @@ pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, Error> {
         return Ok(None);
     }
     pipeline::lock_pipeline()?;
-    // A customers or leads job of an import the quality gate holds (queued
-    // before the hold, or requeued since) does not run: it is dead, with
-    // the reason, until `etl_release` queues it again. Retrying it could
-    // only fail again.
+    // A job of an import the quality gate holds (a customers or leads job
+    // queued before the hold, an orders job queued again by an
+    // application's event) does not run: it is dead, with the reason, until
+    // `etl_release` queues the orders stage again. Retrying it could only
+    // fail again.
     if gate::stage_waits(job.import_id, job.stage)? {
         let why = format!(
             "import {} is held by the quality gate; its {} stage waits for etl_release(import_id)",
@@ -39,12 +40,13 @@ pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, Error> {
         );
         return Ok(Some(jobs::bury_job(job, &why)?));
     }
+    let gate = gate::OrdersGate::for_run(job.import_id, &[job.stage])?;
     let report = pipeline::check_import(Some(job.import_id))
-        .and_then(|id| pipeline::run_stages(id, &[job.stage]))
+        .and_then(|id| run_through_gate(id, &[job.stage], &gate, &mut |_| Ok(true)))
         .map(|mut reports| reports.pop());
     let outcome = match report {
         Ok(Some(mut report)) => {
-            stage_ended(&mut report, true)?;
+            stage_ended(&mut report, true, &gate)?;
             finish_job(job, report.succeeded(), Some(report.run_id), report.error.as_deref())?
         }
         Ok(None) => finish_job(job, false, None, Some("the stage did not run"))?,

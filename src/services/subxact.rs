@@ -18,6 +18,15 @@ use crate::error::Error;
 /// query cancel and `statement_timeout`, shutdown, out of memory,
 /// serialization failure and deadlock.
 pub fn run<R>(work: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
+    run_deciding(|| work().map(|value| (value, true))).map(|(value, _)| value)
+}
+
+/// [`run`], where `work` also says whether what it did is kept: `(value,
+/// true)` releases the subtransaction into the caller's transaction, as
+/// [`run`] does; `(value, false)` rolls it back (everything `work` wrote,
+/// queued or locked is discarded) and still returns the value, which `work`
+/// computed before the rollback (counts it measured of what it wrote).
+pub fn run_deciding<R>(work: impl FnOnce() -> Result<(R, bool), Error>) -> Result<(R, bool), Error> {
     let (old_context, old_owner) = begin();
     let restore = move || unsafe {
         pg_sys::MemoryContextSwitchTo(old_context);
@@ -25,10 +34,15 @@ pub fn run<R>(work: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
     };
 
     let outcome = PgTryBuilder::new(AssertUnwindSafe(|| match work() {
-        Ok(value) => {
+        Ok((value, true)) => {
             unsafe { pg_sys::ReleaseCurrentSubTransaction() };
             restore();
-            Ok(value)
+            Ok((value, true))
+        }
+        Ok((value, false)) => {
+            unsafe { pg_sys::RollbackAndReleaseCurrentSubTransaction() };
+            restore();
+            Ok((value, false))
         }
         Err(error) => {
             unsafe { pg_sys::RollbackAndReleaseCurrentSubTransaction() };

@@ -3,12 +3,13 @@
 -- by default, only 'off' or 0..1), a wrongly mapped file held after its
 -- orders stage by etl_run_all, what etl_customers, etl_leads, etl_redrive,
 -- etl_retry and an application's ORDERS_ETL_COMPLETED then do, the dry
--- run, etl_release and its errors, and etl_quality. The worker, the queue
+-- run, etl_release and its errors, and etl_quality. Nothing of a held
+-- import's orders stage is kept; its release runs the orders stage again. The worker, the queue
 -- across commits and the roles: tests/integration/quality_gate.sh.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
-SELECT plan(38);
+SELECT plan(44);
 
 -- The setting.
 SELECT is(current_setting('etl.max_reject_ratio'), 'off', 'etl.max_reject_ratio is off by default, and SHOW says so');
@@ -66,6 +67,22 @@ SELECT is((SELECT string_agg(status || ':' || (details -> 'quality_gate' ->> 'de
 SELECT is((SELECT lines || '|' || rejected || '|' || reject_ratio || '|' || threshold || '|' || (released_at IS NULL)
              FROM etl.import_holds WHERE import_id = 'e0000000-0000-7000-8000-00000000000b'),
           '5|4|0.800000|0.2|true', 'the hold records the lines, the rejects, the share and the threshold');
+SELECT is((SELECT (SELECT count(*) FROM etl.orders WHERE import_id = 'e0000000-0000-7000-8000-00000000000b') || '|'
+                  || (SELECT count(*) FROM etl.rejects WHERE import_id = 'e0000000-0000-7000-8000-00000000000b') || '|'
+                  || (SELECT count(*) FROM etl.pending_customer_refresh) || '|'
+                  || (SELECT count(*) FROM etl.pending_lead_refresh)),
+          '0|0|0|0', 'nothing of the held orders stage is kept: no order (its good line B5 neither), no reject, nothing queued for refresh');
+SELECT is((SELECT h.run_id = r.run_id AND r.details ->> 'kept' = 'false' AND r.details -> 'quality_gate' ->> 'decision' = 'held'
+                  AND r.rows_rejected = 4
+             FROM etl.import_holds h JOIN etl.runs r ON r.import_id = h.import_id AND r.stage = 'orders'
+            WHERE h.import_id = 'e0000000-0000-7000-8000-00000000000b'),
+          true, 'the held orders run''s etl.runs row is kept and says so (held, kept false, its counts); the hold names it');
+SELECT is((SELECT string_agg(x.shop_name || ':' || coalesce(x.reason, '*') || ':' || x.lines || ':' || x.rejected, ',')
+             FROM etl.import_holds h,
+                  jsonb_to_recordset(h.rejects_by_shop) AS x(shop_name text, reason text, lines bigint, rejected bigint)
+            WHERE h.import_id = 'e0000000-0000-7000-8000-00000000000b'),
+          'S1:*:3:3,S1:missing_customer:3:3,S2:*:2:1,S2:bad_amount:1:1',
+          'the hold keeps the held run''s counts per shop and reason');
 SELECT is((SELECT string_agg(payload ->> 'status' || '|' || (payload ->> 'reject_ratio') || '|' || (payload ->> 'threshold')
                              || '|' || (payload ->> 'error_count'), ',')
              FROM etl.events WHERE event_type = 'IMPORT_HELD'),
@@ -89,9 +106,13 @@ SELECT throws_ok($$SELECT * FROM etl_redrive('e0000000-0000-7000-8000-0000000000
                  'etl_redrive refuses a held import (its customers and leads would pass the gate)');
 SELECT throws_ok($$SELECT etl_retry('e0000000-0000-7000-8000-00000000000b')$$, '55000', NULL,
                  'etl_retry refuses a held import');
+SELECT throws_ok($$SELECT * FROM etl_run_all('e0000000-0000-7000-8000-00000000000b')$$, '55000', NULL,
+                 'etl_run_all refuses a held import (its release runs it)');
+SELECT throws_ok($$SELECT * FROM etl_orders('e0000000-0000-7000-8000-00000000000b')$$, '55000', NULL,
+                 'etl_orders refuses it too: nothing of it is loaded before the release');
 SELECT is((SELECT string_agg(stage || ':' || (details -> 'quality_gate' ->> 'decision'), ',')
-             FROM etl_run_all('e0000000-0000-7000-8000-00000000000b')),
-          'orders:held', 'running it again stops after orders again');
+             FROM etl_orders('e0000000-0000-7000-8000-00000000000b', dry_run => true)),
+          'orders:held', 'a dry run of its orders says held');
 SELECT is((SELECT count(*) FROM etl.events WHERE event_type = 'IMPORT_HELD'), 1::bigint,
           'a held import is not announced again');
 
@@ -141,11 +162,13 @@ SELECT is((SELECT released_by::text || '|' || (released_at IS NOT NULL) FROM etl
           current_user || '|true', 'the release records who and when');
 SELECT is((SELECT string_agg(stage || ':' || state, ',' ORDER BY job_id) FROM etl.jobs
             WHERE import_id = 'e0000000-0000-7000-8000-00000000000b'),
-          'orders:done,customers:queued', 'the release queues the customers stage');
+          'orders:queued', 'the release queues the orders stage again (nothing of it was loaded)');
 SELECT throws_ok($$SELECT etl_release('e0000000-0000-7000-8000-00000000000b')$$, '55000', NULL,
                  'releasing it again is refused (released already)');
-SELECT is((SELECT string_agg(status, ',') FROM etl_run_all('e0000000-0000-7000-8000-00000000000b')),
-          'partial_success,success,success', 'a released import runs through, and is not held again');
+SELECT is((SELECT string_agg(status || ':' || coalesce(details ->> 'kept', 'kept'), ',') FROM etl_run_all('e0000000-0000-7000-8000-00000000000b')),
+          'partial_success:kept,success:kept,success:kept', 'a released import runs through, is kept, and is not held again');
+SELECT is((SELECT count(*) FROM etl.orders WHERE import_id = 'e0000000-0000-7000-8000-00000000000b'), 1::bigint,
+          'its one good line (B5) is loaded now');
 SELECT is((SELECT string_agg(status, ',') FROM etl_run_all('e0000000-0000-7000-8000-00000000000c')),
           'success,success,success', 'a clean import of the same shop is not held');
 
