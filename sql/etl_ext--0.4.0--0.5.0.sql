@@ -328,13 +328,23 @@ WITH wanted AS (
            r.amount, r.ordered_at, i.source,
            coalesce(i.completed_at, i.created_at) AS import_time,
            j.reason, j.detail AS reject_detail,
+           -- An orders run the quality gate held (kept = false) loaded
+           -- nothing, and its done job is no proof either (as
+           -- sql/queries/orders_ran.sql).
            EXISTS (SELECT 1 FROM etl.runs u
                     WHERE u.import_id = r.import_id AND u.stage = 'orders'
-                      AND u.status IN ('success', 'partial_success'))
+                      AND u.status IN ('success', 'partial_success')
+                      AND (u.details ->> 'kept') IS DISTINCT FROM 'false')
            OR EXISTS (SELECT 1 FROM etl.jobs q
-                       WHERE q.import_id = r.import_id AND q.stage = 'orders' AND q.state = 'done')
+                       WHERE q.import_id = r.import_id AND q.stage = 'orders' AND q.state = 'done'
+                         AND NOT EXISTS (SELECT 1 FROM etl.import_holds g
+                                          WHERE g.import_id = q.import_id AND g.run_id = q.last_run_id))
            OR EXISTS (SELECT 1 FROM etl.purged_imports p
-                       WHERE p.import_id = r.import_id AND p.jobs_outcome = 'done') AS ran,
+                       WHERE p.import_id = r.import_id AND p.jobs_outcome = 'done'
+                         AND NOT EXISTS (SELECT 1 FROM etl.import_holds g
+                                          WHERE g.import_id = p.import_id AND g.released_at IS NULL)) AS ran,
+           (SELECT g.reason FROM etl.import_holds g
+             WHERE g.import_id = r.import_id AND g.released_at IS NULL) AS held_for,
            NULL::timestamptz AS purged_at
       FROM wanted w
       JOIN etl.raw_orders r
@@ -346,7 +356,7 @@ WITH wanted AS (
     -- The line that wrote the current row, when etl_purge removed its
     -- import's raw lines: known by the order's lineage, its text gone.
     SELECT c.import_id, c.source_line_no, NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.source,
-           coalesce(i.completed_at, i.created_at), NULL, NULL, true, p.raw_purged_at
+           coalesce(i.completed_at, i.created_at), NULL, NULL, true, NULL, p.raw_purged_at
       FROM current_order c
       JOIN etl.imports i ON i.import_id = c.import_id
       JOIN etl.purged_imports p ON p.import_id = c.import_id AND p.raw_purged_at IS NOT NULL
@@ -362,6 +372,9 @@ SELECT l.import_id, l.source, l.line_no,
             WHEN c.import_id = l.import_id AND c.source_line_no = l.line_no THEN 'loaded'
             ELSE 'superseded' END,
        CASE WHEN l.reason IS NOT NULL THEN l.reason || ': ' || coalesce(l.reject_detail, '')
+            WHEN NOT l.ran AND l.held_for IS NOT NULL
+                 THEN 'the quality gate holds this import (' || l.held_for
+                      || '): nothing of it was loaded; etl_release(import_id) runs its orders stage again'
             WHEN NOT l.ran THEN 'the orders stage of this import has not run successfully'
             WHEN c.import_id = l.import_id AND c.source_line_no = l.line_no
                  THEN 'wrote the current row (run ' || c.loaded_by_run || ')'

@@ -13,7 +13,8 @@
 --   file shows up as that group, or as one reason over most lines.
 -- * Rejected means a row in etl.rejects: the latest run of each line;
 --   except for an import the gate holds (or released, until an orders run
---   after the release is kept): its held orders run was rolled back, so
+--   after the release is kept, a whole run of the import, not a redrive of
+--   its rejected lines): its held orders run was rolled back, so
 --   its counts per shop and reason are those the hold recorded
 --   (etl.import_holds.rejects_by_shop, gate_rejects_by_shop.sql), and its own lines
 --   are not read.
@@ -39,7 +40,9 @@ WITH this AS (
        AND (h.released_at IS NULL
             OR NOT EXISTS (SELECT 1 FROM etl.runs u
                             WHERE u.import_id = $1 AND u.stage = 'orders'
-                              AND u.status IN ('success', 'partial_success') AND u.run_id > h.run_id))
+                              AND u.status IN ('success', 'partial_success') AND u.run_id > h.run_id
+                              AND (u.details ->> 'kept') IS DISTINCT FROM 'false'
+                              AND (u.details ->> 'scope') IS DISTINCT FROM 'redrive'))
 ), held AS (
     SELECT x.shop_id, x.shop_name, x.reason, x.lines, x.rejected
       FROM hold

@@ -367,6 +367,39 @@ expect_eq "once loaded, etl_quality of B reads its rejects in etl.rejects (the s
     "$(as_user la crondb -c "SELECT string_agg(shop_name || '|' || coalesce(reason, '') || '|' || lines || '|' || rejected, ';' ORDER BY reason NULLS FIRST)
                                FROM etl_quality('$REPRO_B')")|$(sq crondb -c "SELECT count(*) FROM etl.rejects WHERE import_id = '$REPRO_B'")"
 
+# Review (gate, second pass): what a held import's rolled back orders run
+# left behind was taken for a load. Its etl.runs row is partial_success
+# (kept = false) and its orders job done with that run, so (1) etl_explain
+# called its valid line "superseded" ("its import's winning line of the
+# order failed to load"); (2) etl_purge, with etl.retain_jobs set, removed
+# its jobs (recording outcome 'done'), and the held import vanished from
+# etl.pipeline_status; (3) once released, before the release's orders run,
+# etl_redrive ran (orders over no rejected line, then customers and leads
+# on nothing), and its orders run made etl_quality read the import's lines
+# as loaded: 0 rejected instead of 9. In crondb (no worker there).
+HELD=$(import_as la crondb shifted)
+sq crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "review: the import is held" "held" "$(hold_of crondb "$HELD")"
+expect_eq "review: etl_explain says the held import's valid line was not loaded, held by the gate" \
+    "not yet run|true" \
+    "$(as_user ops crondb -c "SELECT fate || '|' || (detail LIKE 'the quality gate holds this import%etl_release%') FROM etl_explain('S1', 'W10-$HELD')")"
+sq postgres -c "ALTER SYSTEM SET etl.retain_jobs = 0" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+as_user ops crondb -c "SELECT * FROM etl_purge('0 seconds')" >/dev/null
+sq postgres -c "ALTER SYSTEM RESET etl.retain_jobs" -c "SELECT pg_reload_conf()" >/dev/null
+expect_eq "review: etl_purge keeps the held import's jobs (it still shows as held, no outcome recorded)" \
+    "held|orders:done|0" \
+    "$(hold_of crondb "$HELD")|$(jobs_of crondb "$HELD")|$(sq crondb -c "SELECT count(*) FROM etl.purged_imports WHERE import_id = '$HELD'")"
+expect_refused "review: released but not loaded again, etl_redrive is refused (its orders stage never ran for real)" \
+    "$(try ops crondb "BEGIN; SELECT etl_release('$HELD'); SELECT * FROM etl_redrive('$HELD'); COMMIT")" "no successful run"
+expect_eq "review: released, not loaded yet: etl_quality still reports the held run's counts" "10|9" \
+    "$(as_user ops crondb -c "BEGIN" -c "SELECT etl_release('$HELD')" -c "SELECT lines || '|' || rejected FROM etl_quality('$HELD') WHERE reason IS NULL" -c "ROLLBACK" | tail -1)"
+as_user ops crondb -c "SELECT etl_release('$HELD')" >/dev/null
+sq crondb -c "CALL pg_catalog.etl_run_queue()" >/dev/null
+expect_eq "review: after the release it loads, and etl_explain says so" \
+    "orders:done,customers:done,leads:done|loaded" \
+    "$(jobs_of crondb "$HELD")|$(as_user ops crondb -c "SELECT fate FROM etl_explain('S1', 'W10-$HELD')")"
+
 # Calls in sessions with the owner's search_path (public first), qualified
 # as docs/security.md says: the gate's code runs none of the planted objects.
 I_HOSTILE=$(import_as la appdb shifted)
