@@ -36,7 +36,8 @@ pub struct Purged {
 }
 
 /// Removes the history older than both `older_than` and its kind's
-/// `etl.retain_*` setting; a kind whose setting is off (-1) is kept.
+/// `etl.retain_*` setting (before the earlier of now - `older_than` and
+/// now - the setting); a kind whose setting is off (-1) is kept.
 /// Returns one row per table, in a fixed order.
 pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
     let older_than = older_than.ok_or(Error::NullArgument("older_than"))?;
@@ -47,10 +48,15 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
         return Err(Error::NegativeRetention(older_than.to_string()));
     }
     let [raw_lines, jobs, runs, events] = gucs::retention_minutes();
+    // The earlier of the two times, compared as times: never later than
+    // the setting allows. (Comparing the intervals instead, as GREATEST
+    // did, counts a month as 30 days and a day as 24 hours: an interval
+    // such as '-100 years 36500 days' is "longer" than 30 days yet moves
+    // the cutoff 25 days into the future, past any setting.)
     let cutoff = |minutes: Option<i64>| -> Result<Option<TimestampWithTimeZone>, Error> {
         let Some(minutes) = minutes else { return Ok(None) };
         Sql::new().query(
-            "SELECT pg_catalog.now() - GREATEST($1, $2 * interval '1 minute')",
+            "SELECT LEAST(pg_catalog.now() - $1, pg_catalog.now() - $2 * interval '1 minute')",
             &[older_than.into(), minutes.into()],
             |rows| Ok(rows.first().get_one::<TimestampWithTimeZone>()?),
         )

@@ -20,6 +20,14 @@
 #      every row of schema etl: the drop guard only looks for the name
 #      etl_ext in the statement. Lower severity (superuser only), but the
 #      guard promises to stop exactly this loss of data.
+#   3. Retention (etl_purge, issue 29), as an operator:
+#      a. etl.retain_raw_lines = '30d' (set by a superuser), and the operator
+#         calls etl_purge('-100 years 36500 days'). The purge took the
+#         GREATEST of older_than and the setting as intervals, which count a
+#         month as 30 days: that interval is "longer" than 30 days, yet
+#         now() - it is 25 days in the future, so an import completed a
+#         moment ago lost its raw lines, rejects and runs: any setting is
+#         bypassed. Now the cutoff is the earlier of the two times.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -107,5 +115,22 @@ expect_eq "the guard refuses DROP EXTENSION etl_ext while etl.orders has rows" 1
 q $PORT -d guarddb -c "DROP EXTENSION plpgsql CASCADE" >/dev/null 2>&1
 left=$(q $PORT -d guarddb -c "SELECT count(*) FROM pg_extension WHERE extname = 'etl_ext'")
 expect_eq "the guard also refuses DROP EXTENSION plpgsql CASCADE (it would drop etl_ext and its rows)" 1 "$left"
+
+# --- 3. etl_purge: the settings' bound, and a run waiting for a purge -------
+q $PORT -c "CREATE ROLE purger_slow LOGIN" -c "CREATE ROLE purger_now LOGIN" \
+    -c "GRANT etl_operator TO purger_slow, purger_now" \
+    -c "ALTER ROLE purger_slow IN DATABASE appdb SET etl.retain_raw_lines = '30d'" \
+    -c "ALTER ROLE purger_slow IN DATABASE appdb SET etl.retain_runs = '30d'" \
+    -c "ALTER ROLE purger_now IN DATABASE appdb SET etl.retain_raw_lines = 0" >/dev/null
+D=aaaaaaaa-0000-4000-8000-000000000004
+complete_import $D
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$D' AND state = 'done'" 3 30 >/dev/null
+# 3a. A mixed-sign interval that compares as longer than the setting.
+later=$(as_user purger_slow appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('-100 years 36500 days')
+                                        WHERE before > pg_catalog.now() - interval '30 days'" 2>&1)
+expect_eq "etl_purge('-100 years 36500 days') with etl.retain_raw_lines = 30d: no cutoff later than the setting" 0 "$later"
+expect_eq "... and the import completed a moment ago keeps its raw line and its runs" "1|3" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.raw_orders WHERE import_id = '$D'),
+                                         (SELECT count(*) FROM etl.runs WHERE import_id = '$D')")"
 
 finish
