@@ -28,6 +28,15 @@
 #         now() - it is 25 days in the future, so an import completed a
 #         moment ago lost its raw lines, rejects and runs: any setting is
 #         bypassed. Now the cutoff is the earlier of the two times.
+#      b. An operator's purge holds an import's row (its transaction still
+#         open) while another operator runs etl_orders of that import. The
+#         run waited for the row, then went on: its check of
+#         etl.purged_imports was made in the statement that waited, with a
+#         snapshot from before the purge committed, and the lines it then
+#         read were gone: an orders run "succeeded" over 0 lines (and queued
+#         customers and leads) instead of being refused (55000, semantics
+#         13.3). Now the row is locked first and the check is the next
+#         statement.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -132,5 +141,19 @@ expect_eq "etl_purge('-100 years 36500 days') with etl.retain_raw_lines = 30d: n
 expect_eq "... and the import completed a moment ago keeps its raw line and its runs" "1|3" \
     "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.raw_orders WHERE import_id = '$D'),
                                          (SELECT count(*) FROM etl.runs WHERE import_id = '$D')")"
+# 3b. A purge holding the import, an orders run of it waiting.
+E=aaaaaaaa-0000-4000-8000-000000000005
+complete_import $E
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$E' AND state = 'done'" 3 30 >/dev/null
+as_user purger_now appdb -c "BEGIN" -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" \
+    -c "SELECT pg_catalog.pg_sleep(3)" -c "COMMIT" >"$DIR/purge_3b.out" 2>&1 &
+PURGE_3B=$!
+DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE usename = 'purger_now' AND query LIKE '%pg_sleep%'" 1 30 >/dev/null
+run=$(as_user purger_slow appdb -c "SELECT status || ' over ' || rows_in || ' lines' FROM pg_catalog.etl_orders('$E')" 2>&1)
+wait $PURGE_3B
+expect_eq "an orders run that waited for a purge of its import is refused (55000), not run over no lines" 1 \
+    "$(echo "$run" | grep -c 'were purged at')"
+expect_eq "... and left no orders run over no lines" 0 \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.runs WHERE import_id = '$E' AND stage = 'orders' AND rows_in = 0")"
 
 finish
