@@ -37,6 +37,12 @@
 #         customers and leads) instead of being refused (55000, semantics
 #         13.3). Now the row is locked first and the check is the next
 #         statement.
+#      c. An import the quality gate holds (its orders job done, customers
+#         and leads waiting for etl_release) with etl.retain_jobs = 0: the
+#         purge removed its one job and recorded the import's jobs as
+#         'done', and the import vanished from etl.pipeline_status, where
+#         its loader and the operators see it held. Now the jobs of a held
+#         import stay, as its raw lines did.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -155,5 +161,26 @@ expect_eq "an orders run that waited for a purge of its import is refused (55000
     "$(echo "$run" | grep -c 'were purged at')"
 expect_eq "... and left no orders run over no lines" 0 \
     "$(as_user postgres appdb -c "SELECT count(*) FROM etl.runs WHERE import_id = '$E' AND stage = 'orders' AND rows_in = 0")"
+
+# 3c. The jobs of an import the quality gate holds.
+q $PORT -c "ALTER SYSTEM SET etl.max_reject_ratio = '0.1'" -c "SELECT pg_reload_conf()" >/dev/null
+q $PORT -c "ALTER ROLE purger_now IN DATABASE appdb SET etl.retain_jobs = 0" >/dev/null
+F=aaaaaaaa-0000-4000-8000-000000000006
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$F', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$F', 1, 'O-$F', 'S1', 'alice', 'paid', NULL, 'not a number', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$F'" >/dev/null
+if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_id = '$F' AND released_at IS NULL" 1 30; then
+    ok "the quality gate holds an import whose only line is rejected"
+else
+    not_ok "the quality gate holds an import whose only line is rejected"
+fi
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$F' AND state = 'done'" 1 30 >/dev/null
+as_user purger_now appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "etl_purge keeps the jobs of a held import: it stays in etl.pipeline_status, held, with no outcome recorded" \
+    "held|1|0" \
+    "$(as_user postgres appdb -c "SELECT (SELECT string_agg(DISTINCT hold_status, ',') FROM etl.pipeline_status WHERE import_id = '$F'),
+                                         (SELECT count(*) FROM etl.jobs WHERE import_id = '$F'),
+                                         (SELECT count(*) FROM etl.purged_imports WHERE import_id = '$F' AND jobs_outcome IS NOT NULL)")"
+q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
 
 finish
