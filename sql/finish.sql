@@ -307,7 +307,7 @@ GRANT SELECT, INSERT, UPDATE ON etl.import_holds TO etl_runner;
 -- finished imports and records what they had. UPDATE of import_id (which
 -- etl.guard_import never lets a non-superuser change) is what row locks on
 -- etl.imports need: etl_purge locks the imports it purges, a stage run the
--- import it reads the raw lines of (sql/queries/raw_lines_purged.sql).
+-- import it reads the raw lines of (sql/queries/raw_lines_kept.sql).
 GRANT DELETE ON etl.raw_orders TO etl_runner;
 GRANT UPDATE (import_id) ON etl.imports TO etl_runner;
 GRANT SELECT, INSERT, UPDATE ON etl.purged_imports TO etl_runner;

@@ -7,8 +7,12 @@
 --
 -- Rules it enforces (docs/semantics.md 13.1, 13.3):
 -- * A queued, running or failed job is never removed, nor any job of an
---   import that has one: an import's jobs go all at once. Nor the jobs of
---   an import the quality gate holds (unreleased): it is not finished.
+--   import that has one: an import's jobs go all at once.
+-- * Nor the jobs of an import the quality gate holds (an unreleased row of
+--   etl.import_holds): its done orders job is all it has, its customers and
+--   leads wait for etl_release, so its pipeline is not over. Purged, they
+--   were recorded 'done', and the import left etl.pipeline_status, where
+--   its loader and the operators see it held.
 -- * What they were stays: 'done' when every job was done (the raw lines of
 --   such an import may still be purged later), else 'dead'; and the
 --   import's completion queues nothing again (sql/queries/import_completion.sql).
@@ -29,10 +33,6 @@ WITH RECURSIVE holding (import_id) AS (
      GROUP BY j.import_id
     HAVING bool_and(j.state IN ('done', 'dead'))
        AND max(coalesce(j.finished_at, j.updated_at)) < $1
-       -- An import the quality gate holds is not finished: its orders job
-       -- is done with the held run, which kept nothing. Its jobs stay (and
-       -- so its row of etl.pipeline_status, hold_status 'held'), and no
-       -- outcome 'done' is recorded for a pipeline that loaded nothing.
        AND NOT EXISTS (SELECT 1 FROM etl.import_holds g
                         WHERE g.import_id = j.import_id AND g.released_at IS NULL)
 ), gone AS (

@@ -1,9 +1,8 @@
--- Removes the raw lines and rejects of up to $2 finished imports completed
--- before $1, among the imports that still have raw lines from import $3 on
--- (by id), and records what they had in etl.purged_imports
--- (pipeline/retention.rs, purge). Returns one row per import purged (raw
--- lines removed, rejects removed), then one row with the last import the
--- batch looked at and how many it looked at (the batch is full at $2).
+-- Removes the raw lines and rejects of the finished imports completed
+-- before $1 among the imports $2 (an array, locked by this transaction with
+-- sql/queries/purge_raw_candidates.sql), and records what they had in
+-- etl.purged_imports (pipeline/retention.rs, purge). Returns one row per
+-- import purged (raw lines removed, rejects removed).
 --
 -- Rules it enforces (docs/semantics.md 13.1, 13.2):
 -- * Only a finished import loses its raw lines: completed, and its pipeline
@@ -11,30 +10,22 @@
 --   next unless the same call ran it, so no stage is left to run), or its
 --   jobs were purged when all were done. An import pending, failed, held
 --   by the quality gate (an unreleased row of etl.import_holds: its jobs
---   may all be done, and etl_release needs its lines), or with a stage
---   queued, running, failed or dead keeps them.
+--   may all be done, and an operator may want to fix a mapping and run its
+--   orders again rather than release it), or with a stage queued, running,
+--   failed or dead keeps them.
+-- * Decided after the lock: this statement's snapshot is taken once the
+--   imports are locked, so a run that held one and committed a hold or a
+--   queued job before the lock was granted is seen, and its import kept.
+--   (Deciding in the statement that locks read the jobs and holds from
+--   before the lock.)
 -- * The import's row stays (its status, completed_at and owner: "a later
 --   import wins" compares completed_at), with what it had.
--- * Each import is locked (FOR NO KEY UPDATE, skipping any another session
---   holds) until the caller commits: a stage run that reads raw lines takes
---   the row FOR SHARE first, so it never sees half of them gone.
--- * Each batch walks the imports that still have raw lines, in id order
---   from $3 (a skip scan of the primary key of etl.raw_orders), so a purge
---   reads each import once, and never the imports purged before.
-WITH RECURSIVE holding (import_id) AS (
-    (SELECT r.import_id FROM etl.raw_orders r WHERE r.import_id >= $3 ORDER BY r.import_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT r.import_id FROM etl.raw_orders r WHERE r.import_id > h.import_id ORDER BY r.import_id LIMIT 1)
-      FROM holding h
-     WHERE h.import_id IS NOT NULL
-), looked AS (
-    SELECT h.import_id FROM holding h WHERE h.import_id IS NOT NULL LIMIT $2
-), picked AS (
+WITH picked AS (
     SELECT i.import_id
-      FROM looked h
-      JOIN etl.imports i ON i.import_id = h.import_id
+      FROM etl.imports i
       LEFT JOIN etl.purged_imports p ON p.import_id = i.import_id
-     WHERE i.status = 'completed'
+     WHERE i.import_id = ANY ($2::uuid[])
+       AND i.status = 'completed'
        AND i.completed_at < $1
        AND p.raw_purged_at IS NULL
        AND NOT EXISTS (SELECT 1 FROM etl.jobs j
@@ -44,7 +35,6 @@ WITH RECURSIVE holding (import_id) AS (
             OR p.jobs_outcome = 'done')
        AND NOT EXISTS (SELECT 1 FROM etl.import_holds g
                         WHERE g.import_id = i.import_id AND g.released_at IS NULL)
-       FOR NO KEY UPDATE OF i SKIP LOCKED
 ), lines AS (
     DELETE FROM etl.raw_orders r USING picked
      WHERE r.import_id = picked.import_id
@@ -68,6 +58,4 @@ WITH RECURSIVE holding (import_id) AS (
            rejected_lines = excluded.rejected_lines
     RETURNING p.raw_lines, p.rejected_lines
 )
-SELECT r.raw_lines, r.rejected_lines, NULL::uuid AS last_looked, NULL::bigint AS looked FROM recorded r
-UNION ALL
-SELECT NULL, NULL, (SELECT h.import_id FROM looked h ORDER BY h.import_id DESC LIMIT 1), (SELECT count(*) FROM looked)
+SELECT r.raw_lines, r.rejected_lines FROM recorded r

@@ -243,7 +243,10 @@ pub fn redrive_fates(reports: &[StageReport]) -> BTreeMap<String, RedriveTally> 
 /// stage would load nothing and say so as if it were true), and otherwise
 /// keeps them until the transaction ends: the import's row is taken FOR
 /// SHARE, which etl_purge's lock on the imports it purges conflicts with.
+/// The lock comes first and the check after it, in a statement of its own:
+/// a purge that held the row is waited for, and its result seen.
 fn check_raw_lines_kept(import_id: Uuid) -> Result<(), Error> {
+    Sql::new().execute(include_str!("../../sql/queries/raw_lines_kept.sql"), &[import_id.into()])?;
     let purged_at = Sql::new().query(
         include_str!("../../sql/queries/raw_lines_purged.sql"),
         &[import_id.into()],

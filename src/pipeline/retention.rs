@@ -11,8 +11,8 @@
 //! rows it removes are ones no stage, loader or worker reads or writes any
 //! more (finished imports, ended runs and jobs, old events), so nothing else
 //! waits for them. An import whose raw lines go is
-//! locked until commit; a stage run that reads raw lines takes that row
-//! FOR SHARE first (`check_raw_lines_kept`).
+//! locked until commit, and checked again after the lock; a stage run that
+//! reads raw lines takes that row FOR SHARE first (`check_raw_lines_kept`).
 
 use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::Uuid;
@@ -36,7 +36,8 @@ pub struct Purged {
 }
 
 /// Removes the history older than both `older_than` and its kind's
-/// `etl.retain_*` setting; a kind whose setting is off (-1) is kept.
+/// `etl.retain_*` setting (before the earlier of now - `older_than` and
+/// now - the setting); a kind whose setting is off (-1) is kept.
 /// Returns one row per table, in a fixed order.
 pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
     let older_than = older_than.ok_or(Error::NullArgument("older_than"))?;
@@ -47,10 +48,15 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
         return Err(Error::NegativeRetention(older_than.to_string()));
     }
     let [raw_lines, jobs, runs, events] = gucs::retention_minutes();
+    // The earlier of the two times, compared as times: never later than
+    // the setting allows. (Comparing the intervals instead, as GREATEST
+    // did, counts a month as 30 days and a day as 24 hours: an interval
+    // such as '-100 years 36500 days' is "longer" than 30 days yet moves
+    // the cutoff 25 days into the future, past any setting.)
     let cutoff = |minutes: Option<i64>| -> Result<Option<TimestampWithTimeZone>, Error> {
         let Some(minutes) = minutes else { return Ok(None) };
         Sql::new().query(
-            "SELECT pg_catalog.now() - GREATEST($1, $2 * interval '1 minute')",
+            "SELECT LEAST(pg_catalog.now() - $1, pg_catalog.now() - $2 * interval '1 minute')",
             &[older_than.into(), minutes.into()],
             |rows| Ok(rows.first().get_one::<TimestampWithTimeZone>()?),
         )
@@ -59,14 +65,35 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
         (cutoff(raw_lines)?, cutoff(jobs)?, cutoff(runs)?, cutoff(events)?);
 
     // Raw lines first: they go only while the import's jobs show it finished
-    // (or the jobs' recorded outcome does, once they are gone).
+    // (or the jobs' recorded outcome does, once they are gone). The
+    // candidates are locked first, every batch of them; then, in
+    // statements whose snapshots follow every lock, each is checked again
+    // and purged: a run that held an import and committed a hold or a new
+    // job meanwhile keeps its lines.
     let (mut lines, mut rejects, mut jobs_removed) = (0, 0, 0);
     if let Some(before) = raw_cutoff {
-        walk_imports(include_str!("../../sql/queries/purge_raw_lines.sql"), before, |row| {
-            lines += row.get::<i64>(1)?.unwrap_or(0);
-            rejects += row.get::<i64>(2)?.unwrap_or(0);
+        let mut locked = Vec::new();
+        walk_imports(include_str!("../../sql/queries/purge_raw_candidates.sql"), before, |row| {
+            locked.extend(row.get::<Uuid>(1)?);
             Ok(())
         })?;
+        // A batch starts at the last import the previous one looked at: it
+        // may be locked (and listed) twice, side by side.
+        locked.dedup();
+        for batch in locked.chunks(IMPORTS_PER_BATCH as usize) {
+            Sql::new().query(
+                include_str!("../../sql/queries/purge_raw_lines.sql"),
+                &[before.into(), batch.to_vec().into()],
+                |rows| {
+                    for row in rows {
+                        lines += row.get::<i64>(1)?.unwrap_or(0);
+                        rejects += row.get::<i64>(2)?.unwrap_or(0);
+                    }
+                    Ok(())
+                },
+            )?;
+            pgrx::check_for_interrupts!();
+        }
     }
     if let Some(before) = jobs_cutoff {
         walk_imports(include_str!("../../sql/queries/purge_jobs.sql"), before, |row| {
@@ -95,7 +122,7 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
 /// = imports per batch, `$3` = the import the batch starts at: the nil
 /// UUID first, then the last import the previous batch looked at)
 /// until a batch looks at fewer imports than it may. The statement returns
-/// a row per import it purged, handed to `per_import`, then a row whose
+/// a row per import it purged (or locked), handed to `per_import`, then a row whose
 /// last two columns are the last import it looked at and how many.
 fn walk_imports(
     statement: &str,

@@ -36,6 +36,29 @@
 #      sessions' export loads, but etl.progress_rows(), the function behind
 #      it, is granted to etl_loader (the view needs it) and returned every
 #      stage: another loader's export load (pid, import id, lines) too.
+#   5. Retention (etl_purge, issue 29), as an operator:
+#      a. etl.retain_raw_lines = '30d' (set by a superuser), and the operator
+#         calls etl_purge('-100 years 36500 days'). The purge took the
+#         GREATEST of older_than and the setting as intervals, which count a
+#         month as 30 days: that interval is "longer" than 30 days, yet
+#         now() - it is 25 days in the future, so an import completed a
+#         moment ago lost its raw lines, rejects and runs: any setting is
+#         bypassed. Now the cutoff is the earlier of the two times.
+#      b. An operator's purge holds an import's row (its transaction still
+#         open) while another operator runs etl_orders of that import. The
+#         run waited for the row, then went on: its check of
+#         etl.purged_imports was made in the statement that waited, with a
+#         snapshot from before the purge committed, and the lines it then
+#         read were gone: an orders run "succeeded" over 0 lines (and queued
+#         customers and leads) instead of being refused (55000, semantics
+#         13.3). Now the row is locked first and the check is the next
+#         statement.
+#      c. An import the quality gate holds (its orders job done, customers
+#         and leads waiting for etl_release) with etl.retain_jobs = 0: the
+#         purge removed its one job and recorded the import's jobs as
+#         'done', and the import vanished from etl.pipeline_status, where
+#         its loader and the operators see it held. Now the jobs of a held
+#         import stay, as its raw lines did.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -210,5 +233,56 @@ expect_eq "a superuser (an etl_reader) sees it" "1" \
     "$(as_user postgres appdb -c "SELECT count(*) FROM etl.progress_rows() WHERE stage = 'export'")"
 wait $LONG_LOAD
 expect_eq "the load went through" "600000" "$(cat "$DIR/long_load.out")"
+# --- 5. etl_purge: the settings' bound, and a run waiting for a purge -------
+q $PORT -c "CREATE ROLE purger_slow LOGIN" -c "CREATE ROLE purger_now LOGIN" \
+    -c "GRANT etl_operator TO purger_slow, purger_now" \
+    -c "ALTER ROLE purger_slow IN DATABASE appdb SET etl.retain_raw_lines = '30d'" \
+    -c "ALTER ROLE purger_slow IN DATABASE appdb SET etl.retain_runs = '30d'" \
+    -c "ALTER ROLE purger_now IN DATABASE appdb SET etl.retain_raw_lines = 0" >/dev/null
+D=aaaaaaaa-0000-4000-8000-000000000004
+complete_import $D
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$D' AND state = 'done'" 3 30 >/dev/null
+# 5a. A mixed-sign interval that compares as longer than the setting.
+later=$(as_user purger_slow appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('-100 years 36500 days')
+                                        WHERE before > pg_catalog.now() - interval '30 days'" 2>&1)
+expect_eq "etl_purge('-100 years 36500 days') with etl.retain_raw_lines = 30d: no cutoff later than the setting" 0 "$later"
+expect_eq "... and the import completed a moment ago keeps its raw line and its runs" "1|3" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.raw_orders WHERE import_id = '$D'),
+                                         (SELECT count(*) FROM etl.runs WHERE import_id = '$D')")"
+# 5b. A purge holding the import, an orders run of it waiting.
+E=aaaaaaaa-0000-4000-8000-000000000005
+complete_import $E
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$E' AND state = 'done'" 3 30 >/dev/null
+as_user purger_now appdb -c "BEGIN" -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" \
+    -c "SELECT pg_catalog.pg_sleep(3)" -c "COMMIT" >"$DIR/purge_5b.out" 2>&1 &
+PURGE_3B=$!
+DB=appdb wait_for $PORT "SELECT count(*) FROM pg_stat_activity WHERE usename = 'purger_now' AND query LIKE '%pg_sleep%'" 1 30 >/dev/null
+run=$(as_user purger_slow appdb -c "SELECT status || ' over ' || rows_in || ' lines' FROM pg_catalog.etl_orders('$E')" 2>&1)
+wait $PURGE_3B
+expect_eq "an orders run that waited for a purge of its import is refused (55000), not run over no lines" 1 \
+    "$(echo "$run" | grep -c 'were purged at')"
+expect_eq "... and left no orders run over no lines" 0 \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.runs WHERE import_id = '$E' AND stage = 'orders' AND rows_in = 0")"
+
+# 5c. The jobs of an import the quality gate holds.
+q $PORT -c "ALTER SYSTEM SET etl.max_reject_ratio = '0.1'" -c "SELECT pg_reload_conf()" >/dev/null
+q $PORT -c "ALTER ROLE purger_now IN DATABASE appdb SET etl.retain_jobs = 0" >/dev/null
+F=aaaaaaaa-0000-4000-8000-000000000006
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$F', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$F', 1, 'O-$F', 'S1', 'alice', 'paid', NULL, 'not a number', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$F'" >/dev/null
+if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_id = '$F' AND released_at IS NULL" 1 30; then
+    ok "the quality gate holds an import whose only line is rejected"
+else
+    not_ok "the quality gate holds an import whose only line is rejected"
+fi
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$F' AND state = 'done'" 1 30 >/dev/null
+as_user purger_now appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "etl_purge keeps the jobs of a held import: it stays in etl.pipeline_status, held, with no outcome recorded" \
+    "held|1|0" \
+    "$(as_user postgres appdb -c "SELECT (SELECT string_agg(DISTINCT hold_status, ',') FROM etl.pipeline_status WHERE import_id = '$F'),
+                                         (SELECT count(*) FROM etl.jobs WHERE import_id = '$F'),
+                                         (SELECT count(*) FROM etl.purged_imports WHERE import_id = '$F' AND jobs_outcome IS NOT NULL)")"
+q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
 
 finish
