@@ -234,6 +234,11 @@ expect_eq "a superuser (an etl_reader) sees it" "1" \
 wait $LONG_LOAD
 expect_eq "the load went through" "600000" "$(cat "$DIR/long_load.out")"
 # --- 5. etl_purge: the settings' bound, and a run waiting for a purge -------
+# The earlier sections' imports (section 4's 600,000-line load among them)
+# are still in the worker's queue: the checks below time the worker's runs of
+# their own imports, so they start once it is idle.
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE state NOT IN ('done', 'dead')" 0 900 \
+    || not_ok "the worker ran the earlier sections' imports before section 5"
 q $PORT -c "CREATE ROLE purger_slow LOGIN" -c "CREATE ROLE purger_now LOGIN" \
     -c "GRANT etl_operator TO purger_slow, purger_now" \
     -c "ALTER ROLE purger_slow IN DATABASE appdb SET etl.retain_raw_lines = '30d'" \
@@ -241,7 +246,8 @@ q $PORT -c "CREATE ROLE purger_slow LOGIN" -c "CREATE ROLE purger_now LOGIN" \
     -c "ALTER ROLE purger_now IN DATABASE appdb SET etl.retain_raw_lines = 0" >/dev/null
 D=aaaaaaaa-0000-4000-8000-000000000004
 complete_import $D
-DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$D' AND state = 'done'" 3 30 >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$D' AND state = 'done'" 3 120 \
+    || not_ok "the worker ran import $D's three stages"
 # 5a. A mixed-sign interval that compares as longer than the setting.
 later=$(as_user purger_slow appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('-100 years 36500 days')
                                         WHERE before > pg_catalog.now() - interval '30 days'" 2>&1)
@@ -252,7 +258,8 @@ expect_eq "... and the import completed a moment ago keeps its raw line and its 
 # 5b. A purge holding the import, an orders run of it waiting.
 E=aaaaaaaa-0000-4000-8000-000000000005
 complete_import $E
-DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$E' AND state = 'done'" 3 30 >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$E' AND state = 'done'" 3 120 \
+    || not_ok "the worker ran import $E's three stages"
 as_user purger_now appdb -c "BEGIN" -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" \
     -c "SELECT pg_catalog.pg_sleep(3)" -c "COMMIT" >"$DIR/purge_5b.out" 2>&1 &
 PURGE_3B=$!
@@ -276,7 +283,8 @@ if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_i
 else
     not_ok "the quality gate holds an import whose only line is rejected"
 fi
-DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$F' AND state = 'done'" 1 30 >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$F' AND state = 'done'" 1 120 \
+    || not_ok "the worker ran import $F's orders stage"
 as_user purger_now appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
 expect_eq "etl_purge keeps the jobs of a held import: it stays in etl.pipeline_status, held, with no outcome recorded" \
     "held|1|0" \
