@@ -11,18 +11,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
 SELECT plan(101);
 
--- try(sql): the first value of the query as text, or 'ERROR <sqlstate>: <message>'.
--- Lets a check that runs as a restricted role fail without aborting the file.
-CREATE FUNCTION pg_temp.try(query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    result text;
-BEGIN
-    EXECUTE query INTO result;
-    RETURN result;
-EXCEPTION WHEN OTHERS THEN
-    RETURN 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\ir lib/try.psql
 
 -- The roles (4 x 4 checks).
 SELECT has_role(r, 'role ' || r || ' exists')

@@ -10,17 +10,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION etl_ext;
 SELECT plan(41);
 
-CREATE FUNCTION pg_temp.try(query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    result text;
-BEGIN
-    EXECUTE query INTO result;
-    RETURN result;
-EXCEPTION WHEN OTHERS THEN
-    RETURN 'ERROR ' || SQLSTATE;
-END
-$$;
-GRANT EXECUTE ON FUNCTION pg_temp.try(text) TO PUBLIC;
+\ir lib/try.psql
 CREATE TEMP TABLE last_purge (history text, removed bigint, before timestamptz);
 CREATE FUNCTION pg_temp.purged(what text) RETURNS bigint LANGUAGE sql AS $$
     SELECT removed FROM pg_temp.last_purge WHERE history = what
