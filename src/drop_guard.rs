@@ -123,42 +123,20 @@ unsafe fn drops_this_extension(parsetree: *mut pg_sys::Node) -> bool {
 /// Whether etl_ext belongs to one of `roles`. An answer SPI cannot give
 /// counts as "yes": the guard fails closed.
 fn owned_by_one_of(roles: Vec<pg_sys::Oid>) -> bool {
-    Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e
-                         WHERE e.extname OPERATOR(pg_catalog.=) 'etl_ext'
-                           AND e.extowner OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]))",
-        &[roles.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(true)
+    Spi::get_one_with_args::<bool>(include_str!("../sql/queries/drop_guard_owner.sql"), &[roles.into()])
+        .ok()
+        .flatten()
+        .unwrap_or(true)
 }
 
 /// Whether a member of etl_ext depends on a member of one of the extensions
 /// named `names` (its functions on the language of plpgsql, say), so that
 /// dropping them with CASCADE drops etl_ext. Fails closed, as above.
 fn depends_on_one_of(names: Vec<String>) -> bool {
-    Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (
-             SELECT 1
-               FROM pg_catalog.pg_extension mine
-               JOIN pg_catalog.pg_depend m
-                 ON m.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
-                AND m.refobjid OPERATOR(pg_catalog.=) mine.oid AND m.deptype OPERATOR(pg_catalog.=) 'e'
-               JOIN pg_catalog.pg_depend d
-                 ON d.classid OPERATOR(pg_catalog.=) m.classid AND d.objid OPERATOR(pg_catalog.=) m.objid
-               JOIN pg_catalog.pg_depend x
-                 ON x.classid OPERATOR(pg_catalog.=) d.refclassid AND x.objid OPERATOR(pg_catalog.=) d.refobjid
-                AND x.deptype OPERATOR(pg_catalog.=) 'e'
-                AND x.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
-               JOIN pg_catalog.pg_extension other ON other.oid OPERATOR(pg_catalog.=) x.refobjid
-              WHERE mine.extname OPERATOR(pg_catalog.=) 'etl_ext'
-                AND other.extname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.name[]))",
-        &[names.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(true)
+    Spi::get_one_with_args::<bool>(include_str!("../sql/queries/drop_guard_dependents.sql"), &[names.into()])
+        .ok()
+        .flatten()
+        .unwrap_or(true)
 }
 
 /// Whether etl.orders has a row (one row read, whatever its size). The
