@@ -43,54 +43,23 @@ expect_eq "every identity sequence of schema etl is registered for pg_dump" "" \
 expect_eq "no table is registered with a filter but etl.export_profiles (the install seeds no other row)" \
     "etl.export_profiles:WHERE NOT built_in" \
     "$(q "$PORT" -d source -c "SELECT string_agg(t::regclass || ':' || c, ', ') FROM pg_extension, unnest(extconfig, extcondition) AS x(t, c) WHERE extname = 'etl_ext' AND c <> ''")"
-# An operator's profile is the users' data: dumped and restored beside the
-# built-in ones (which the restore's CREATE EXTENSION makes).
-q "$PORT" -d source -c "INSERT INTO etl.export_profiles (profile_name, encoding, columns) VALUES ('tmall', 'gbk',
-    '{\"order_id\": \"订单编号\", \"customer_name\": \"买家会员名\", \"amount\": \"金额\", \"ordered_at\": \"时间\"}')" >/dev/null
 expect_true "the source holds orders, customers, leads, rejects, runs, events and queued jobs" \
     "$(q "$PORT" -d source -c "SELECT (SELECT count(*) FROM etl.orders) > 100 AND (SELECT count(*) FROM etl.customers) > 3
         AND (SELECT count(*) FROM etl.business_leads) > 0 AND (SELECT count(*) FROM etl.rejects) > 10
         AND (SELECT count(*) FROM etl.runs) = 9 AND (SELECT count(*) FROM etl.events) > 9
         AND (SELECT count(*) FROM etl.jobs WHERE state = 'queued') > 0")"
 
-# What 0.5.0 adds, as a database that used it carries it: an import whose
-# raw lines etl_purge removed (import 1, completed a month before the
-# others), an import the quality gate holds (most of its lines rejected,
-# nothing of it kept) and an import loaded from a shop's export, left queued.
-HELD=00000000-0000-7000-8000-00000000000b
-q "$PORT" -d source >/dev/null <<SQL
-UPDATE etl.imports SET completed_at = '2026-01-15 12:00:00+00' WHERE import_id = '00000000-0000-7000-8000-000000000001';
-SET etl.retain_raw_lines = 0;
-SELECT count(*) FROM etl_purge(now() - timestamptz '2026-02-01 00:00:00+00');
-INSERT INTO etl.imports (import_id, source) VALUES ('$HELD', 'wrongly mapped');
-INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
-SELECT '$HELD', n, 'HELD-' || n, 'Tmall Flagship', 'Held Customer ' || (n % 5), 'paid', '样品',
-       CASE WHEN n % 4 = 0 THEN '12.50' ELSE 'paid' END, '2026-04-0' || (1 + n % 9)
-  FROM generate_series(1, 40) n;
-UPDATE etl.imports SET status = 'completed' WHERE import_id = '$HELD';
-SET etl.max_reject_ratio = 0.2;
-SELECT count(*) FROM etl_run_all('$HELD');
-SQL
-EXPORT_CSV="convert_to(E'order_id,shop,customer_name,order_status,order_type,amount,ordered_at\\nEX-1,Tmall Flagship,王小明,paid,样品,12.50,2026-04-01 10:00:00\\nEX-2,JD Outlet,Li Lei,paid,批发,7.25,2026-04-02 11:00:00\\n', 'UTF8')"
-EXPORTED=$(q "$PORT" -d source -c "SELECT import_id FROM etl_import_export($EXPORT_CSV, 'generic', 'shop export')")
-PURGED_ORDER=$(q "$PORT" -d source -c "SELECT quote_literal(s.shop_name) || ', ' || quote_literal(o.order_id)
-    FROM etl.orders o JOIN etl.shops s USING (shop_id)
-   WHERE o.import_id = '00000000-0000-7000-8000-000000000001' ORDER BY o.order_id LIMIT 1")
-EXPLAIN_SQL="SELECT line_no, raw IS NULL, fate, detail LIKE '%purged%' FROM etl_explain($PURGED_ORDER)
-              WHERE import_id = '00000000-0000-7000-8000-000000000001' ORDER BY line_no"
-expect_eq "the source: import 1's raw lines are purged, its import and counts kept" "0 true" \
-    "$(q "$PORT" -d source -c "SELECT (SELECT count(*) FROM etl.raw_orders WHERE import_id = '00000000-0000-7000-8000-000000000001')
-        || ' ' || (SELECT raw_lines = 400 FROM etl.purged_imports WHERE import_id = '00000000-0000-7000-8000-000000000001')")"
-EXPLAIN_SOURCE=$(q "$PORT" -d source -c "$EXPLAIN_SQL")
-expect_true "the source: etl_explain says import 1's line of $PURGED_ORDER was purged (raw NULL)" \
-    "$([ -n "$EXPLAIN_SOURCE" ] && grep -q '|t|loaded|t' <<<"$EXPLAIN_SOURCE" && echo t)"
-expect_eq "the source: the quality gate holds import b, nothing of it loaded" "held 0" \
-    "$(q "$PORT" -d source -c "SELECT hold_status || ' ' || (SELECT count(*) FROM etl.orders WHERE import_id = '$HELD')
-        FROM etl.pipeline_status WHERE import_id = '$HELD'")"
-expect_true "the source: the export's import is completed and queued, with its content's sha256" \
-    "$(q "$PORT" -d source -c "SELECT status = 'completed' AND content_sha256 IS NOT NULL
-        AND EXISTS (SELECT 1 FROM etl.jobs j WHERE j.import_id = i.import_id AND j.state = 'queued')
-        FROM etl.imports i WHERE import_id = '$EXPORTED'")"
+# What 0.5.0 adds, as a database that used it carries it (lib_history.sh):
+# an import whose raw lines etl_purge removed (import 1, completed a month
+# before the others), an import the quality gate holds (most of its lines
+# rejected, nothing of it kept), an import loaded from a shop's export, left
+# queued, and an operator's export profile (the users' data: dumped and
+# restored beside the built-in ones, which the restore's CREATE EXTENSION
+# makes).
+use_050 "$PORT" source
+expect_050 "the source" "$PORT" source
+expect_true "the source: the operator's export profile is stored beside the built-in ones" \
+    "$(q "$PORT" -d source -c "SELECT count(*) FILTER (WHERE NOT built_in) = 1 AND count(*) FILTER (WHERE built_in) > 0 FROM etl.export_profiles")"
 
 table_fingerprint "$PORT" source >"$WORK/tables-source.txt"
 SEQUENCES=$(sequence_positions "$PORT" source)
@@ -139,18 +108,7 @@ done
 
 # 3b. What 0.5.0 adds behaves in each restored database as in the source.
 for db in restored_custom restored_plain; do
-    expect_eq "$db: etl_explain says the same of the purged line as the source" "$EXPLAIN_SOURCE" \
-        "$(q "$PORT" -d "$db" -c "$EXPLAIN_SQL")"
-    expect_eq "$db: etl_redrive of the purged import is refused (55000: its raw lines are gone)" "55000" \
-        "$(q "$PORT" -d "$db" -v VERBOSITY=sqlstate -c "SELECT etl_redrive('00000000-0000-7000-8000-000000000001')" 2>&1 \
-           | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\).*/\1/p')"
-    expect_eq "$db: import b is still held" "held" \
-        "$(q "$PORT" -d "$db" -c "SELECT hold_status FROM etl.pipeline_status WHERE import_id = '$HELD'")"
-    expect_eq "$db: a stage of the held import is refused (55000)" "55000" \
-        "$(q "$PORT" -d "$db" -v VERBOSITY=sqlstate -c "SELECT etl_orders('$HELD')" 2>&1 \
-           | sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\).*/\1/p')"
-    expect_eq "$db: the same export loaded again returns its import (reused), loading nothing" "$EXPORTED|2|true" \
-        "$(q "$PORT" -d "$db" -c "SELECT import_id || '|' || lines || '|' || reused FROM etl_import_export($EXPORT_CSV, 'generic', 'shop export')")"
+    check_050 "$PORT" source "$PORT" "$db"
 done
 
 # 4. The next import, in the source and in each restored database, after an
