@@ -43,6 +43,16 @@ fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<O
 }
 
 /// Executes statements through SPI and counts them.
+///
+/// Every plan is prepared as a writing one (`prepare_mut`), so SPI runs each
+/// statement read-write: with a new snapshot that sees what the statements
+/// before it in the transaction wrote. They run through `select`, not pgrx's
+/// `update`, which would first ask for a transaction id: a statement that
+/// writes takes one itself, and one that only reads needs none. A call that
+/// only reads (`etl_quality`, the version check of every entry point) then
+/// spends no transaction id, and works on a hot standby, where asking for
+/// one fails with an internal error (XX000) while a write is refused as any
+/// write there is (25006, read-only transaction).
 #[derive(Debug, Default)]
 pub struct Sql {
     statements: u64,
@@ -63,7 +73,7 @@ impl Sql {
         self.statements += 1;
         Spi::connect_mut(|client| {
             let prepared = plan(client, sql, args)?;
-            let table = client.update(&*prepared, None, args)?;
+            let table = client.select(&*prepared, None, args)?;
             Ok(table.len() as u64)
         })
     }
@@ -79,7 +89,7 @@ impl Sql {
         self.statements += 1;
         Spi::connect_mut(|client| {
             let prepared = plan(client, sql, args)?;
-            let table = client.update(&*prepared, None, args)?;
+            let table = client.select(&*prepared, None, args)?;
             read(table)
         })
     }
@@ -92,7 +102,7 @@ impl Sql {
         // earlier statements of this transaction wrote.
         let name = Spi::connect_mut(|client| -> Result<String, Error> {
             let prepared = plan(client, sql, args)?;
-            let cursor = client.try_open_cursor_mut(&*prepared, args)?;
+            let cursor = client.try_open_cursor(&*prepared, args)?;
             Ok(cursor.detach_into_name())
         })?;
         Ok(Cursor { name })
