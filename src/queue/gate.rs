@@ -443,6 +443,11 @@ pub fn quality(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Vec<Quality
         // loader learns nothing of other loaders' imports.
         (false, _) => return Err(Error::NotVisible(import_id.to_string())),
     };
+    // Its raw lines and rejects gone, there is nothing to count: an empty
+    // answer would read as an import without lines.
+    if let Some(at) = pipeline::raw_lines_purged_at(import_id)? {
+        return Err(Error::QualityOfPurged { import_id: import_id.to_string(), purged_at: at.to_string() });
+    }
     Sql::new().query(include_str!("../../sql/queries/quality.sql"), &[import_id.into(), compare_with.into()], |rows| {
         let mut out = Vec::new();
         for row in rows {

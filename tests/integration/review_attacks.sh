@@ -62,7 +62,8 @@
 #   6. Where the gate, the purge and the export loader meet (0.5.0's own
 #      review): a re-run, gate on, of an import loaded before it (jobs and
 #      runs purged) was held as if never loaded; the same export loaded
-#      again after a purge came back with lines = 0. Details in section 6.
+#      again after a purge came back with lines = 0; etl_quality of a purged
+#      import answered nothing, as for an empty one. Details in section 6.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -354,5 +355,18 @@ expect_eq "6b. the same export loaded again returns the purged import with its l
     "$(as_user loader appdb -c "SELECT import_id || '|' || lines || '|' || reused FROM pg_catalog.etl_import_export('\\x$EXPORT_HEX'::bytea, 'generic')" 2>&1)"
 expect_eq "6b. another loader loading the same file gets an import of its own" "f" \
     "$(as_user loader2 appdb -c "SELECT (import_id = '$X') FROM pg_catalog.etl_import_export('\\x$EXPORT_HEX'::bytea, 'generic')" 2>&1)"
+# 6c. etl_quality of that purged import: its raw lines and rejects gone, it
+#     answered no row at all, as for an import without lines; now it says
+#     they were purged (55000), to its loader and to a reader alike, and a
+#     loader still learns nothing of another loader's import.
+q $PORT -c "CREATE ROLE watcher LOGIN" -c "GRANT etl_reader TO watcher" >/dev/null
+expect_eq "6c. etl_quality of the loader's purged import: refused as purged (55000), not an empty answer" "55000|1" \
+    "$(as_user loader appdb -c "\\set VERBOSITY verbose" -c "SELECT count(*) FROM pg_catalog.etl_quality('$X')" 2>&1 |
+       { out=$(cat); echo "$(grep -oE '55000' <<<"$out" | head -1)|$(grep -c 'were purged at' <<<"$out")"; })"
+expect_eq "6c. ... and to a reader" "55000" \
+    "$(as_user watcher appdb -c "\\set VERBOSITY verbose" -c "SELECT count(*) FROM pg_catalog.etl_quality('$X')" 2>&1 | grep -oE '55000' | head -1)"
+expect_eq "6c. ... while another loader is told it is not its import (42501), not that it was purged" "42501|0" \
+    "$(as_user loader2 appdb -c "\\set VERBOSITY verbose" -c "SELECT count(*) FROM pg_catalog.etl_quality('$X')" 2>&1 |
+       { out=$(cat); echo "$(grep -oE '42501' <<<"$out" | head -1)|$(grep -c 'purged' <<<"$out")"; })"
 
 finish
