@@ -63,7 +63,9 @@
 #      review): a re-run, gate on, of an import loaded before it (jobs and
 #      runs purged) was held as if never loaded; the same export loaded
 #      again after a purge came back with lines = 0; etl_quality of a purged
-#      import answered nothing, as for an empty one. Details in section 6.
+#      import answered nothing, as for an empty one; etl_quality of a released
+#      import reported its held run's rejects again once its runs were
+#      purged. Details in section 6.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -368,5 +370,34 @@ expect_eq "6c. ... and to a reader" "55000" \
 expect_eq "6c. ... while another loader is told it is not its import (42501), not that it was purged" "42501|0" \
     "$(as_user loader2 appdb -c "\\set VERBOSITY verbose" -c "SELECT count(*) FROM pg_catalog.etl_quality('$X')" 2>&1 |
        { out=$(cat); echo "$(grep -oE '42501' <<<"$out" | head -1)|$(grep -c 'purged' <<<"$out")"; })"
+
+# 6d. etl_quality of a released import once its runs were purged: an
+#     export of a shop not yet in etl.shops, held (every line rejected),
+#     the shop added and the import released, then loaded cleanly. etl_quality
+#     then read its rejects from etl.rejects (none), until etl_purge removed
+#     the runs (etl.retain_runs): the proof that an orders run after the
+#     release was kept was its etl.runs row alone, so etl_quality reported
+#     the held run's counts again (every line rejected, no known shop).
+#     Now the done orders job (or, once purged, the jobs' outcome) is proof too.
+q $PORT -c "ALTER SYSTEM SET etl.max_reject_ratio = '0.1'" -c "SELECT pg_reload_conf()" \
+    -c "CREATE ROLE purger_runs LOGIN" -c "GRANT etl_operator TO purger_runs" \
+    -c "ALTER ROLE purger_runs IN DATABASE appdb SET etl.retain_runs = 0" >/dev/null
+printf 'order_id,shop,customer_name,order_status,order_type,amount,ordered_at\nR-1,S6d,rita,paid,,12.50,2026-01-02 10:00:00\nR-2,S6d,rita,paid,,13.50,2026-01-03 10:00:00\n' >"$DIR/review_6d.csv"
+R=$(as_user loader appdb -c "SELECT import_id FROM pg_catalog.etl_import_export('\\x$(od -An -tx1 -v "$DIR/review_6d.csv" | tr -d ' \n')'::bytea, 'generic')" 2>&1)
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_id = '$R' AND released_at IS NULL" 1 120 \
+    || not_ok "6d. the gate holds the export of an unknown shop"
+as_user purger_slow appdb -c "INSERT INTO etl.shops (shop_name) VALUES ('S6d')" -c "SELECT pg_catalog.etl_release('$R')" >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$R' AND state = 'done'" 3 120 \
+    || not_ok "6d. the worker ran the released import's three stages"
+quality_6d() { as_user loader appdb -c "SELECT string_agg(coalesce(shop_name, '?') || ':' || coalesce(reason, 'all') || ':' || lines || ':' || rejected, ',')
+                                          FROM pg_catalog.etl_quality('$R')" 2>&1; }
+expect_eq "6d. the released import, loaded cleanly: etl_quality counts no reject" "S6d:all:2:0" "$(quality_6d)"
+as_user purger_runs appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "6d. ... still none once etl_purge removed its runs" "0|S6d:all:2:0" \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.runs WHERE import_id = '$R'")|$(quality_6d)"
+as_user purger_history appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "6d. ... and once it removed its jobs too" "0|S6d:all:2:0" \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$R'")|$(quality_6d)"
+q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
 
 finish
