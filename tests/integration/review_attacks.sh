@@ -65,7 +65,8 @@
 #      again after a purge came back with lines = 0; etl_quality of a purged
 #      import answered nothing, as for an empty one; etl_quality of a released
 #      import reported its held run's rejects again once its runs were
-#      purged. Details in section 6.
+#      purged; a loaded import whose leads job died lost its jobs to a purge,
+#      recorded 'dead' (read as never loaded). Details in section 6.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -399,5 +400,28 @@ as_user purger_history appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')"
 expect_eq "6d. ... and once it removed its jobs too" "0|S6d:all:2:0" \
     "$(as_user postgres appdb -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$R'")|$(quality_6d)"
 q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
+
+# 6e. The jobs of an import whose orders stage was done and whose leads
+#     stage died (here set dead by hand, as after its last failed attempt),
+#     purged with its runs (etl.retain_jobs, etl.retain_runs): purge_jobs
+#     recorded the outcome 'dead' for all of them, which orders_ran.sql and
+#     etl_explain read as "the orders stage never loaded": the line that
+#     wrote the current row was "not yet run", and etl_retry found nothing
+#     to retry (its leads were never built). Now such jobs stay.
+L=aaaaaaaa-0000-4000-8000-000000000008
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$L', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$L', 1, 'O-L-1', 'S1', 'lena', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$L'" >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$L' AND state = 'done'" 3 120 \
+    || not_ok "the worker ran import $L's three stages"
+q $PORT -d appdb -c "UPDATE etl.jobs SET state = 'dead', last_error = 'review: every attempt failed' WHERE import_id = '$L' AND stage = 'leads'" >/dev/null
+as_user purger_history appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "6e. etl_purge keeps the jobs of a loaded import whose leads stage died" "3|0" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.jobs WHERE import_id = '$L'),
+                                         (SELECT count(*) FROM etl.purged_imports WHERE import_id = '$L')")"
+expect_eq "6e. ... etl_explain still says its line wrote the current row" "loaded" \
+    "$(as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-L-1')" 2>&1)"
+expect_eq "6e. ... and etl_retry finds its dead leads job" "leads" \
+    "$(as_user purger_slow appdb -c "SELECT array_to_string(pg_catalog.etl_retry('$L'), ',')" 2>&1)"
 
 finish
