@@ -37,6 +37,8 @@ pub enum Error {
     NotRunYet(String),
     #[error("the raw lines of import {import_id} were purged at {purged_at} (etl_purge); it cannot be run again or redriven")]
     RawLinesPurged { import_id: String, purged_at: String },
+    #[error("the raw lines and rejects of import {import_id} were purged at {purged_at} (etl_purge): etl_quality has no lines left to count")]
+    QualityOfPurged { import_id: String, purged_at: String },
     #[error("older_than must not be negative (got {0})")]
     NegativeRetention(String),
     #[error("the redrive of import {import_id} failed in the {stage} stage and changed nothing: {message}")]
@@ -126,6 +128,7 @@ impl Error {
             | Error::NotHeld(_)
             | Error::AlreadyReleased { .. }
             | Error::RawLinesPurged { .. }
+            | Error::QualityOfPurged { .. }
             | Error::ExtensionNotUpdated { .. } => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Error::OperatorsOnly(_) | Error::NotVisible(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             Error::UnknownTimeZone(_)
@@ -178,7 +181,10 @@ impl Error {
                 "Load the file's content with etl_import_export(pg_read_binary_file(...) or a client's bytes), or ask for pg_read_server_files.",
             ),
             Error::RawLinesPurged { .. } => Some(
-                "Its orders, customers and leads are kept, and etl.purged_imports says what it had; load its file again as a new import to run it again.",
+                "Its orders, customers and leads are kept, and etl.purged_imports says what it had; load its file again as a new import to run it again (etl_import_export: with reload => true, or the same file returns this import).",
+            ),
+            Error::QualityOfPurged { .. } => Some(
+                "Its orders, customers and leads are kept; etl.purged_imports (readers and operators) keeps its totals: raw_lines, rejected_lines.",
             ),
             Error::NegativeRetention(_) => Some("Pass how old history must be to go, e.g. etl_purge('30 days')."),
             Error::ExtensionNotUpdated { .. } => {

@@ -13,6 +13,13 @@
 --   leads wait for etl_release, so its pipeline is not over. Purged, they
 --   were recorded 'done', and the import left etl.pipeline_status, where
 --   its loader and the operators see it held.
+-- * Nor the jobs of an import whose orders stage was done but a later
+--   stage died: its pipeline is not over (etl_retry needs the dead job),
+--   and their outcome would read 'dead', which says the orders stage never
+--   loaded (orders_ran.sql, etl_explain, the quality gate's loaded_before):
+--   purged, its loaded lines were reported "not yet run" and nothing was
+--   left to retry. So 'dead' is recorded only for an import whose orders
+--   job died (it never loaded).
 -- * What they were stays: 'done' when every job was done (the raw lines of
 --   such an import may still be purged later), else 'dead'; and the
 --   import's completion queues nothing again (sql/queries/import_completion.sql).
@@ -35,6 +42,7 @@ WITH RECURSIVE holding (import_id) AS (
        AND max(coalesce(j.finished_at, j.updated_at)) < $1
        AND NOT EXISTS (SELECT 1 FROM etl.import_holds g
                         WHERE g.import_id = j.import_id AND g.released_at IS NULL)
+       AND NOT (bool_or(j.stage = 'orders' AND j.state = 'done') AND bool_or(j.state = 'dead'))
 ), gone AS (
     DELETE FROM etl.jobs j USING picked
      WHERE j.import_id = picked.import_id AND j.state IN ('done', 'dead')

@@ -18,6 +18,12 @@
 --   its counts per shop and reason are those the hold recorded
 --   (etl.import_holds.rejects_by_shop, gate_rejects_by_shop.sql), and its own lines
 --   are not read.
+-- * That kept run after the release is proven as orders_ran.sql proves a
+--   load, also once etl_purge removed its etl.runs row: the done orders job
+--   whose last run came after the held one, or, once the jobs went too,
+--   their outcome 'done' recorded after the release. (Proven by its runs
+--   alone, a purge of runs made etl_quality of a released import that
+--   loaded cleanly report the held run's rejects again.)
 -- * Earlier imports are the completed imports completed before this one
 --   (or before now, when it is not completed), of the shop's lines only;
 --   for a loader, only its own (it sees no other loader's import). An
@@ -38,11 +44,17 @@ WITH this AS (
       FROM etl.import_holds h
      WHERE h.import_id = $1
        AND (h.released_at IS NULL
-            OR NOT EXISTS (SELECT 1 FROM etl.runs u
-                            WHERE u.import_id = $1 AND u.stage = 'orders'
-                              AND u.status IN ('success', 'partial_success') AND u.run_id > h.run_id
-                              AND (u.details ->> 'kept') IS DISTINCT FROM 'false'
-                              AND (u.details ->> 'scope') IS DISTINCT FROM 'redrive'))
+            OR NOT (EXISTS (SELECT 1 FROM etl.runs u
+                             WHERE u.import_id = $1 AND u.stage = 'orders'
+                               AND u.status IN ('success', 'partial_success') AND u.run_id > h.run_id
+                               AND (u.details ->> 'kept') IS DISTINCT FROM 'false'
+                               AND (u.details ->> 'scope') IS DISTINCT FROM 'redrive')
+                    OR EXISTS (SELECT 1 FROM etl.jobs j
+                                WHERE j.import_id = $1 AND j.stage = 'orders' AND j.state = 'done'
+                                  AND j.last_run_id > h.run_id)
+                    OR EXISTS (SELECT 1 FROM etl.purged_imports p
+                                WHERE p.import_id = $1 AND p.jobs_outcome = 'done'
+                                  AND p.jobs_purged_at > h.released_at)))
 ), held AS (
     SELECT x.shop_id, x.shop_name, x.reason, x.lines, x.rejected
       FROM hold

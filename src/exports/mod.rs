@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::gucs;
+use crate::services::identity::as_runner;
 use crate::services::progress::StageProgress;
 use crate::services::spi::{column_ordinals, Sql};
 use profile::{map_headers, Format, Profile, ProfileRow, RAW_COLUMNS};
@@ -234,6 +235,25 @@ fn find_loaded(sql: &mut Sql, hash: &[u8], request: Request<'_>) -> Result<Optio
         let Some(row) = rows.into_iter().next() else { return Ok(None) };
         let import_id = row.get::<Uuid>(id)?.ok_or_else(|| Error::Unexpected("an import without an id".into()))?;
         Ok(Some(Loaded { import_id, lines: row.get::<i64>(lines)?.unwrap_or(0), reused: true }))
+    })?
+    .map(|found| Ok(Loaded { lines: purged_lines(found.import_id)?.unwrap_or(found.lines), ..found }))
+    .transpose()
+}
+
+/// The raw lines an import had when `etl_purge` removed them (None: not
+/// purged). The import is the caller's (found by `find_loaded` as the
+/// caller), but `etl.purged_imports` is not granted to loaders: it is read
+/// as the runner, this one row only.
+fn purged_lines(import_id: Uuid) -> Result<Option<i64>, Error> {
+    as_runner(|| {
+        Sql::new().query(
+            "SELECT p.raw_lines FROM etl.purged_imports p WHERE p.import_id = $1 AND p.raw_purged_at IS NOT NULL",
+            &[import_id.into()],
+            |rows| match rows.into_iter().next() {
+                Some(row) => Ok(row.get::<i64>(1)?),
+                None => Ok(None),
+            },
+        )
     })
 }
 

@@ -247,18 +247,20 @@ pub fn redrive_fates(reports: &[StageReport]) -> BTreeMap<String, RedriveTally> 
 /// a purge that held the row is waited for, and its result seen.
 fn check_raw_lines_kept(import_id: Uuid) -> Result<(), Error> {
     Sql::new().execute(include_str!("../../sql/queries/raw_lines_kept.sql"), &[import_id.into()])?;
-    let purged_at = Sql::new().query(
-        include_str!("../../sql/queries/raw_lines_purged.sql"),
-        &[import_id.into()],
-        |rows| match rows.into_iter().next() {
-            Some(row) => Ok(row.get::<pgrx::datum::TimestampWithTimeZone>(1)?),
-            None => Ok(None),
-        },
-    )?;
-    match purged_at {
+    match raw_lines_purged_at(import_id)? {
         Some(at) => Err(Error::RawLinesPurged { import_id: import_id.to_string(), purged_at: at.to_string() }),
         None => Ok(()),
     }
+}
+
+/// When etl_purge removed the import's raw lines (None: they are kept).
+pub fn raw_lines_purged_at(import_id: Uuid) -> Result<Option<pgrx::datum::TimestampWithTimeZone>, Error> {
+    Sql::new().query(include_str!("../../sql/queries/raw_lines_purged.sql"), &[import_id.into()], |rows| {
+        match rows.into_iter().next() {
+            Some(row) => Ok(row.get::<pgrx::datum::TimestampWithTimeZone>(1)?),
+            None => Ok(None),
+        }
+    })
 }
 
 fn run_stages_in(

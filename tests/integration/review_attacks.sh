@@ -59,6 +59,14 @@
 #         'done', and the import vanished from etl.pipeline_status, where
 #         its loader and the operators see it held. Now the jobs of a held
 #         import stay, as its raw lines did.
+#   6. Where the gate, the purge and the export loader meet (0.5.0's own
+#      review): a re-run, gate on, of an import loaded before it (jobs and
+#      runs purged) was held as if never loaded; the same export loaded
+#      again after a purge came back with lines = 0; etl_quality of a purged
+#      import answered nothing, as for an empty one; etl_quality of a released
+#      import reported its held run's rejects again once its runs were
+#      purged; a loaded import whose leads job died lost its jobs to a purge,
+#      recorded 'dead' (read as never loaded). Details in section 6.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -292,5 +300,128 @@ expect_eq "etl_purge keeps the jobs of a held import: it stays in etl.pipeline_s
                                          (SELECT count(*) FROM etl.jobs WHERE import_id = '$F'),
                                          (SELECT count(*) FROM etl.purged_imports WHERE import_id = '$F' AND jobs_outcome IS NOT NULL)")"
 q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
+
+# --- 6. Where the gate, the purge and the export loader meet ----------------
+#   a. An import loaded while the gate was off (one line of two rejected),
+#      its jobs and runs purged (etl.retain_jobs, etl.retain_runs), then
+#      run again by an operator with etl.max_reject_ratio = 0.1. The gate
+#      judged the re-run as a first load: it rolled the re-run back and held
+#      the import, though its lines were in etl.orders all along. With its
+#      jobs purged the hold was in no row of etl.pipeline_status (its loader
+#      never saw it), etl_explain said of the line that wrote the current
+#      row "not yet run ... nothing of it was loaded", and etl_redrive was
+#      refused until someone released a file that was loaded long ago. Now
+#      the gate judges an import's load, not a re-run of an import whose
+#      orders stage was kept before: it passes, as a released one does.
+#   b. A loader's export, its raw lines purged, loaded again (the same
+#      file): the call handed back the purged import with reused = true and
+#      lines = 0 (it counted raw lines that etl_purge had removed), where
+#      semantics 12.6 promises its line count. Now the count is the one
+#      etl.purged_imports kept.
+q $PORT -c "CREATE ROLE purger_history LOGIN" -c "GRANT etl_operator TO purger_history" \
+    -c "ALTER ROLE purger_history IN DATABASE appdb SET etl.retain_jobs = 0" \
+    -c "ALTER ROLE purger_history IN DATABASE appdb SET etl.retain_runs = 0" >/dev/null
+G=aaaaaaaa-0000-4000-8000-000000000007
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$G', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$G', 1, 'O-G-1', 'S1', 'alice', 'paid', NULL, '10.00', '2026-01-01 10:00:00'),
+                                          ('$G', 2, 'O-G-2', 'S1', 'alice', 'paid', NULL, 'not a number', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$G'" >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$G' AND state = 'done'" 3 120 \
+    || not_ok "the worker ran import $G's three stages"
+as_user purger_history appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "6a. the attack's setting: import $G's jobs and runs purged, its raw lines kept" "0|0|2" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.jobs WHERE import_id = '$G'),
+                                         (SELECT count(*) FROM etl.runs WHERE import_id = '$G'),
+                                         (SELECT count(*) FROM etl.raw_orders WHERE import_id = '$G')")"
+q $PORT -c "ALTER SYSTEM SET etl.max_reject_ratio = '0.1'" -c "SELECT pg_reload_conf()" >/dev/null
+expect_eq "6a. a dry run of the loaded import, gate on: it would not be held (all three stages rehearsed)" \
+    "orders,customers,leads" \
+    "$(as_user purger_slow appdb -c "SELECT string_agg(stage, ',') FROM pg_catalog.etl_run_all('$G', true)" 2>&1)"
+expect_eq "6a. the operator's re-run of the loaded import, gate on: all three stages run" \
+    "orders,customers,leads" \
+    "$(as_user purger_slow appdb -c "SELECT string_agg(stage, ',') FROM pg_catalog.etl_run_all('$G')" 2>&1)"
+expect_eq "6a. ... and no hold claims nothing of it was loaded" 0 \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.import_holds WHERE import_id = '$G'")"
+expect_eq "6a. ... and etl_explain says its line wrote the current row" "loaded" \
+    "$(as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-G-1')" 2>&1)"
+q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
+# 6b. The same export again once its raw lines were purged.
+printf 'order_id,shop,customer_name,order_status,order_type,amount,ordered_at\nX-1,S1,xena,paid,,12.50,2026-01-02 10:00:00\nX-2,S1,xena,paid,,13.50,2026-01-03 10:00:00\n' >"$DIR/review_6b.csv"
+EXPORT_HEX=$(od -An -tx1 -v "$DIR/review_6b.csv" | tr -d ' \n')
+X=$(as_user loader appdb -c "SELECT import_id FROM pg_catalog.etl_import_export('\\x$EXPORT_HEX'::bytea, 'generic')" 2>&1)
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$X' AND state = 'done'" 3 120 \
+    || not_ok "the worker ran the export's import $X"
+expect_eq "6b. the attack's setting: etl_purge removed the export's two raw lines" "2" \
+    "$(as_user purger_now appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null;
+       as_user postgres appdb -c "SELECT raw_lines FROM etl.purged_imports WHERE import_id = '$X' AND raw_purged_at IS NOT NULL")"
+expect_eq "6b. the same export loaded again returns the purged import with its line count" "$X|2|true" \
+    "$(as_user loader appdb -c "SELECT import_id || '|' || lines || '|' || reused FROM pg_catalog.etl_import_export('\\x$EXPORT_HEX'::bytea, 'generic')" 2>&1)"
+expect_eq "6b. another loader loading the same file gets an import of its own" "f" \
+    "$(as_user loader2 appdb -c "SELECT (import_id = '$X') FROM pg_catalog.etl_import_export('\\x$EXPORT_HEX'::bytea, 'generic')" 2>&1)"
+# 6c. etl_quality of that purged import: its raw lines and rejects gone, it
+#     answered no row at all, as for an import without lines; now it says
+#     they were purged (55000), to its loader and to a reader alike, and a
+#     loader still learns nothing of another loader's import.
+q $PORT -c "CREATE ROLE watcher LOGIN" -c "GRANT etl_reader TO watcher" >/dev/null
+expect_eq "6c. etl_quality of the loader's purged import: refused as purged (55000), not an empty answer" "55000|1" \
+    "$(as_user loader appdb -c "\\set VERBOSITY verbose" -c "SELECT count(*) FROM pg_catalog.etl_quality('$X')" 2>&1 |
+       { out=$(cat); echo "$(grep -oE '55000' <<<"$out" | head -1)|$(grep -c 'were purged at' <<<"$out")"; })"
+expect_eq "6c. ... and to a reader" "55000" \
+    "$(as_user watcher appdb -c "\\set VERBOSITY verbose" -c "SELECT count(*) FROM pg_catalog.etl_quality('$X')" 2>&1 | grep -oE '55000' | head -1)"
+expect_eq "6c. ... while another loader is told it is not its import (42501), not that it was purged" "42501|0" \
+    "$(as_user loader2 appdb -c "\\set VERBOSITY verbose" -c "SELECT count(*) FROM pg_catalog.etl_quality('$X')" 2>&1 |
+       { out=$(cat); echo "$(grep -oE '42501' <<<"$out" | head -1)|$(grep -c 'purged' <<<"$out")"; })"
+
+# 6d. etl_quality of a released import once its runs were purged: an
+#     export of a shop not yet in etl.shops, held (every line rejected),
+#     the shop added and the import released, then loaded cleanly. etl_quality
+#     then read its rejects from etl.rejects (none), until etl_purge removed
+#     the runs (etl.retain_runs): the proof that an orders run after the
+#     release was kept was its etl.runs row alone, so etl_quality reported
+#     the held run's counts again (every line rejected, no known shop).
+#     Now the done orders job (or, once purged, the jobs' outcome) is proof too.
+q $PORT -c "ALTER SYSTEM SET etl.max_reject_ratio = '0.1'" -c "SELECT pg_reload_conf()" \
+    -c "CREATE ROLE purger_runs LOGIN" -c "GRANT etl_operator TO purger_runs" \
+    -c "ALTER ROLE purger_runs IN DATABASE appdb SET etl.retain_runs = 0" >/dev/null
+printf 'order_id,shop,customer_name,order_status,order_type,amount,ordered_at\nR-1,S6d,rita,paid,,12.50,2026-01-02 10:00:00\nR-2,S6d,rita,paid,,13.50,2026-01-03 10:00:00\n' >"$DIR/review_6d.csv"
+R=$(as_user loader appdb -c "SELECT import_id FROM pg_catalog.etl_import_export('\\x$(od -An -tx1 -v "$DIR/review_6d.csv" | tr -d ' \n')'::bytea, 'generic')" 2>&1)
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_id = '$R' AND released_at IS NULL" 1 120 \
+    || not_ok "6d. the gate holds the export of an unknown shop"
+as_user purger_slow appdb -c "INSERT INTO etl.shops (shop_name) VALUES ('S6d')" -c "SELECT pg_catalog.etl_release('$R')" >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$R' AND state = 'done'" 3 120 \
+    || not_ok "6d. the worker ran the released import's three stages"
+quality_6d() { as_user loader appdb -c "SELECT string_agg(coalesce(shop_name, '?') || ':' || coalesce(reason, 'all') || ':' || lines || ':' || rejected, ',')
+                                          FROM pg_catalog.etl_quality('$R')" 2>&1; }
+expect_eq "6d. the released import, loaded cleanly: etl_quality counts no reject" "S6d:all:2:0" "$(quality_6d)"
+as_user purger_runs appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "6d. ... still none once etl_purge removed its runs" "0|S6d:all:2:0" \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.runs WHERE import_id = '$R'")|$(quality_6d)"
+as_user purger_history appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "6d. ... and once it removed its jobs too" "0|S6d:all:2:0" \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.jobs WHERE import_id = '$R'")|$(quality_6d)"
+q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
+
+# 6e. The jobs of an import whose orders stage was done and whose leads
+#     stage died (here set dead by hand, as after its last failed attempt),
+#     purged with its runs (etl.retain_jobs, etl.retain_runs): purge_jobs
+#     recorded the outcome 'dead' for all of them, which orders_ran.sql and
+#     etl_explain read as "the orders stage never loaded": the line that
+#     wrote the current row was "not yet run", and etl_retry found nothing
+#     to retry (its leads were never built). Now such jobs stay.
+L=aaaaaaaa-0000-4000-8000-000000000008
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$L', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$L', 1, 'O-L-1', 'S1', 'lena', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$L'" >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$L' AND state = 'done'" 3 120 \
+    || not_ok "the worker ran import $L's three stages"
+q $PORT -d appdb -c "UPDATE etl.jobs SET state = 'dead', last_error = 'review: every attempt failed' WHERE import_id = '$L' AND stage = 'leads'" >/dev/null
+as_user purger_history appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "6e. etl_purge keeps the jobs of a loaded import whose leads stage died" "3|0" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.jobs WHERE import_id = '$L'),
+                                         (SELECT count(*) FROM etl.purged_imports WHERE import_id = '$L')")"
+expect_eq "6e. ... etl_explain still says its line wrote the current row" "loaded" \
+    "$(as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-L-1')" 2>&1)"
+expect_eq "6e. ... and etl_retry finds its dead leads job" "leads" \
+    "$(as_user purger_slow appdb -c "SELECT array_to_string(pg_catalog.etl_retry('$L'), ',')" 2>&1)"
 
 finish

@@ -1,0 +1,25 @@
+-- Whether an import's orders stage was loaded and kept before the run the
+-- quality gate is about to judge (queue/gate.rs, loaded_before). $1 = the
+-- import, $2 = the rehearsed orders run to leave out (a dry run asks after
+-- its rehearsal, whose own run is no proof), NULL for a real run (asked
+-- before its orders stage runs).
+--
+-- Rules it enforces (semantics 11):
+-- * The gate holds back an import's load. An import whose orders stage was
+--   kept before (loaded while the gate was off, or below the threshold)
+--   has its lines in etl.orders already: a re-run of it passes, as a
+--   released import's does. Held, the re-run alone was rolled back, and the
+--   hold (and etl_explain, etl_redrive) said that nothing of it was loaded.
+-- * The proof is orders_ran.sql's: a kept successful orders run; once
+--   etl_purge removed the runs, a done orders job; once it removed the jobs
+--   too, their recorded outcome 'done'. (The gate asks only of an import
+--   never held, so no held run is among them.)
+SELECT EXISTS (SELECT 1 FROM etl.runs r
+                WHERE r.import_id = $1::uuid AND r.stage = 'orders'
+                  AND r.status IN ('success', 'partial_success')
+                  AND (r.details ->> 'kept') IS DISTINCT FROM 'false'
+                  AND r.run_id IS DISTINCT FROM $2::bigint)
+    OR EXISTS (SELECT 1 FROM etl.jobs j
+                WHERE j.import_id = $1::uuid AND j.stage = 'orders' AND j.state = 'done')
+    OR EXISTS (SELECT 1 FROM etl.purged_imports p
+                WHERE p.import_id = $1::uuid AND p.jobs_outcome = 'done')
