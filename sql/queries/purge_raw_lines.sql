@@ -19,12 +19,15 @@
 --   (Deciding in the statement that locks read the jobs and holds from
 --   before the lock.)
 -- * The import's row stays (its status, completed_at and owner: "a later
---   import wins" compares completed_at), with what it had: its lines are
---   counted by the same snapshot that deletes them (an index-only count,
---   not RETURNING every deleted row into a tuplestore, which cost as much
---   as the delete itself: bench/purge.sh). The count is what is deleted:
---   no role but a superuser adds lines to a completed import, and only
---   etl_runner deletes them, here, for imports this transaction locked.
+--   import wins" compares completed_at), with what it had: the raw lines
+--   and rejects this statement deleted, counted from what each DELETE
+--   returns. (Not a count of the lines in the statement's snapshot: a
+--   session that deletes or moves some of them meanwhile, a superuser's,
+--   commits before the DELETE reaches them, which then skips them; the
+--   snapshot still counts them, and etl_purge would report and record
+--   lines it never removed: tests/integration/purge_count.sh. Returning
+--   each deleted row's import costs a tuplestore, about a third more than
+--   the DELETE alone on a million lines: bench/purge.sh.)
 WITH picked AS (
     SELECT i.import_id
       FROM etl.imports i
@@ -40,17 +43,16 @@ WITH picked AS (
             OR p.jobs_outcome = 'done')
        AND NOT EXISTS (SELECT 1 FROM etl.import_holds g
                         WHERE g.import_id = i.import_id AND g.released_at IS NULL)
-), line_counts AS (
-    SELECT r.import_id, count(*) AS n
-      FROM etl.raw_orders r JOIN picked ON r.import_id = picked.import_id
-     GROUP BY r.import_id
 ), lines AS (
     DELETE FROM etl.raw_orders r USING picked
      WHERE r.import_id = picked.import_id
+    RETURNING r.import_id
 ), rejects AS (
     DELETE FROM etl.rejects j USING picked
      WHERE j.import_id = picked.import_id
     RETURNING j.import_id
+), line_counts AS (
+    SELECT import_id, count(*) AS n FROM lines GROUP BY import_id
 ), reject_counts AS (
     SELECT import_id, count(*) AS n FROM rejects GROUP BY import_id
 ), recorded AS (

@@ -10,7 +10,8 @@
 # the end (lib_history.sh: a purged import, a held one, an export's
 # import): on the standby readers see the held import held and the purged
 # line's explain as on the primary, and etl_purge and etl_release are
-# refused with an error, the standby serving on; once promoted, the import is still held, etl_release works
+# refused with an error, the standby serving on (every entry point that
+# writes with 25006, none with XX000; an export loaded again answers); once promoted, the import is still held, etl_release works
 # and the worker there loads it, and etl_purge works.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_history.sh"
@@ -104,6 +105,22 @@ expect_true "primary: a reader's etl_quality of the held import names its reject
     "$(grep -q 'bad_amount' <<<"$QUALITY_PRIMARY" && echo t)"
 expect_eq "standby: a reader's etl_quality of the held import answers as on the primary (it only reads)" \
     "$QUALITY_PRIMARY" "$(PGOPTIONS="-c role=etl_reader" q "$SPORT" -d history -c "$QUALITY_SQL" 2>&1)"
+# Every other entry point that writes, as a superuser (past every privilege
+# check): refused as a write in a read-only transaction, never XX000 (a dry
+# run too: it writes in a subtransaction; the procedure commits per job).
+for sql in "SELECT count(*) FROM etl_orders('$HELD', true)" "SELECT count(*) FROM etl_run_all('$PURGED', true)" \
+    "SELECT count(*) FROM etl_customers('$PURGED')" "SELECT count(*) FROM etl_redrive('$PURGED')" \
+    "SELECT etl_run_pending()" "CALL etl_run_queue()" "SELECT etl.claim_job()" "SELECT etl.lock_pipeline()" \
+    "SELECT etl_emit_event('NO_SUCH_EVENT', '{}')" "SELECT etl_demo_import(10, 0.1)"; do
+    expect_eq "standby: $sql is refused as a write in a read-only transaction (25006)" "25006" \
+        "$(sqlstate "$SPORT" history "$sql")"
+done
+EXPORT_SQL="SELECT import_id || '|' || lines || '|' || reused FROM etl_import_export($EXPORT_CSV, 'generic', 'shop export')"
+EXPORT_PRIMARY=$(q "$PORT" -d history -c "$EXPORT_SQL" 2>&1)
+expect_true "primary: the export loaded again returns its import, reused ($EXPORT_PRIMARY)" \
+    "$(grep -q '|2|true$' <<<"$EXPORT_PRIMARY" && echo t)"
+expect_eq "standby: the export loaded again answers as on the primary (it only reads)" \
+    "$EXPORT_PRIMARY" "$(q "$SPORT" -d history -c "$EXPORT_SQL" 2>&1)"
 expect_eq "standby: after the refusals it still serves, in recovery, import b still held" "t held" \
     "$(q "$SPORT" -c "SELECT pg_is_in_recovery()") $(hold_050 "$SPORT" history)"
 expect_eq "standby: no backend crashed (no process terminated by a signal in its log)" "0" \
