@@ -14,12 +14,17 @@
 --   etl_purge removed the runs, a done orders job; once it removed the jobs
 --   too, their recorded outcome 'done'. (The gate asks only of an import
 --   never held, so no held run is among them.)
+-- * Also a done customers or leads job: they are queued only after a kept
+--   orders run that the gate let through. A loaded import's completion
+--   emitted again queues its done orders job again (enqueue_job.sql), and
+--   with its runs purged that job was the last proof: the worker's re-run
+--   was judged as a first load and held, its loaded lines "not yet run".
 SELECT EXISTS (SELECT 1 FROM etl.runs r
                 WHERE r.import_id = $1::uuid AND r.stage = 'orders'
                   AND r.status IN ('success', 'partial_success')
                   AND (r.details ->> 'kept') IS DISTINCT FROM 'false'
                   AND r.run_id IS DISTINCT FROM $2::bigint)
     OR EXISTS (SELECT 1 FROM etl.jobs j
-                WHERE j.import_id = $1::uuid AND j.stage = 'orders' AND j.state = 'done')
+                WHERE j.import_id = $1::uuid AND j.state = 'done')
     OR EXISTS (SELECT 1 FROM etl.purged_imports p
                 WHERE p.import_id = $1::uuid AND p.jobs_outcome = 'done')

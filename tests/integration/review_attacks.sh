@@ -69,7 +69,9 @@
 #      recorded 'dead' (read as never loaded). Details in section 6.
 #   7. A loaded import whose re-run died (its completion emitted again by
 #      an operator, its raw lines purged) was recorded by etl_purge as
-#      never loaded ('dead', also over a recorded 'done'). Section 7.
+#      never loaded ('dead', also over a recorded 'done'); with the gate
+#      on, its re-run, queued so once its runs were purged, was held as a
+#      first load. Section 7.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -481,5 +483,47 @@ expect_eq "7b. its jobs (orders dead, customers and leads done) purged with its 
     "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.jobs WHERE import_id = '$Q7') || '|' ||
                                          (SELECT jobs_outcome FROM etl.purged_imports WHERE import_id = '$Q7')")|$(
        as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-7B-1')" 2>&1)"
+
+
+# 7c. The gate and a loaded import queued again: loaded while the gate was
+#     off (one line of two rejected), its runs purged (etl.retain_runs; its
+#     jobs kept), the gate turned on, and an operator emits its
+#     DATA_IMPORT_COMPLETED again. That queued its done orders job again,
+#     and with the job no longer done nor a run kept the gate's
+#     loaded_before found no proof: the worker's re-run was judged as a
+#     first load, rolled back and held, and etl_explain said of the line in
+#     etl.orders "not yet run". Its customers and leads jobs, done, are the
+#     proof now (they are queued only after an orders run the gate let
+#     through).
+C7=aaaaaaaa-0000-4000-8000-000000000073
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$C7', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$C7', 1, 'O-7C-1', 'S1', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$C7', 2, 'O-7C-2', 'NO-SUCH-SHOP', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$C7'" >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$C7' AND state = 'done'" 3 120 \
+    || not_ok "the worker ran import $C7's three stages"
+as_user purger_runs appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+q $PORT -c "ALTER SYSTEM SET etl.max_reject_ratio = '0.1'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+emit_completed $C7
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.runs WHERE import_id = '$C7' AND stage = 'orders'" 1 120 \
+    || not_ok "7c. the worker re-ran the queued orders job"
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$C7' AND state = 'done'" 3 120 >/dev/null
+expect_eq "7c. the re-run of a loaded import queued again, gate on: not held, kept, its line wrote the current row" "0|1|loaded" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.import_holds WHERE import_id = '$C7') || '|' ||
+                                         (SELECT count(*) FROM etl.runs WHERE import_id = '$C7' AND stage = 'orders'
+                                             AND (details ->> 'kept') IS DISTINCT FROM 'false')")|$(
+       as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-7C-1')" 2>&1)"
+# ... while a first load, gate on, is still judged and held.
+D7=aaaaaaaa-0000-4000-8000-000000000074
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$D7', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$D7', 1, 'O-7D-1', 'NO-SUCH-SHOP', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$D7'" >/dev/null
+if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_id = '$D7' AND released_at IS NULL" 1 120; then
+    ok "7c. a first load above the threshold is still held"
+else
+    not_ok "7c. a first load above the threshold is still held"
+fi
+q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
 
 finish
