@@ -71,7 +71,8 @@
 #      an operator, its raw lines purged) was recorded by etl_purge as
 #      never loaded ('dead', also over a recorded 'done'); with the gate
 #      on, its re-run, queued so once its runs were purged, was held as a
-#      first load. Section 7.
+#      first load (and a proof an operator can forge, a done customers job,
+#      must not let a first load pass unjudged). Section 7.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -524,6 +525,29 @@ if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_i
 else
     not_ok "7c. a first load above the threshold is still held"
 fi
+# 7d. ... and a proof an operator can forge does not let a first load pass
+#     unjudged: holding the pipeline's lock while the loader completes a bad
+#     import (the worker waits for it with the orders job claimed), an
+#     operator emits ORDERS_ETL_COMPLETED for it (its customers job queued)
+#     and runs etl_customers (that job settled done). A done customers job
+#     taken as proof of a load let the orders stage pass with no hold and
+#     no release on record.
+E7=aaaaaaaa-0000-4000-8000-000000000075
+as_user purger_slow appdb -c "BEGIN" -c "SELECT etl.lock_pipeline()" -c "SELECT pg_sleep(4)" \
+    -c "SELECT pg_catalog.etl_emit_event('ORDERS_ETL_COMPLETED', jsonb_build_object('event_type', 'ORDERS_ETL_COMPLETED',
+            'event_version', '1.0', 'import_id', '$E7', 'status', 'success'))" \
+    -c "SELECT count(*) FROM pg_catalog.etl_customers('$E7')" -c "COMMIT" >"$DIR/review_7d.out" 2>&1 &
+FORGER=$!
+sleep 1
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$E7', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$E7', 1, 'O-7E-1', 'NO-SUCH-SHOP', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$E7'" >/dev/null
+wait $FORGER
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.runs WHERE import_id = '$E7' AND stage = 'orders'" 1 120 \
+    || not_ok "7d. the worker ran the orders job"
+expect_eq "7d. the first load, customers settled done by an operator beforehand: held all the same" "1|1" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.jobs WHERE import_id = '$E7' AND stage = 'customers' AND state = 'done') || '|' ||
+                                         (SELECT count(*) FROM etl.import_holds WHERE import_id = '$E7' AND released_at IS NULL)")"
 q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
 
 finish
