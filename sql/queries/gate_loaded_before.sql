@@ -14,6 +14,16 @@
 --   etl_purge removed the runs, a done orders job; once it removed the jobs
 --   too, their recorded outcome 'done'. (The gate asks only of an import
 --   never held, so no held run is among them.)
+-- * Also an order the import wrote and still owns (etl.orders.import_id,
+--   written by the runner only, by a kept orders run of the import; in a
+--   dry run, not the rehearsal's own). A loaded import's completion emitted
+--   again queues its done orders job again (enqueue_job.sql), and with its
+--   runs purged that job was the last proof: the worker's re-run was judged
+--   as a first load and held, its loaded lines "not yet run". (Not a done
+--   customers or leads job: an operator can queue and settle those with an
+--   emitted ORDERS_ETL_COMPLETED and etl_customers before the orders stage
+--   ever ran, and so have a first load pass unjudged, with no hold and no
+--   release on record.)
 SELECT EXISTS (SELECT 1 FROM etl.runs r
                 WHERE r.import_id = $1::uuid AND r.stage = 'orders'
                   AND r.status IN ('success', 'partial_success')
@@ -21,5 +31,7 @@ SELECT EXISTS (SELECT 1 FROM etl.runs r
                   AND r.run_id IS DISTINCT FROM $2::bigint)
     OR EXISTS (SELECT 1 FROM etl.jobs j
                 WHERE j.import_id = $1::uuid AND j.stage = 'orders' AND j.state = 'done')
+    OR EXISTS (SELECT 1 FROM etl.orders o
+                WHERE o.import_id = $1::uuid AND o.loaded_by_run IS DISTINCT FROM $2::bigint)
     OR EXISTS (SELECT 1 FROM etl.purged_imports p
                 WHERE p.import_id = $1::uuid AND p.jobs_outcome = 'done')

@@ -20,8 +20,18 @@
 --   purged, its loaded lines were reported "not yet run" and nothing was
 --   left to retry. So 'dead' is recorded only for an import whose orders
 --   job died (it never loaded).
+-- * An import whose orders stage loaded stays recorded as loaded. A re-run
+--   of a loaded import (its DATA_IMPORT_COMPLETED emitted again, etl_retry)
+--   that died leaves its orders job dead, though its lines are in
+--   etl.orders: with a kept successful orders run (etl.runs is purged after
+--   the jobs) or the outcome 'done' a previous purge recorded, its outcome
+--   is 'done', and a later purge never turns a recorded 'done' into 'dead'.
+--   (Recorded 'dead', orders_ran.sql, etl_explain and the quality gate's
+--   loaded_before read it as never loaded: its loaded lines were "not yet
+--   run", and a re-run with the gate on was judged as a first load.)
 -- * What they were stays: 'done' when every job was done (the raw lines of
---   such an import may still be purged later), else 'dead'; and the
+--   such an import may still be purged later) or its orders stage loaded
+--   before (above), else 'dead'; and the
 --   import's completion queues nothing again (sql/queries/import_completion.sql).
 -- * Each batch walks the imports that have jobs, in id order from $3 (a
 --   skip scan of the unique index on (import_id, stage)): each once per purge.
@@ -34,7 +44,12 @@ WITH RECURSIVE holding (import_id) AS (
 ), looked AS (
     SELECT h.import_id FROM holding h WHERE h.import_id IS NOT NULL LIMIT $2
 ), picked AS (
-    SELECT j.import_id, bool_and(j.state = 'done') AS all_done
+    SELECT j.import_id,
+           bool_and(j.state = 'done')
+               OR EXISTS (SELECT 1 FROM etl.runs r
+                           WHERE r.import_id = j.import_id AND r.stage = 'orders'
+                             AND r.status IN ('success', 'partial_success')
+                             AND (r.details ->> 'kept') IS DISTINCT FROM 'false') AS loaded
       FROM looked h
       JOIN etl.jobs j ON j.import_id = h.import_id
      GROUP BY j.import_id
@@ -52,11 +67,12 @@ WITH RECURSIVE holding (import_id) AS (
 ), recorded AS (
     INSERT INTO etl.purged_imports AS p (import_id, jobs_purged_at, jobs_outcome)
     SELECT picked.import_id, pg_catalog.now(),
-           CASE WHEN picked.all_done THEN 'done' ELSE 'dead' END
+           CASE WHEN picked.loaded THEN 'done' ELSE 'dead' END
       FROM picked
       JOIN gone_counts g ON g.import_id = picked.import_id
     ON CONFLICT (import_id) DO UPDATE
-       SET jobs_purged_at = excluded.jobs_purged_at, jobs_outcome = excluded.jobs_outcome
+       SET jobs_purged_at = excluded.jobs_purged_at,
+           jobs_outcome = CASE WHEN p.jobs_outcome = 'done' THEN 'done' ELSE excluded.jobs_outcome END
     RETURNING p.import_id
 )
 SELECT g.n AS removed, NULL::uuid AS last_looked, NULL::bigint AS looked

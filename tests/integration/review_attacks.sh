@@ -67,6 +67,12 @@
 #      import reported its held run's rejects again once its runs were
 #      purged; a loaded import whose leads job died lost its jobs to a purge,
 #      recorded 'dead' (read as never loaded). Details in section 6.
+#   7. A loaded import whose re-run died (its completion emitted again by
+#      an operator, its raw lines purged) was recorded by etl_purge as
+#      never loaded ('dead', also over a recorded 'done'); with the gate
+#      on, its re-run, queued so once its runs were purged, was held as a
+#      first load (and a proof an operator can forge, a done customers job,
+#      must not let a first load pass unjudged). Section 7.
 # PG=15 (default) or PG=18 selects the major.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_hostile.sh"
@@ -423,5 +429,125 @@ expect_eq "6e. ... etl_explain still says its line wrote the current row" "loade
     "$(as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-L-1')" 2>&1)"
 expect_eq "6e. ... and etl_retry finds its dead leads job" "leads" \
     "$(as_user purger_slow appdb -c "SELECT array_to_string(pg_catalog.etl_retry('$L'), ',')" 2>&1)"
+
+
+# 7. The outcome etl_purge records of a loaded import whose re-run died
+#    (review of the previous review's fixes). An import loaded cleanly, its
+#    jobs and runs purged (outcome 'done'), its raw lines purged; an
+#    operator emits its DATA_IMPORT_COMPLETED again (etl_emit_event): the
+#    orders job is queued again and dies (its raw lines are gone). The next
+#    etl_purge recorded 'dead' over 'done' (ON CONFLICT took the new
+#    outcome), and orders_ran.sql, etl_explain and the gate's loaded_before
+#    then read the import as never loaded: its line that wrote the current
+#    row was "not yet run" (7a). Likewise with its jobs not yet purged: the
+#    orders job dead, customers and leads done, purged with its runs in one
+#    call: 'dead' (7b). Now a recorded 'done' stays, and a kept orders run
+#    (the runs are purged after the jobs) records 'done'.
+q $PORT -c "CREATE ROLE purger_all LOGIN" -c "CREATE ROLE purger_raw LOGIN" \
+    -c "GRANT etl_operator TO purger_all, purger_raw" \
+    -c "ALTER ROLE purger_all IN DATABASE appdb SET etl.retain_raw_lines = 0" \
+    -c "ALTER ROLE purger_all IN DATABASE appdb SET etl.retain_jobs = 0" \
+    -c "ALTER ROLE purger_all IN DATABASE appdb SET etl.retain_runs = 0" \
+    -c "ALTER ROLE purger_raw IN DATABASE appdb SET etl.retain_raw_lines = 0" >/dev/null
+emit_completed() { # ID: an operator emits the import's completion again
+    as_user purger_slow appdb -c "SELECT pg_catalog.etl_emit_event('DATA_IMPORT_COMPLETED',
+        jsonb_build_object('event_type', 'DATA_IMPORT_COMPLETED', 'event_version', '1.0', 'import_id', '$1', 'status', 'completed'))" >/dev/null 2>&1
+}
+loaded_line() { # ID ORDER: complete the import with one good line, wait for its three stages
+    as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$1', 'review')" \
+        -c "INSERT INTO etl.raw_orders VALUES ('$1', 1, '$2', 'S1', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+        -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$1'" >/dev/null
+    DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$1' AND state = 'done'" 3 120 \
+        || not_ok "the worker ran import $1's three stages"
+}
+P7=aaaaaaaa-0000-4000-8000-000000000071
+loaded_line $P7 O-7A-1
+as_user purger_all appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "7a. a loaded import purged: outcome 'done'" "done" \
+    "$(as_user postgres appdb -c "SELECT jobs_outcome FROM etl.purged_imports WHERE import_id = '$P7'")"
+emit_completed $P7
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$P7' AND stage = 'orders' AND state = 'dead'" 1 120 \
+    || not_ok "7a. the re-queued orders job of the purged import dies"
+as_user purger_all appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "7a. its dead re-run purged: the outcome stays 'done' and its line wrote the current row" "0|done|loaded" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.jobs WHERE import_id = '$P7') || '|' ||
+                                         (SELECT jobs_outcome FROM etl.purged_imports WHERE import_id = '$P7')")|$(
+       as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-7A-1')" 2>&1)"
+Q7=aaaaaaaa-0000-4000-8000-000000000072
+loaded_line $Q7 O-7B-1
+as_user purger_raw appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+emit_completed $Q7
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$Q7' AND stage = 'orders' AND state = 'dead'" 1 120 \
+    || not_ok "7b. the re-queued orders job of the import whose raw lines were purged dies"
+as_user purger_all appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+expect_eq "7b. its jobs (orders dead, customers and leads done) purged with its runs: 'done', and its line wrote the current row" "0|done|loaded" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.jobs WHERE import_id = '$Q7') || '|' ||
+                                         (SELECT jobs_outcome FROM etl.purged_imports WHERE import_id = '$Q7')")|$(
+       as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-7B-1')" 2>&1)"
+
+
+# 7c. The gate and a loaded import queued again: loaded while the gate was
+#     off (one line of two rejected), its runs purged (etl.retain_runs; its
+#     jobs kept), the gate turned on, and an operator emits its
+#     DATA_IMPORT_COMPLETED again. That queued its done orders job again,
+#     and with the job no longer done nor a run kept the gate's
+#     loaded_before found no proof: the worker's re-run was judged as a
+#     first load, rolled back and held, and etl_explain said of the line in
+#     etl.orders "not yet run". Its customers and leads jobs, done, are the
+#     proof now (they are queued only after an orders run the gate let
+#     through).
+C7=aaaaaaaa-0000-4000-8000-000000000073
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$C7', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$C7', 1, 'O-7C-1', 'S1', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$C7', 2, 'O-7C-2', 'NO-SUCH-SHOP', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$C7'" >/dev/null
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$C7' AND state = 'done'" 3 120 \
+    || not_ok "the worker ran import $C7's three stages"
+as_user purger_runs appdb -c "SELECT count(*) FROM pg_catalog.etl_purge('0')" >/dev/null
+q $PORT -c "ALTER SYSTEM SET etl.max_reject_ratio = '0.1'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+emit_completed $C7
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.runs WHERE import_id = '$C7' AND stage = 'orders'" 1 120 \
+    || not_ok "7c. the worker re-ran the queued orders job"
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$C7' AND state = 'done'" 3 120 >/dev/null
+expect_eq "7c. the re-run of a loaded import queued again, gate on: not held, kept, its line wrote the current row" "0|1|loaded" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.import_holds WHERE import_id = '$C7') || '|' ||
+                                         (SELECT count(*) FROM etl.runs WHERE import_id = '$C7' AND stage = 'orders'
+                                             AND (details ->> 'kept') IS DISTINCT FROM 'false')")|$(
+       as_user purger_slow appdb -c "SELECT fate FROM pg_catalog.etl_explain('S1', 'O-7C-1')" 2>&1)"
+# ... while a first load, gate on, is still judged and held.
+D7=aaaaaaaa-0000-4000-8000-000000000074
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$D7', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$D7', 1, 'O-7D-1', 'NO-SUCH-SHOP', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$D7'" >/dev/null
+if DB=appdb wait_for $PORT "SELECT count(*) FROM etl.import_holds WHERE import_id = '$D7' AND released_at IS NULL" 1 120; then
+    ok "7c. a first load above the threshold is still held"
+else
+    not_ok "7c. a first load above the threshold is still held"
+fi
+# 7d. ... and a proof an operator can forge does not let a first load pass
+#     unjudged: holding the pipeline's lock while the loader completes a bad
+#     import (the worker waits for it with the orders job claimed), an
+#     operator emits ORDERS_ETL_COMPLETED for it (its customers job queued)
+#     and runs etl_customers (that job settled done). A done customers job
+#     taken as proof of a load let the orders stage pass with no hold and
+#     no release on record.
+E7=aaaaaaaa-0000-4000-8000-000000000075
+as_user purger_slow appdb -c "BEGIN" -c "SELECT etl.lock_pipeline()" -c "SELECT pg_sleep(4)" \
+    -c "SELECT pg_catalog.etl_emit_event('ORDERS_ETL_COMPLETED', jsonb_build_object('event_type', 'ORDERS_ETL_COMPLETED',
+            'event_version', '1.0', 'import_id', '$E7', 'status', 'success'))" \
+    -c "SELECT count(*) FROM pg_catalog.etl_customers('$E7')" -c "COMMIT" >"$DIR/review_7d.out" 2>&1 &
+FORGER=$!
+sleep 1
+as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$E7', 'review')" \
+    -c "INSERT INTO etl.raw_orders VALUES ('$E7', 1, 'O-7E-1', 'NO-SUCH-SHOP', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
+    -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$E7'" >/dev/null
+wait $FORGER
+DB=appdb wait_for $PORT "SELECT count(*) FROM etl.runs WHERE import_id = '$E7' AND stage = 'orders'" 1 120 \
+    || not_ok "7d. the worker ran the orders job"
+expect_eq "7d. the first load, customers settled done by an operator beforehand: held all the same" "1|1" \
+    "$(as_user postgres appdb -c "SELECT (SELECT count(*) FROM etl.jobs WHERE import_id = '$E7' AND stage = 'customers' AND state = 'done') || '|' ||
+                                         (SELECT count(*) FROM etl.import_holds WHERE import_id = '$E7' AND released_at IS NULL)")"
+q $PORT -c "ALTER SYSTEM RESET etl.max_reject_ratio" -c "SELECT pg_reload_conf()" >/dev/null
 
 finish
