@@ -151,10 +151,14 @@ pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, Error> {
     }
 }
 
-/// Whether an import exists (whatever its status).
-pub fn import_exists(import_id: Uuid) -> Result<bool, Error> {
-    Sql::new().query("SELECT EXISTS (SELECT 1 FROM etl.imports WHERE import_id = $1)", &[import_id.into()], |rows| {
-        Ok(rows.first().get_one::<bool>()?.unwrap_or(false))
+/// The status of an import (`pending`, `completed`, `failed`), or `None`
+/// if there is no such import.
+pub fn import_status(import_id: Uuid) -> Result<Option<String>, Error> {
+    Sql::new().query("SELECT status FROM etl.imports WHERE import_id = $1", &[import_id.into()], |rows| {
+        match rows.into_iter().next() {
+            Some(row) => Ok(row.get::<String>(1)?),
+            None => Ok(None),
+        }
     })
 }
 

@@ -167,13 +167,20 @@ pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, Error> {
     if event_type.len() > events::MAX_EVENT_TYPE_BYTES {
         return Err(Error::EventTypeTooLong { bytes: event_type.len(), max: events::MAX_EVENT_TYPE_BYTES });
     }
-    let checked = events::parse_and_validate(event_type, payload_text).and_then(|event| {
-        if pipeline::import_exists(event.import_id)? {
-            Ok(event)
-        } else {
-            Err(EventError::UnknownImport(event.import_id.to_string()).into())
-        }
-    });
+    // An event of an import that is not completed would queue a stage that
+    // can only fail (its loader is still writing it, or gave up) and use up
+    // its attempts: the job would then be there, dead, when the loader
+    // completes the import, and the completion would queue nothing.
+    let checked =
+        events::parse_and_validate(event_type, payload_text).and_then(|event| {
+            match pipeline::import_status(event.import_id)? {
+                None => Err(EventError::UnknownImport(event.import_id.to_string()).into()),
+                Some(status) if status != "completed" => {
+                    Err(EventError::ImportNotCompleted { import: event.import_id.to_string(), status }.into())
+                }
+                Some(_) => Ok(event),
+            }
+        });
     match checked {
         Ok(event) => {
             let id = events::publish_text(event.event_type, payload_text)?;

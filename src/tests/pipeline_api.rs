@@ -347,4 +347,47 @@ mod tests {
         }
         assert_eq!(int("SELECT count(*) FROM etl.jobs"), 0, "a refused event queues nothing");
     }
+
+    #[pg_test]
+    fn api_emit_event_refuses_an_import_not_completed() {
+        // An event of a pending or failed import would queue a stage that can
+        // only fail and use up its attempts, and its dead job would then keep
+        // the loader's completion from queueing anything.
+        fixtures();
+        let pending = "c0000000-0000-7000-8000-0000000000e1";
+        let failed = "c0000000-0000-7000-8000-0000000000e2";
+        exec(&format!(
+            "INSERT INTO etl.imports (import_id, source, status) VALUES ('{pending}', 'pg_test', 'pending'),
+                                                                        ('{failed}', 'pg_test', 'failed');
+             INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type,
+                                         amount, ordered_at)
+             VALUES ('{pending}', 1, 'E1', 'S1', 'a', 'paid', NULL, '1', '2026-01-01')"
+        ));
+        for (event_type, id, status) in [
+            ("DATA_IMPORT_COMPLETED", pending, "pending"),
+            ("ORDERS_ETL_COMPLETED", pending, "pending"),
+            ("DATA_IMPORT_COMPLETED", failed, "failed"),
+        ] {
+            let event = int(&format!(
+                "SELECT etl_emit_event('{event_type}', jsonb_build_object('event_type', '{event_type}',
+                    'event_version', '1.0', 'import_id', '{id}', 'status', 'completed'))"
+            ));
+            assert_eq!(
+                text(&format!("SELECT accepted || ' ' || error FROM etl.events WHERE event_id = {event}")),
+                Some(format!(
+                    "false import {id} is {status}, not completed: its pipeline is queued when its loader completes it"
+                )),
+                "{event_type} of a {status} import"
+            );
+        }
+        assert_eq!(int("SELECT count(*) FROM etl.jobs"), 0, "a refused event queues nothing");
+        // The loader completes it: its pipeline is queued as for any import.
+        exec(&format!("UPDATE etl.imports SET status = 'completed' WHERE import_id = '{pending}'"));
+        assert_eq!(
+            value(&format!(
+                "SELECT string_agg(stage || ':' || state, ',') FROM etl.jobs WHERE import_id = '{pending}'"
+            )),
+            "orders:queued"
+        );
+    }
 }
