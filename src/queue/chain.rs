@@ -51,30 +51,44 @@ pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Op
     Ok(Some(event_id))
 }
 
+/// Whether an application event, once accepted, would queue a stage: an
+/// import's completion with status `completed`, a stage's success or
+/// partial success when a stage follows it. Every other event (a failure,
+/// the leads stage's end) is only stored and notified.
+fn starts_a_stage(event: &ValidEvent) -> bool {
+    match event.event_type {
+        EventType::DataImportCompleted => event.status == "completed",
+        EventType::StageCompleted(stage) => {
+            stage.next().is_some()
+                && matches!(RunStatus::from_name(&event.status), Some(RunStatus::Success | RunStatus::PartialSuccess))
+        }
+        _ => false,
+    }
+}
+
 /// What an accepted application event starts: an import's completion queues
 /// its orders stage, a stage's success queues the next stage, except the
 /// customers and leads of an import the quality gate holds (an
 /// application's `ORDERS_ETL_COMPLETED` does not get past the gate: the
 /// event is stored, and a NOTICE says why nothing was queued).
 pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
+    if !starts_a_stage(event) {
+        return Ok(());
+    }
     match event.event_type {
-        EventType::DataImportCompleted if event.status == "completed" => enqueue(event.import_id, Stage::Orders),
-        EventType::StageCompleted(stage)
-            if matches!(RunStatus::from_name(&event.status), Some(RunStatus::Success | RunStatus::PartialSuccess)) =>
-        {
-            match stage.next() {
-                Some(next) if gate::stage_waits(event.import_id, next)? => {
-                    pgrx::notice!(
-                        "etl_ext: import {} is held by the quality gate; its {} stage waits for etl_release(import_id)",
-                        event.import_id,
-                        next.name()
-                    );
-                    Ok(())
-                }
-                Some(next) => enqueue(event.import_id, next),
-                None => Ok(()),
+        EventType::DataImportCompleted => enqueue(event.import_id, Stage::Orders),
+        EventType::StageCompleted(stage) => match stage.next() {
+            Some(next) if gate::stage_waits(event.import_id, next)? => {
+                pgrx::notice!(
+                    "etl_ext: import {} is held by the quality gate; its {} stage waits for etl_release(import_id)",
+                    event.import_id,
+                    next.name()
+                );
+                Ok(())
             }
-        }
+            Some(next) => enqueue(event.import_id, next),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }
@@ -167,15 +181,17 @@ pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, Error> {
     if event_type.len() > events::MAX_EVENT_TYPE_BYTES {
         return Err(Error::EventTypeTooLong { bytes: event_type.len(), max: events::MAX_EVENT_TYPE_BYTES });
     }
-    // An event of an import that is not completed would queue a stage that
-    // can only fail (its loader is still writing it, or gave up) and use up
-    // its attempts: the job would then be there, dead, when the loader
-    // completes the import, and the completion would queue nothing.
+    // An event that would queue a stage of an import that is not completed
+    // would queue a stage that can only fail (its loader is still writing
+    // it, or gave up) and use up its attempts: the job would then be there,
+    // dead, when the loader completes the import, and the completion would
+    // queue nothing. An event that queues nothing (an application reporting
+    // a failure) is accepted whatever the import's status (contract 5).
     let checked =
         events::parse_and_validate(event_type, payload_text).and_then(|event| {
             match pipeline::import_status(event.import_id)? {
                 None => Err(EventError::UnknownImport(event.import_id.to_string()).into()),
-                Some(status) if status != "completed" => {
+                Some(status) if status != "completed" && starts_a_stage(&event) => {
                     Err(EventError::ImportNotCompleted { import: event.import_id.to_string(), status }.into())
                 }
                 Some(_) => Ok(event),
