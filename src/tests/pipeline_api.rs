@@ -363,14 +363,15 @@ mod tests {
                                          amount, ordered_at)
              VALUES ('{pending}', 1, 'E1', 'S1', 'a', 'paid', NULL, '1', '2026-01-01')"
         ));
-        for (event_type, id, status) in [
-            ("DATA_IMPORT_COMPLETED", pending, "pending"),
-            ("ORDERS_ETL_COMPLETED", pending, "pending"),
-            ("DATA_IMPORT_COMPLETED", failed, "failed"),
+        for (event_type, id, status, event_status) in [
+            ("DATA_IMPORT_COMPLETED", pending, "pending", "completed"),
+            ("ORDERS_ETL_COMPLETED", pending, "pending", "success"),
+            ("CUSTOMERS_ETL_COMPLETED", pending, "pending", "partial_success"),
+            ("DATA_IMPORT_COMPLETED", failed, "failed", "completed"),
         ] {
             let event = int(&format!(
                 "SELECT etl_emit_event('{event_type}', jsonb_build_object('event_type', '{event_type}',
-                    'event_version', '1.0', 'import_id', '{id}', 'status', 'completed'))"
+                    'event_version', '1.0', 'import_id', '{id}', 'status', '{event_status}'))"
             ));
             assert_eq!(
                 text(&format!("SELECT accepted || ' ' || error FROM etl.events WHERE event_id = {event}")),
@@ -378,6 +379,23 @@ mod tests {
                     "false import {id} is {status}, not completed: its pipeline is queued when its loader completes it"
                 )),
                 "{event_type} of a {status} import"
+            );
+        }
+        // An event that queues nothing (a failure reported, the last
+        // stage's end) is accepted whatever the import's status.
+        for (event_type, id, event_status) in [
+            ("DATA_IMPORT_COMPLETED", failed, "failed"),
+            ("ORDERS_ETL_COMPLETED", pending, "failed"),
+            ("LEADS_ETL_COMPLETED", pending, "success"),
+        ] {
+            let event = int(&format!(
+                "SELECT etl_emit_event('{event_type}', jsonb_build_object('event_type', '{event_type}',
+                    'event_version', '1.0', 'import_id', '{id}', 'status', '{event_status}'))"
+            ));
+            assert_eq!(
+                text(&format!("SELECT accepted::text FROM etl.events WHERE event_id = {event}")),
+                Some("true".to_string()),
+                "{event_type} {event_status} queues nothing: accepted"
             );
         }
         assert_eq!(int("SELECT count(*) FROM etl.jobs"), 0, "a refused event queues nothing");
