@@ -257,8 +257,6 @@ pub enum EventError {
     TypeMismatch(String),
     #[error("import {0} does not exist in etl.imports")]
     UnknownImport(String),
-    #[error("import {import} is {status}, not completed: its pipeline is queued when its loader completes it")]
-    ImportNotCompleted { import: String, status: String },
     #[error("payload is {bytes} bytes; NOTIFY carries at most {max} (keep events small)")]
     TooLarge { bytes: usize, max: usize },
     #[error("payload cannot be read as an event: {0}")]
