@@ -493,9 +493,9 @@ expect_eq "7b. its jobs (orders dead, customers and leads done) purged with its 
 #     and with the job no longer done nor a run kept the gate's
 #     loaded_before found no proof: the worker's re-run was judged as a
 #     first load, rolled back and held, and etl_explain said of the line in
-#     etl.orders "not yet run". Its customers and leads jobs, done, are the
-#     proof now (they are queued only after an orders run the gate let
-#     through).
+#     etl.orders "not yet run". The proof now is an order the import wrote
+#     and still owns (etl.orders is written by the runner only; 7d: done
+#     customers or leads jobs are no proof, an operator can forge them).
 C7=aaaaaaaa-0000-4000-8000-000000000073
 as_user loader appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$C7', 'review')" \
     -c "INSERT INTO etl.raw_orders VALUES ('$C7', 1, 'O-7C-1', 'S1', 'olga', 'paid', NULL, '10.00', '2026-01-01 10:00:00')" \
