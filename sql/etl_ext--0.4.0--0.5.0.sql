@@ -411,3 +411,26 @@ GRANT SELECT, INSERT, UPDATE ON etl.purged_imports TO etl_runner;
 -- ---------------------------------------------------------------------
 -- End of retention (issue 29).
 -- ---------------------------------------------------------------------
+
+-- ---------------------------------------------------------------------
+-- Lines are added to pending imports only, and completion waits for the
+-- transactions adding them (sql/finish.sql, the policies of etl.raw_orders):
+-- 0.4.0 let an operator add lines to a completed import, and a loader's
+-- insert still running when its import was completed commit lines that were
+-- never loaded.
+-- ---------------------------------------------------------------------
+DROP POLICY raw_orders_of_every_import ON etl.raw_orders;
+DROP POLICY raw_orders_added_by_owner ON etl.raw_orders;
+CREATE POLICY raw_orders_of_every_import ON etl.raw_orders FOR SELECT TO etl_operator, etl_runner
+    USING (true);
+CREATE POLICY raw_orders_purged_by_runner ON etl.raw_orders FOR DELETE TO etl_runner
+    USING (true);
+CREATE POLICY raw_orders_added_by_owner ON etl.raw_orders FOR INSERT TO etl_loader
+    WITH CHECK (EXISTS (SELECT 1 FROM etl.imports i
+                         WHERE i.import_id = raw_orders.import_id AND i.owner_role = CURRENT_USER
+                           AND i.status = 'pending'
+                           FOR SHARE));
+CREATE POLICY raw_orders_added_by_operators ON etl.raw_orders FOR INSERT TO etl_operator
+    WITH CHECK (EXISTS (SELECT 1 FROM etl.imports i
+                         WHERE i.import_id = raw_orders.import_id AND i.status = 'pending'
+                           FOR SHARE));

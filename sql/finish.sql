@@ -339,15 +339,31 @@ CREATE POLICY imports_pending_changed_by_owner ON etl.imports FOR UPDATE TO etl_
     USING (owner_role = CURRENT_USER AND status = 'pending')
     WITH CHECK (owner_role = CURRENT_USER);
 
-CREATE POLICY raw_orders_of_every_import ON etl.raw_orders TO etl_operator, etl_runner
-    USING (true) WITH CHECK (true);
+-- Lines are added to a pending import only, by anyone but a superuser (who
+-- restores dumps): a line added to a completed import would never be
+-- loaded. The check locks the import FOR SHARE (once per import and
+-- transaction in effect: locking a row again is cheap), which completion's
+-- UPDATE must wait for: an import is completed only once every transaction
+-- that added lines to it has ended, and an insert still running when it is
+-- completed is refused (the lock finds the completed row). Without the lock
+-- such a line committed after the orders stage had read the import and was
+-- never loaded (tests/integration/review_attacks.sh 9).
+CREATE POLICY raw_orders_of_every_import ON etl.raw_orders FOR SELECT TO etl_operator, etl_runner
+    USING (true);
+CREATE POLICY raw_orders_purged_by_runner ON etl.raw_orders FOR DELETE TO etl_runner
+    USING (true);
 CREATE POLICY raw_orders_read_by_owner ON etl.raw_orders FOR SELECT TO etl_loader
     USING (EXISTS (SELECT 1 FROM etl.imports i
                     WHERE i.import_id = raw_orders.import_id AND i.owner_role = CURRENT_USER));
 CREATE POLICY raw_orders_added_by_owner ON etl.raw_orders FOR INSERT TO etl_loader
     WITH CHECK (EXISTS (SELECT 1 FROM etl.imports i
                          WHERE i.import_id = raw_orders.import_id AND i.owner_role = CURRENT_USER
-                           AND i.status = 'pending'));
+                           AND i.status = 'pending'
+                           FOR SHARE));
+CREATE POLICY raw_orders_added_by_operators ON etl.raw_orders FOR INSERT TO etl_operator
+    WITH CHECK (EXISTS (SELECT 1 FROM etl.imports i
+                         WHERE i.import_id = raw_orders.import_id AND i.status = 'pending'
+                           FOR SHARE));
 
 CREATE POLICY rejects_of_every_import ON etl.rejects TO etl_operator, etl_runner, etl_reader
     USING (true) WITH CHECK (true);

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Lines are added to a pending import only, and an import is completed only
+# once every transaction adding lines to it has ended (sql/finish.sql, the
+# policies of etl.raw_orders). Before 0.5.0 a line could be left out for good:
+#   1. a loader's INSERT still running in one session while the same loader
+#      completed the import in another passed the pending check when it
+#      started, committed after the orders stage had read the import, and
+#      was never loaded;
+#   2. a transaction that had inserted lines and not yet committed did not
+#      hold completion back: the orders stage ran without its lines;
+#   3. an operator could add lines to a completed import (never loaded).
+# Each check fails if the hole opens again: a line committed into an import
+# that the orders stage never loaded.
+# PG=15 (default) or PG=18 selects the major.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_hostile.sh"
+test_dir DIR late_lines
+PORT=$(free_port)
+cluster_start "$DIR" $PORT "shared_preload_libraries = 'etl_ext'" "etl.database = 'appdb'" \
+    "etl.poll_interval = '200ms'"
+at_exit 'cluster_stop $DIR'
+export PGOPTIONS='-c search_path=pg_catalog,pg_temp'
+
+q $PORT -c "CREATE ROLE loader LOGIN" -c "CREATE ROLE op LOGIN" -c "CREATE DATABASE appdb" >/dev/null
+as_user postgres appdb -c "CREATE EXTENSION etl_ext" -c "GRANT etl_loader TO loader" \
+    -c "GRANT etl_operator TO op" -c "INSERT INTO etl.shops (shop_name) VALUES ('S1')" >/dev/null
+
+line() { # IMPORT LINE_NO: the VALUES of one good line
+    echo "('$1', $2, 'O-$2', 'S1', 'alice', 'paid', NULL, '10.00', '2026-01-01 10:00:00')"
+}
+new_import() { # ID USER: a pending import of USER with line 1
+    as_user "$2" appdb -c "INSERT INTO etl.imports (import_id, source) VALUES ('$1', 'late lines')" \
+        -c "INSERT INTO etl.raw_orders VALUES $(line "$1" 1)" >/dev/null
+}
+complete() { # ID USER
+    as_user "$2" appdb -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$1' RETURNING status" 2>&1
+}
+orders_loaded() { # ID: wait until its orders job is done, then its orders
+    DB=appdb wait_for $PORT "SELECT count(*) FROM etl.jobs WHERE import_id = '$1' AND stage = 'orders' AND state = 'done'" 1 30 \
+        >/dev/null
+    as_user postgres appdb -c "SELECT count(*) FROM etl.orders WHERE import_id = '$1'"
+}
+# Raw lines of the import that no order came from: lines left out.
+left_out() { # ID
+    as_user postgres appdb -c "SELECT count(*) FROM etl.raw_orders r WHERE r.import_id = '$1'
+                                  AND NOT EXISTS (SELECT 1 FROM etl.orders o
+                                                   WHERE o.import_id = r.import_id AND o.source_line_no = r.line_no)"
+}
+
+# --- 1. an INSERT still running when its import is completed --------------
+A=11111111-0000-4000-8000-00000000000a
+new_import $A loader
+# The statement takes its snapshot (import pending), sleeps, then inserts
+# lines 2-4: the completion commits in between.
+as_user loader appdb -c "INSERT INTO etl.raw_orders
+                         SELECT ('$A'::uuid), g, 'O-' || g, 'S1', 'bob', 'paid', NULL, '10.00', '2026-01-01 10:00:00'
+                           FROM (SELECT pg_sleep(2)) s, generate_series(2, 4) g" >"$DIR/insert_a.out" 2>&1 &
+inserting=$!
+sleep 0.7
+completed=$(complete $A loader)
+wait $inserting
+expect_eq "1: the completion is not held back by a statement that has locked nothing yet" completed "$completed"
+insert_said=$(cat "$DIR/insert_a.out")
+case "$insert_said" in
+    *"row-level security"*) ok "1: the insert still running when its import was completed is refused" ;;
+    *) not_ok "1: the insert still running when its import was completed is refused" "$insert_said" ;;
+esac
+expect_eq "1: the orders stage loaded the import's one line" 1 "$(orders_loaded $A)"
+expect_eq "1: no line of the import was left out" 0 "$(left_out $A)"
+
+# --- 2. a transaction that added lines and has not committed ---------------
+B=11111111-0000-4000-8000-00000000000b
+new_import $B loader
+as_user loader appdb -c "BEGIN" -c "INSERT INTO etl.raw_orders VALUES $(line $B 2), $(line $B 3)" \
+    -c "SELECT pg_sleep(2)" -c "COMMIT" >"$DIR/insert_b.out" 2>&1 &
+inserting=$!
+sleep 0.7
+started=$(date +%s%N)
+completed=$(complete $B loader)
+waited_ms=$((($(date +%s%N) - started) / 1000000))
+wait $inserting
+expect_eq "2: the completion went through" completed "$completed"
+expect_true "2: the completion waited for the transaction adding lines (${waited_ms} ms)" \
+    "$([ $waited_ms -ge 900 ] && echo t)"
+expect_eq "2: the transaction adding lines committed them" 3 \
+    "$(as_user postgres appdb -c "SELECT count(*) FROM etl.raw_orders WHERE import_id = '$B'")"
+expect_eq "2: the orders stage loaded all three lines" 3 "$(orders_loaded $B)"
+expect_eq "2: no line of the import was left out" 0 "$(left_out $B)"
+
+# --- 3. an operator and a completed import -----------------------------------
+C=11111111-0000-4000-8000-00000000000c
+new_import $C loader
+out=$(as_user op appdb -c "INSERT INTO etl.raw_orders VALUES $(line $C 2)" 2>&1)
+expect_eq "3: an operator adds a line to another role's pending import" "" "$out"
+complete $C loader >/dev/null
+expect_eq "3: the orders stage loaded both lines" 2 "$(orders_loaded $C)"
+out=$(as_user op appdb -c "INSERT INTO etl.raw_orders VALUES $(line $C 3)" 2>&1)
+case "$out" in
+    *"row-level security"*) ok "3: an operator cannot add a line to a completed import" ;;
+    *) not_ok "3: an operator cannot add a line to a completed import" "$out" ;;
+esac
+out=$(as_user loader appdb -c "INSERT INTO etl.raw_orders VALUES $(line $C 3)" 2>&1)
+case "$out" in
+    *"row-level security"*) ok "3: nor can its loader" ;;
+    *) not_ok "3: nor can its loader" "$out" ;;
+esac
+expect_eq "3: no line of the import was left out" 0 "$(left_out $C)"
+
+# --- 4. an operator's insert still running when the import is completed -----
+D=11111111-0000-4000-8000-00000000000d
+new_import $D loader
+as_user op appdb -c "INSERT INTO etl.raw_orders
+                     SELECT ('$D'::uuid), g, 'O-' || g, 'S1', 'carol', 'paid', NULL, '10.00', '2026-01-01 10:00:00'
+                       FROM (SELECT pg_sleep(2)) s, generate_series(2, 3) g" >"$DIR/insert_d.out" 2>&1 &
+inserting=$!
+sleep 0.7
+complete $D loader >/dev/null
+wait $inserting
+case "$(cat "$DIR/insert_d.out")" in
+    *"row-level security"*) ok "4: an operator's insert still running at completion is refused" ;;
+    *) not_ok "4: an operator's insert still running at completion is refused" "$(cat "$DIR/insert_d.out")" ;;
+esac
+expect_eq "4: no line of the import was left out" 0 "$(left_out $D)"
+
+# --- 5. the lock holds back its own import only --------------------------------
+E=11111111-0000-4000-8000-00000000000e
+F=11111111-0000-4000-8000-00000000000f
+new_import $E loader
+new_import $F loader
+as_user loader appdb -c "BEGIN" -c "INSERT INTO etl.raw_orders VALUES $(line $E 2)" \
+    -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+inserting=$!
+sleep 0.5
+out=$(PGOPTIONS="$PGOPTIONS -c lock_timeout=1s" as_user loader appdb \
+      -c "UPDATE etl.imports SET status = 'completed' WHERE import_id = '$F' RETURNING status" 2>&1)
+expect_eq "5: another import of the same loader completes at once" completed "$out"
+expect_eq "5: and is loaded while the other transaction is open" 1 "$(orders_loaded $F)"
+wait $inserting
+complete $E loader >/dev/null
+expect_eq "5: the held import then loads both lines" 2 "$(orders_loaded $E)"
+
+finish
