@@ -165,7 +165,11 @@ pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, Error> {
         Some((status, _, _)) if status != "completed" => {
             Err(Error::ImportNotCompleted { import_id: import_id.to_string(), status })
         }
-        Some((_, xmin, isolation)) if isolation != "read committed" && written_by_this_transaction(&xmin)? => {
+        // READ UNCOMMITTED is READ COMMITTED in PostgreSQL: a snapshot per statement.
+        Some((_, xmin, isolation))
+            if matches!(isolation.as_str(), "repeatable read" | "serializable")
+                && written_by_this_transaction(&xmin)? =>
+        {
             Err(Error::CompletedAfterSnapshot(import_id.to_string(), isolation))
         }
         Some(_) => Ok(import_id),
