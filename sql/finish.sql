@@ -347,7 +347,7 @@ CREATE POLICY imports_pending_changed_by_owner ON etl.imports FOR UPDATE TO etl_
 -- that added lines to it has ended, and an insert still running when it is
 -- completed is refused (the lock finds the completed row). Without the lock
 -- such a line committed after the orders stage had read the import and was
--- never loaded (tests/integration/review_attacks.sh 9).
+-- never loaded (tests/integration/late_lines.sh).
 CREATE POLICY raw_orders_of_every_import ON etl.raw_orders FOR SELECT TO etl_operator, etl_runner
     USING (true);
 CREATE POLICY raw_orders_purged_by_runner ON etl.raw_orders FOR DELETE TO etl_runner

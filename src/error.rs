@@ -25,6 +25,11 @@ pub enum Error {
     NotImportOwner(String),
     #[error("import {import_id} has status '{status}', not 'completed'")]
     ImportNotCompleted { import_id: String, status: String },
+    #[error(
+        "import {0} was completed in this transaction, whose snapshot ({1}) is older than the completion: \
+         a stage run now would miss the lines committed while the completion waited for them"
+    )]
+    CompletedAfterSnapshot(String, String),
     #[error("no job of import {0} is dead or failed, so there is nothing to retry")]
     NothingToRetry(String),
     #[error("etl.source_timezone = '{0}' is not a time zone PostgreSQL knows")]
@@ -121,6 +126,7 @@ impl Error {
             Error::ExportTooLong => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Error::ExportFile { .. } => ERRCODE_IO_ERROR,
             Error::ExportFileMissing(_) => ERRCODE_UNDEFINED_FILE,
+            Error::CompletedAfterSnapshot(..) => ERRCODE_INVALID_TRANSACTION_STATE,
             Error::ImportNotCompleted { .. }
             | Error::NothingToRetry(_)
             | Error::NotRunYet(_)
@@ -166,6 +172,9 @@ impl Error {
         match self {
             Error::ImportNotCompleted { .. } => Some(
                 "The loader may still be writing it: run the pipeline after UPDATE etl.imports SET status = 'completed'.",
+            ),
+            Error::CompletedAfterSnapshot(..) => Some(
+                "Commit the completion, then run the stage in a new transaction (or complete it and run the stage in READ COMMITTED).",
             ),
             Error::UnknownTimeZone(_) => Some("SET etl.source_timezone to a name from pg_timezone_names."),
             Error::NotRunYet(_) => Some("Run it with etl_run_all(import_id) (or let the worker run it) first."),

@@ -133,22 +133,56 @@ pub fn check_installed_version() -> Result<(), Error> {
 /// The version of this library (and of the SQL it was built with).
 pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Checks that `import_id` names a completed import. Changes nothing.
+/// Checks that `import_id` names a completed import whose lines this
+/// transaction sees. Changes nothing.
+///
+/// Completing an import waits for every transaction still adding lines to
+/// it (the `INSERT` policies of etl.raw_orders lock it `FOR SHARE`), so a
+/// snapshot that sees the import completed sees all its lines, except the
+/// snapshot of a `REPEATABLE READ` or `SERIALIZABLE` transaction that
+/// completed the import itself: taken before the completion, it misses the
+/// lines committed while the completion waited for them (or before, since
+/// the snapshot), and a stage run in it would leave them out for good (its
+/// job settled, nothing would load them). Such a run is refused; in `READ
+/// COMMITTED` every statement of a stage takes a new snapshot.
 pub fn check_import(import_id: Option<Uuid>) -> Result<Uuid, Error> {
     let import_id = import_id.ok_or(Error::NullImportId)?;
-    let status = Sql::new().query(
-        "SELECT status FROM etl.imports WHERE import_id = $1",
+    let found = Sql::new().query(
+        "SELECT i.status, i.xmin::text, pg_catalog.current_setting('transaction_isolation')
+           FROM etl.imports i WHERE i.import_id = $1",
         &[import_id.into()],
         |rows| match rows.into_iter().next() {
-            Some(row) => Ok(Some(row.get::<String>(1)?.unwrap_or_default())),
+            Some(row) => Ok(Some((
+                row.get::<String>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+                row.get::<String>(3)?.unwrap_or_default(),
+            ))),
             None => Ok(None),
         },
     )?;
-    match status {
+    match found {
         None => Err(Error::UnknownImport(import_id.to_string())),
-        Some(s) if s == "completed" => Ok(import_id),
-        Some(s) => Err(Error::ImportNotCompleted { import_id: import_id.to_string(), status: s }),
+        Some((status, _, _)) if status != "completed" => {
+            Err(Error::ImportNotCompleted { import_id: import_id.to_string(), status })
+        }
+        // READ UNCOMMITTED is READ COMMITTED in PostgreSQL: a snapshot per statement.
+        Some((_, xmin, isolation))
+            if matches!(isolation.as_str(), "repeatable read" | "serializable")
+                && written_by_this_transaction(&xmin)? =>
+        {
+            Err(Error::CompletedAfterSnapshot(import_id.to_string(), isolation))
+        }
+        Some(_) => Ok(import_id),
     }
+}
+
+/// Whether a row version's `xmin` (as text) is this transaction or one of
+/// its subtransactions: the row was written by this transaction.
+fn written_by_this_transaction(xmin: &str) -> Result<bool, Error> {
+    let xid: u32 = xmin.parse().map_err(|_| Error::Unexpected(format!("etl.imports.xmin is not a number: {xmin}")))?;
+    // SAFETY: a lookup in this backend's own transaction state, made inside
+    // a transaction (the statement above just ran).
+    Ok(unsafe { pgrx::pg_sys::TransactionIdIsCurrentTransactionId(pgrx::pg_sys::TransactionId::from_inner(xid)) })
 }
 
 /// The status of an import (`pending`, `completed`, `failed`), or `None`

@@ -41,7 +41,15 @@ pub fn run_claimed_job(job: &ClaimedJob) -> Result<Option<JobOutcome>, Error> {
         return Ok(Some(jobs::bury_job(job, &why)?));
     }
     let gate = gate::OrdersGate::for_run(job.import_id, &[job.stage])?;
-    let report = pipeline::check_import(Some(job.import_id))
+    let checked = match pipeline::check_import(Some(job.import_id)) {
+        // `etl_run_pending()` in the REPEATABLE READ or SERIALIZABLE
+        // transaction that completed the import: refused as a direct call
+        // is (the completion with it), rather than an attempt spent on a
+        // run that cannot see the import's last lines.
+        Err(refused @ Error::CompletedAfterSnapshot(..)) => return Err(refused),
+        checked => checked,
+    };
+    let report = checked
         .and_then(|id| run_through_gate(id, &[job.stage], &gate, &mut |_| Ok(true)))
         .map(|mut reports| reports.pop());
     let outcome = match report {
