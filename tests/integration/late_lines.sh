@@ -45,6 +45,16 @@ orders_loaded() { # ID: wait until its orders job is done, then its orders
         >/dev/null
     as_user postgres appdb -c "SELECT count(*) FROM etl.orders WHERE import_id = '$1'"
 }
+# late_insert USER ID LAST OUT: in the background, one INSERT of lines 2..LAST
+# of ID by USER that takes its snapshot (the import pending), sleeps 2 s, then
+# inserts: a completion commits in between. Its output goes to OUT; sets
+# $inserting to its pid.
+late_insert() {
+    as_user "$1" appdb -c "INSERT INTO etl.raw_orders
+                           SELECT ('$2'::uuid), g, 'O-' || g, 'S1', 'bob', 'paid', NULL, '10.00', '2026-01-01 10:00:00'
+                             FROM (SELECT pg_sleep(2)) s, generate_series(2, $3) g" >"$4" 2>&1 &
+    inserting=$!
+}
 # Raw lines of the import that no order came from: lines left out.
 left_out() { # ID
     as_user postgres appdb -c "SELECT count(*) FROM etl.raw_orders r WHERE r.import_id = '$1'
@@ -55,12 +65,7 @@ left_out() { # ID
 # --- 1. an INSERT still running when its import is completed --------------
 A=11111111-0000-4000-8000-00000000000a
 new_import $A loader
-# The statement takes its snapshot (import pending), sleeps, then inserts
-# lines 2-4: the completion commits in between.
-as_user loader appdb -c "INSERT INTO etl.raw_orders
-                         SELECT ('$A'::uuid), g, 'O-' || g, 'S1', 'bob', 'paid', NULL, '10.00', '2026-01-01 10:00:00'
-                           FROM (SELECT pg_sleep(2)) s, generate_series(2, 4) g" >"$DIR/insert_a.out" 2>&1 &
-inserting=$!
+late_insert loader $A 4 "$DIR/insert_a.out"
 sleep 0.7
 completed=$(complete $A loader)
 wait $inserting
@@ -114,10 +119,7 @@ expect_eq "3: no line of the import was left out" 0 "$(left_out $C)"
 # --- 4. an operator's insert still running when the import is completed -----
 D=11111111-0000-4000-8000-00000000000d
 new_import $D loader
-as_user op appdb -c "INSERT INTO etl.raw_orders
-                     SELECT ('$D'::uuid), g, 'O-' || g, 'S1', 'carol', 'paid', NULL, '10.00', '2026-01-01 10:00:00'
-                       FROM (SELECT pg_sleep(2)) s, generate_series(2, 3) g" >"$DIR/insert_d.out" 2>&1 &
-inserting=$!
+late_insert op $D 3 "$DIR/insert_d.out"
 sleep 0.7
 complete $D loader >/dev/null
 wait $inserting
