@@ -71,7 +71,8 @@ fn starts_a_stage(event: &ValidEvent) -> bool {
 /// customers and leads of an import the quality gate holds (an
 /// application's `ORDERS_ETL_COMPLETED` does not get past the gate: the
 /// event is stored, and a NOTICE says why nothing was queued).
-pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
+/// `import_status` is the import's status, read when the event was checked.
+pub fn on_accepted_event(event: &ValidEvent, import_status: &str) -> Result<(), Error> {
     if !starts_a_stage(event) {
         return Ok(());
     }
@@ -80,11 +81,11 @@ pub fn on_accepted_event(event: &ValidEvent) -> Result<(), Error> {
     // job would then be there, dead, when the loader completes the import,
     // and that completion would queue nothing. The loader's completion
     // queues it; the event is kept, as any valid event is (contract 5).
-    if let Some(status) = pipeline::import_status(event.import_id)?.filter(|status| status != "completed") {
+    if import_status != "completed" {
         pgrx::notice!(
             "etl_ext: import {} is {}, not completed: nothing is queued; its pipeline is queued when its loader completes it",
             event.import_id,
-            status
+            import_status
         );
         return Ok(());
     }
@@ -194,17 +195,17 @@ pub fn emit_event(event_type: &str, payload_text: &str) -> Result<i64, Error> {
     if event_type.len() > events::MAX_EVENT_TYPE_BYTES {
         return Err(Error::EventTypeTooLong { bytes: event_type.len(), max: events::MAX_EVENT_TYPE_BYTES });
     }
-    let checked = events::parse_and_validate(event_type, payload_text).and_then(|event| {
-        if pipeline::import_status(event.import_id)?.is_some() {
-            Ok(event)
-        } else {
-            Err(EventError::UnknownImport(event.import_id.to_string()).into())
-        }
-    });
+    let checked =
+        events::parse_and_validate(event_type, payload_text).and_then(|event| {
+            match pipeline::import_status(event.import_id)? {
+                Some(status) => Ok((event, status)),
+                None => Err(EventError::UnknownImport(event.import_id.to_string()).into()),
+            }
+        });
     match checked {
-        Ok(event) => {
+        Ok((event, import_status)) => {
             let id = events::publish_text(event.event_type, payload_text)?;
-            on_accepted_event(&event)?;
+            on_accepted_event(&event, &import_status)?;
             Ok(id)
         }
         Err(Error::Refused(refusal)) => {
