@@ -280,7 +280,7 @@ impl Writer {
             lines: 0,
             line_no: Vec::with_capacity(batch_size),
             columns: Default::default(),
-            progress: StageProgress::start(import_id, "export", batch_size),
+            progress: StageProgress::start_export_load(import_id, batch_size),
         })
     }
 

@@ -17,9 +17,14 @@ use pgrx::{pg_guard, pg_shmem_init, pg_sys, PGRXSharedMemory, PgLwLock, Uuid};
 use crate::gucs;
 use crate::services::shared_memory;
 
-/// Stages that can show at once (a backend runs one stage at a time). A
-/// stage that finds every slot taken runs unshown.
-const SLOTS: usize = 64;
+/// Stages that can show at once (a backend runs one stage at a time): more
+/// than most servers have backends. A stage that finds every slot taken
+/// runs unshown.
+const SLOTS: usize = 512;
+/// The slots an export load leaves free: loaders running many loads at
+/// once cannot take the slots the worker's and the operators' stages show
+/// in (with 64 slots in all, 64 sessions of one loader could).
+const SLOTS_KEPT_FOR_STAGES: usize = 16;
 const STAGE_NAME_BYTES: usize = 16;
 
 #[derive(Copy, Clone)]
@@ -120,7 +125,17 @@ pub struct StageProgress {
 impl StageProgress {
     /// Starts showing `stage` of `import_id` as running in this backend.
     pub fn start(import_id: Uuid, stage: &'static str, batch_size: usize) -> Self {
-        let slot = if shared_memory::is_ready() { claim_slot(import_id, stage) } else { None };
+        Self::start_leaving(import_id, stage, batch_size, 0)
+    }
+
+    /// Starts showing an export load into `import_id` (stage `export`), if
+    /// more than [`SLOTS_KEPT_FOR_STAGES`] slots are free.
+    pub fn start_export_load(import_id: Uuid, batch_size: usize) -> Self {
+        Self::start_leaving(import_id, "export", batch_size, SLOTS_KEPT_FOR_STAGES)
+    }
+
+    fn start_leaving(import_id: Uuid, stage: &'static str, batch_size: usize, keep_free: usize) -> Self {
+        let slot = if shared_memory::is_ready() { claim_slot(import_id, stage, keep_free) } else { None };
         Self {
             slot,
             import_id,
@@ -204,10 +219,24 @@ impl Drop for StageProgress {
     }
 }
 
-fn claim_slot(import_id: Uuid, stage: &str) -> Option<usize> {
+/// The slot a stage of backend `me` takes: its own (a backend runs one
+/// stage at a time), else a free one (never used, or its backend is gone),
+/// provided more than `keep_free` are free.
+fn pick_slot(slots: &[Slot], me: i32, keep_free: usize, alive: impl Fn(i32) -> bool) -> Option<usize> {
+    if let Some(own) = slots.iter().position(|s| s.pid == me) {
+        return Some(own);
+    }
+    let free = |s: &Slot| s.pid == 0 || !alive(s.pid);
+    if slots.iter().filter(|s| free(s)).count() <= keep_free {
+        return None;
+    }
+    slots.iter().position(free)
+}
+
+fn claim_slot(import_id: Uuid, stage: &str, keep_free: usize) -> Option<usize> {
     let me = my_pid();
     let mut table = PROGRESS.exclusive();
-    let index = table.slots.iter().position(|s| s.pid == 0 || s.pid == me || !alive(s.pid))?;
+    let index = pick_slot(&table.slots, me, keep_free, alive)?;
     let mut name = [0u8; STAGE_NAME_BYTES];
     let bytes = stage.as_bytes();
     let n = bytes.len().min(STAGE_NAME_BYTES);
@@ -312,4 +341,31 @@ pub fn visible_to_caller(rows: Vec<ProgressRow>) -> Result<Vec<ProgressRow>, cra
     // SAFETY: the current user of this backend (the caller), inside a transaction.
     let me = unsafe { pg_sys::GetUserId() };
     Ok(rows.into_iter().filter(|r| r.role == me || own.contains(&r.import_id)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taken_by(pids: &[i32]) -> Vec<Slot> {
+        pids.iter().map(|&pid| Slot { pid, ..Slot::default() }).collect()
+    }
+
+    #[test]
+    fn an_export_load_leaves_the_last_slots_to_the_stages() {
+        let alive = |pid: i32| pid != 99;
+        // 5 slots, 3 taken: 2 free.
+        let slots = taken_by(&[1, 0, 2, 3, 0]);
+        assert_eq!(pick_slot(&slots, 7, 0, alive), Some(1), "a stage takes the first free slot");
+        assert_eq!(pick_slot(&slots, 7, 1, alive), Some(1), "2 free, 1 kept: one may be taken");
+        assert_eq!(pick_slot(&slots, 7, 2, alive), None, "2 free, 2 kept: none may be taken");
+        // A slot whose backend is gone is free.
+        let slots = taken_by(&[1, 99, 2, 0]);
+        assert_eq!(pick_slot(&slots, 7, 1, alive), Some(1));
+        // A backend takes its own slot again, whatever is kept.
+        let slots = taken_by(&[1, 2, 7, 3]);
+        assert_eq!(pick_slot(&slots, 7, 4, alive), Some(2));
+        // Every slot taken: a stage runs unshown.
+        assert_eq!(pick_slot(&taken_by(&[1, 2, 3]), 7, 0, alive), None);
+    }
 }
