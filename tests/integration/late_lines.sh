@@ -199,6 +199,20 @@ for isolation in "READ COMMITTED" "READ UNCOMMITTED"; do
     expect_eq "6$n: ... and loads the lines the completion waited for" 2 "$(orders_loaded $I)"
     expect_eq "6$n: ... none left out" 0 "$(left_out $I)"
 done
+# One statement that completes the import and runs its stage (a data-modifying
+# WITH): the statement's snapshot is older than the completion's wait, but in
+# READ COMMITTED every statement of the stage takes a new one.
+I=11111111-0000-4000-8000-00000000006a
+new_import $I loader
+as_user loader appdb -c "BEGIN" -c "INSERT INTO etl.raw_orders VALUES $(line $I 2), $(line $I 3)" \
+    -c "SELECT pg_sleep(1.5)" -c "COMMIT" >/dev/null 2>&1 &
+adding=$!
+sleep 0.5
+out=$(as_user op appdb -c "WITH c AS (UPDATE etl.imports SET status = 'completed' WHERE import_id = '$I' RETURNING import_id)
+                           SELECT r.rows_in FROM c, etl_orders(c.import_id) r" 2>&1)
+wait $adding
+expect_eq "6a: completed and run in one READ COMMITTED statement, the stage reads the lines the completion waited for" 3 "$out"
+expect_eq "6a: ... none left out" 0 "$(left_out $I)"
 
 # --- 7. the count DATA_IMPORT_COMPLETED publishes ----------------------------
 # The completion's event says how many lines the import has (success_count).
