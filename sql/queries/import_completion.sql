@@ -1,7 +1,8 @@
 -- What completing an import needs to know (queue/chain.rs,
 -- import_completed). $1 = the import, $2 = the completing role's oid.
 -- Returns (status, whether the role may complete it, whether its orders
--- job exists, its raw lines).
+-- job exists). Its lines are counted by the next statement
+-- (sql/queries/import_completion_lines.sql), with a snapshot of its own.
 --
 -- Rules it enforces (contract 5.3, 8):
 -- * Only the import's owner, an operator or a superuser completes it.
@@ -14,7 +15,6 @@ SELECT i.status,
            OR coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = $2), false),
        EXISTS (SELECT 1 FROM etl.jobs j WHERE j.import_id = i.import_id AND j.stage = 'orders')
            OR EXISTS (SELECT 1 FROM etl.purged_imports p
-                       WHERE p.import_id = i.import_id AND p.jobs_purged_at IS NOT NULL),
-       (SELECT count(*) FROM etl.raw_orders r WHERE r.import_id = i.import_id)
+                       WHERE p.import_id = i.import_id AND p.jobs_purged_at IS NOT NULL)
   FROM etl.imports i
  WHERE i.import_id = $1

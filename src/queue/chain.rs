@@ -28,12 +28,11 @@ pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Op
                 row.get::<String>(1)?.unwrap_or_default(),
                 row.get::<bool>(2)?.unwrap_or(false),
                 row.get::<bool>(3)?.unwrap_or(false),
-                row.get::<i64>(4)?.unwrap_or(0),
             ))),
             None => Ok(None),
         },
     )?;
-    let Some((status, allowed, queued_before, raw_lines)) = found else {
+    let Some((status, allowed, queued_before)) = found else {
         return Err(Error::UnknownImport(import_id.to_string()));
     };
     if !allowed {
@@ -45,6 +44,8 @@ pub fn import_completed(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Op
     if queued_before {
         return Ok(None);
     }
+    let raw_lines =
+        Sql::new().count_now(include_str!("../../sql/queries/import_completion_lines.sql"), &[import_id.into()])?;
     let event_id =
         events::publish(EventType::DataImportCompleted, &events::import_completed_payload(import_id, raw_lines))?;
     enqueue(import_id, Stage::Orders)?;
