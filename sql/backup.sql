@@ -21,6 +21,16 @@ SELECT pg_catalog.pg_extension_config_dump('etl.shops', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.order_type_mappings', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.imports', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.raw_orders', '');
+-- The raw lines are in the partitions of etl.raw_orders (schema.sql): each
+-- is a table of its own to pg_dump, dumped with its rows if registered.
+DO $$
+BEGIN
+    FOR n IN 0..31 LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(
+            pg_catalog.format('etl.raw_orders_%s', pg_catalog.lpad(n::text, 2, '0'))::pg_catalog.regclass, '');
+    END LOOP;
+END
+$$;
 SELECT pg_catalog.pg_extension_config_dump('etl.orders', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.customers', '');
 SELECT pg_catalog.pg_extension_config_dump('etl.business_leads', '');

@@ -434,3 +434,118 @@ CREATE POLICY raw_orders_added_by_operators ON etl.raw_orders FOR INSERT TO etl_
     WITH CHECK (EXISTS (SELECT 1 FROM etl.imports i
                          WHERE i.import_id = raw_orders.import_id AND i.status = 'pending'
                            FOR SHARE));
+
+-- ---------------------------------------------------------------------
+-- Issue 29, cheap at size: etl.raw_orders in 32 partitions by the day of
+-- its imports' ids, so that etl_purge empties a day of raw lines as a
+-- whole (TRUNCATE) rather than row by row (sql/schema.sql;
+-- services/raw_partitions.rs; docs/upgrades.md, "0.4.0 -> 0.5.0").
+-- PostgreSQL cannot turn a table into a partitioned one in place: the
+-- lines are copied into the new table (each to the partition of its
+-- import), the old table dropped, and the new one given what the old had:
+-- its name, key and foreign key, registration for pg_dump, row-level
+-- security, policies and privileges, as a fresh install makes them
+-- (schema.sql, backup.sql, finish.sql). The copy takes about as long as
+-- loading the lines did: plan the update's window by the table's size.
+-- ---------------------------------------------------------------------
+CREATE FUNCTION pg_catalog.etl_raw_orders_day_hash(uuid, bigint) RETURNS bigint
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'etl_raw_orders_day_hash';
+CREATE FUNCTION pg_catalog.etl_raw_orders_day_hash32(uuid) RETURNS integer
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'etl_raw_orders_day_hash32';
+CREATE OPERATOR CLASS etl.raw_orders_day_ops FOR TYPE uuid USING hash AS
+    OPERATOR 1 pg_catalog.= (uuid, uuid),
+    FUNCTION 1 pg_catalog.etl_raw_orders_day_hash32(uuid),
+    FUNCTION 2 pg_catalog.etl_raw_orders_day_hash(uuid, bigint);
+-- The routing of etl.raw_orders calls them without a privilege check.
+REVOKE ALL ON FUNCTION pg_catalog.etl_raw_orders_day_hash(uuid, bigint), pg_catalog.etl_raw_orders_day_hash32(uuid)
+    FROM PUBLIC;
+
+-- Nobody adds or reads lines while it is copied.
+LOCK TABLE etl.imports, etl.raw_orders IN EXCLUSIVE MODE;
+ALTER TABLE etl.raw_orders RENAME TO raw_orders_before_0_5_0;
+ALTER INDEX etl.raw_orders_pkey RENAME TO raw_orders_before_0_5_0_pkey;
+ALTER TABLE etl.raw_orders_before_0_5_0
+    RENAME CONSTRAINT raw_orders_import_id_fkey TO raw_orders_before_0_5_0_import_id_fkey;
+
+CREATE TABLE etl.raw_orders (
+    import_id     uuid NOT NULL REFERENCES etl.imports (import_id) ON DELETE CASCADE,
+    line_no       integer NOT NULL,
+    order_id      text,
+    shop          text,
+    customer_name text,
+    order_status  text,
+    order_type    text,
+    amount        text,
+    ordered_at    text,
+    PRIMARY KEY (import_id, line_no)
+) PARTITION BY HASH (import_id etl.raw_orders_day_ops);
+DO $$
+BEGIN
+    FOR n IN 0..31 LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TABLE etl.%I PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER %s)',
+            'raw_orders_' || pg_catalog.lpad(n::text, 2, '0'), n);
+    END LOOP;
+END
+$$;
+
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount,
+                            ordered_at)
+SELECT import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at
+  FROM etl.raw_orders_before_0_5_0;
+-- Out of the extension first: that also takes it out of what pg_dump dumps
+-- the rows of (a dropped member would leave its number there).
+ALTER EXTENSION etl_ext DROP TABLE etl.raw_orders_before_0_5_0;
+DROP TABLE etl.raw_orders_before_0_5_0;
+ANALYZE etl.raw_orders;
+
+-- Registered for pg_dump (as sql/backup.sql).
+SELECT pg_catalog.pg_extension_config_dump('etl.raw_orders', '');
+DO $$
+BEGIN
+    FOR n IN 0..31 LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(
+            pg_catalog.format('etl.raw_orders_%s', pg_catalog.lpad(n::text, 2, '0'))::pg_catalog.regclass, '');
+    END LOOP;
+END
+$$;
+
+-- Privileges, row-level security and policies (as sql/finish.sql).
+REVOKE ALL ON TABLE etl.raw_orders FROM PUBLIC;
+GRANT SELECT, INSERT ON etl.raw_orders TO etl_loader;
+GRANT SELECT ON etl.raw_orders TO etl_operator, etl_runner;
+GRANT DELETE ON etl.raw_orders TO etl_runner;
+DO $$
+BEGIN
+    FOR n IN 0..31 LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON TABLE etl.%I FROM PUBLIC',
+                                  'raw_orders_' || pg_catalog.lpad(n::text, 2, '0'));
+        EXECUTE pg_catalog.format('GRANT SELECT ON etl.%I TO etl_operator',
+                                  'raw_orders_' || pg_catalog.lpad(n::text, 2, '0'));
+        EXECUTE pg_catalog.format('GRANT SELECT, TRUNCATE ON etl.%I TO etl_runner',
+                                  'raw_orders_' || pg_catalog.lpad(n::text, 2, '0'));
+    END LOOP;
+END
+$$;
+ALTER TABLE etl.raw_orders ENABLE ROW LEVEL SECURITY;
+CREATE POLICY raw_orders_of_every_import ON etl.raw_orders FOR SELECT TO etl_operator, etl_runner
+    USING (true);
+CREATE POLICY raw_orders_purged_by_runner ON etl.raw_orders FOR DELETE TO etl_runner
+    USING (true);
+CREATE POLICY raw_orders_read_by_owner ON etl.raw_orders FOR SELECT TO etl_loader
+    USING (EXISTS (SELECT 1 FROM etl.imports i
+                    WHERE i.import_id = raw_orders.import_id AND i.owner_role = CURRENT_USER));
+CREATE POLICY raw_orders_added_by_owner ON etl.raw_orders FOR INSERT TO etl_loader
+    WITH CHECK (EXISTS (SELECT 1 FROM etl.imports i
+                         WHERE i.import_id = raw_orders.import_id AND i.owner_role = CURRENT_USER
+                           AND i.status = 'pending'
+                           FOR SHARE));
+CREATE POLICY raw_orders_added_by_operators ON etl.raw_orders FOR INSERT TO etl_operator
+    WITH CHECK (EXISTS (SELECT 1 FROM etl.imports i
+                         WHERE i.import_id = raw_orders.import_id AND i.status = 'pending'
+                           FOR SHARE));
+-- ---------------------------------------------------------------------
+-- End of raw lines by day (issue 29).
+-- ---------------------------------------------------------------------

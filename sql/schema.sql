@@ -129,6 +129,27 @@ VALUES
                   "order_status": "Financial Status", "amount": "Total", "ordered_at": "Created at"}',
      'offset_without_colon', 'currency_code', 'first_row', true);
 
+-- The raw lines, in 32 partitions by the day of their import's id, so that
+-- etl_purge can empty a day of them as a whole (TRUNCATE) rather than row
+-- by row (services/raw_partitions.rs; docs/operations.md, "Retention").
+-- Hash partitioning with an operator class whose "hash" is the partition:
+-- the lines of an import with a version 7 id go to partition 1 + (its UTC
+-- day % 31), a ring of 31 days; every other id to partition 0. The key stays
+-- (import_id, line_no) and a statement on one import reads one partition.
+-- The partitions are made here, once: nothing creates or drops one later.
+-- The two functions are C, immutable, and must never change what they
+-- return (every stored row is where they put it).
+CREATE FUNCTION pg_catalog.etl_raw_orders_day_hash(uuid, bigint) RETURNS bigint
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'etl_raw_orders_day_hash';
+CREATE FUNCTION pg_catalog.etl_raw_orders_day_hash32(uuid) RETURNS integer
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'etl_raw_orders_day_hash32';
+CREATE OPERATOR CLASS etl.raw_orders_day_ops FOR TYPE uuid USING hash AS
+    OPERATOR 1 pg_catalog.= (uuid, uuid),
+    FUNCTION 1 pg_catalog.etl_raw_orders_day_hash32(uuid),
+    FUNCTION 2 pg_catalog.etl_raw_orders_day_hash(uuid, bigint);
+
 CREATE TABLE etl.raw_orders (
     import_id     uuid NOT NULL REFERENCES etl.imports (import_id) ON DELETE CASCADE,
     line_no       integer NOT NULL,
@@ -140,7 +161,39 @@ CREATE TABLE etl.raw_orders (
     amount        text,
     ordered_at    text,
     PRIMARY KEY (import_id, line_no)
-);
+) PARTITION BY HASH (import_id etl.raw_orders_day_ops);
+CREATE TABLE etl.raw_orders_00 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 0);
+CREATE TABLE etl.raw_orders_01 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 1);
+CREATE TABLE etl.raw_orders_02 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 2);
+CREATE TABLE etl.raw_orders_03 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 3);
+CREATE TABLE etl.raw_orders_04 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 4);
+CREATE TABLE etl.raw_orders_05 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 5);
+CREATE TABLE etl.raw_orders_06 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 6);
+CREATE TABLE etl.raw_orders_07 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 7);
+CREATE TABLE etl.raw_orders_08 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 8);
+CREATE TABLE etl.raw_orders_09 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 9);
+CREATE TABLE etl.raw_orders_10 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 10);
+CREATE TABLE etl.raw_orders_11 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 11);
+CREATE TABLE etl.raw_orders_12 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 12);
+CREATE TABLE etl.raw_orders_13 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 13);
+CREATE TABLE etl.raw_orders_14 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 14);
+CREATE TABLE etl.raw_orders_15 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 15);
+CREATE TABLE etl.raw_orders_16 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 16);
+CREATE TABLE etl.raw_orders_17 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 17);
+CREATE TABLE etl.raw_orders_18 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 18);
+CREATE TABLE etl.raw_orders_19 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 19);
+CREATE TABLE etl.raw_orders_20 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 20);
+CREATE TABLE etl.raw_orders_21 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 21);
+CREATE TABLE etl.raw_orders_22 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 22);
+CREATE TABLE etl.raw_orders_23 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 23);
+CREATE TABLE etl.raw_orders_24 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 24);
+CREATE TABLE etl.raw_orders_25 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 25);
+CREATE TABLE etl.raw_orders_26 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 26);
+CREATE TABLE etl.raw_orders_27 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 27);
+CREATE TABLE etl.raw_orders_28 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 28);
+CREATE TABLE etl.raw_orders_29 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 29);
+CREATE TABLE etl.raw_orders_30 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 30);
+CREATE TABLE etl.raw_orders_31 PARTITION OF etl.raw_orders FOR VALUES WITH (MODULUS 32, REMAINDER 31);
 
 CREATE TABLE etl.orders (
     shop_id            bigint NOT NULL,

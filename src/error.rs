@@ -42,6 +42,8 @@ pub enum Error {
     NotRunYet(String),
     #[error("the raw lines of import {import_id} were purged at {purged_at} (etl_purge); it cannot be run again or redriven")]
     RawLinesPurged { import_id: String, purged_at: String },
+    #[error("the raw lines of import {0} were purged (etl_purge) after this transaction's snapshot was taken")]
+    RawLinesPurgedSinceSnapshot(String),
     #[error("the raw lines and rejects of import {import_id} were purged at {purged_at} (etl_purge): etl_quality has no lines left to count")]
     QualityOfPurged { import_id: String, purged_at: String },
     #[error("older_than must not be negative (got {0})")]
@@ -127,6 +129,8 @@ impl Error {
             Error::ExportFile { .. } => ERRCODE_IO_ERROR,
             Error::ExportFileMissing(_) => ERRCODE_UNDEFINED_FILE,
             Error::CompletedAfterSnapshot(..) => ERRCODE_INVALID_TRANSACTION_STATE,
+            // Retried, the transaction meets the purge and RawLinesPurged.
+            Error::RawLinesPurgedSinceSnapshot(_) => ERRCODE_T_R_SERIALIZATION_FAILURE,
             Error::ImportNotCompleted { .. }
             | Error::NothingToRetry(_)
             | Error::NotRunYet(_)
@@ -191,6 +195,9 @@ impl Error {
             ),
             Error::RawLinesPurged { .. } => Some(
                 "Its orders, customers and leads are kept, and etl.purged_imports says what it had; load its file again as a new import to run it again (etl_import_export: with reload => true, or the same file returns this import).",
+            ),
+            Error::RawLinesPurgedSinceSnapshot(_) => Some(
+                "A purge may empty a day of raw lines as a whole, which a REPEATABLE READ or SERIALIZABLE snapshot taken before it would read as no lines: retry the transaction (it then sees the purge).",
             ),
             Error::QualityOfPurged { .. } => Some(
                 "Its orders, customers and leads are kept; etl.purged_imports (readers and operators) keeps its totals: raw_lines, rejected_lines.",

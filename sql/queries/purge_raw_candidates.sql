@@ -1,8 +1,9 @@
 -- Locks the finished imports completed before $1 whose raw lines may go,
 -- among up to $2 imports that still have raw lines from import $3 on (by
--- id) (pipeline/retention.rs, purge). Returns one row per import locked,
--- then one row with the last import the batch looked at and how many it
--- looked at (the batch is full at $2). Removes nothing: once every batch
+-- id) (pipeline/retention.rs, purge). Returns one row per import locked
+-- (picked), one per import looked at and not locked, then one row with the
+-- last import the batch looked at and how many it looked at (the batch is
+-- full at $2). Removes nothing: once every batch
 -- is locked, sql/queries/purge_raw_lines.sql checks them again and purges.
 --
 -- Rules it enforces (docs/semantics.md 13.2, 13.4):
@@ -44,6 +45,10 @@ WITH RECURSIVE holding (import_id) AS (
                         WHERE g.import_id = i.import_id AND g.released_at IS NULL)
        FOR NO KEY UPDATE OF i SKIP LOCKED
 )
-SELECT p.import_id, NULL::uuid AS last_looked, NULL::bigint AS looked FROM picked p
+SELECT p.import_id, true AS picked, NULL::uuid AS last_looked, NULL::bigint AS looked FROM picked p
 UNION ALL
-SELECT NULL, (SELECT h.import_id FROM looked h ORDER BY h.import_id DESC LIMIT 1), (SELECT count(*) FROM looked)
+-- The imports looked at and kept: a partition holding one of them is not
+-- emptied as a whole (pipeline/retention.rs, truncate_partitions).
+SELECT h.import_id, false, NULL, NULL FROM looked h WHERE h.import_id NOT IN (SELECT p.import_id FROM picked p)
+UNION ALL
+SELECT NULL, NULL, (SELECT h.import_id FROM looked h ORDER BY h.import_id DESC LIMIT 1), (SELECT count(*) FROM looked)

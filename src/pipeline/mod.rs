@@ -9,7 +9,7 @@ use pgrx::Uuid;
 
 use crate::error::Error;
 use crate::services::progress::StageProgress;
-use crate::services::spi::Sql;
+use crate::services::spi::{one_snapshot_per_transaction, Sql};
 use crate::services::{stage_settings, subxact};
 use crate::stage::{RunContext, Scope, StageCounts};
 
@@ -285,10 +285,19 @@ pub fn redrive_fates(reports: &[StageReport]) -> BTreeMap<String, RedriveTally> 
 /// a purge that held the row is waited for, and its result seen.
 fn check_raw_lines_kept(import_id: Uuid) -> Result<(), Error> {
     Sql::new().execute(include_str!("../../sql/queries/raw_lines_kept.sql"), &[import_id.into()])?;
-    match raw_lines_purged_at(import_id)? {
-        Some(at) => Err(Error::RawLinesPurged { import_id: import_id.to_string(), purged_at: at.to_string() }),
-        None => Ok(()),
+    if let Some(at) = raw_lines_purged_at(import_id)? {
+        return Err(Error::RawLinesPurged { import_id: import_id.to_string(), purged_at: at.to_string() });
     }
+    // A purge may have emptied the import's partition as a whole since a
+    // REPEATABLE READ or SERIALIZABLE snapshot was taken: TRUNCATE is not
+    // MVCC-safe, so that snapshot would read no lines at all (a DELETE's
+    // rows it would still see). Read the record with a new snapshot.
+    if one_snapshot_per_transaction()
+        && Sql::new().count_now(include_str!("../../sql/queries/raw_lines_purged_now.sql"), &[import_id.into()])? > 0
+    {
+        return Err(Error::RawLinesPurgedSinceSnapshot(import_id.to_string()));
+    }
+    Ok(())
 }
 
 /// When etl_purge removed the import's raw lines (None: they are kept).

@@ -17,9 +17,12 @@
 use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::Uuid;
 
+use pgrx::pg_sys;
+
 use crate::error::Error;
 use crate::gucs;
-use crate::services::spi::Sql;
+use crate::services::raw_partitions;
+use crate::services::spi::{one_snapshot_per_transaction, Sql};
 
 /// Imports whose raw lines (or jobs) one statement removes.
 const IMPORTS_PER_BATCH: i64 = 1_000;
@@ -71,29 +74,15 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
     // and purged: a run that held an import and committed a hold or a new
     // job meanwhile keeps its lines.
     let (mut lines, mut rejects, mut jobs_removed) = (0, 0, 0);
+    let mut whole = WholePartitions::default();
     if let Some(before) = raw_cutoff {
-        let mut locked = Vec::new();
-        walk_imports(include_str!("../../sql/queries/purge_raw_candidates.sql"), before, |row| {
-            locked.extend(row.get::<Uuid>(1)?);
-            Ok(())
-        })?;
-        // A batch starts at the last import the previous one looked at: it
-        // may be locked (and listed) twice, side by side.
-        locked.dedup();
-        for batch in locked.chunks(IMPORTS_PER_BATCH as usize) {
-            Sql::new().query(
-                include_str!("../../sql/queries/purge_raw_lines.sql"),
-                &[before.into(), batch.to_vec().into()],
-                |rows| {
-                    for row in rows {
-                        lines += row.get::<i64>(1)?.unwrap_or(0);
-                        rejects += row.get::<i64>(2)?.unwrap_or(0);
-                    }
-                    Ok(())
-                },
-            )?;
-            pgrx::check_for_interrupts!();
-        }
+        let candidates = lock_candidates(before)?;
+        // The imports of a partition that may go as a whole wait for the
+        // end (truncate_partitions); the others go by DELETE now.
+        whole = candidates.whole_partitions();
+        let (later, now): (Vec<Uuid>, Vec<Uuid>) = candidates.locked.into_iter().partition(|id| whole.holds(id));
+        whole.imports = later;
+        (lines, rejects) = delete_raw_lines(before, &now)?;
     }
     if let Some(before) = jobs_cutoff {
         walk_imports(include_str!("../../sql/queries/purge_jobs.sql"), before, |row| {
@@ -109,6 +98,12 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
         Some(before) => walk_ids(include_str!("../../sql/queries/purge_events.sql"), before)?,
         None => 0,
     };
+    // Last: an emptied partition stays locked until the caller commits.
+    if let Some(before) = raw_cutoff {
+        let (truncated_lines, truncated_rejects) = truncate_partitions(before, whole)?;
+        lines += truncated_lines;
+        rejects += truncated_rejects;
+    }
     Ok(vec![
         Purged { table: "etl.raw_orders", removed: lines, cutoff: raw_cutoff },
         Purged { table: "etl.rejects", removed: rejects, cutoff: raw_cutoff },
@@ -116,6 +111,179 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
         Purged { table: "etl.runs", removed: runs_removed, cutoff: runs_cutoff },
         Purged { table: "etl.events", removed: events_removed, cutoff: events_cutoff },
     ])
+}
+
+/// The imports whose raw lines may go, locked (purge_raw_candidates.sql),
+/// and the partitions of etl.raw_orders that hold an import that may not.
+#[derive(Default)]
+struct Candidates {
+    locked: Vec<Uuid>,
+    kept_in: [bool; raw_partitions::PARTITIONS as usize],
+}
+
+/// Partitions of etl.raw_orders that this purge may empty as a whole, and
+/// the locked imports whose lines are in them.
+#[derive(Default)]
+struct WholePartitions {
+    partitions: Vec<u32>,
+    imports: Vec<Uuid>,
+}
+
+impl WholePartitions {
+    fn holds(&self, id: &Uuid) -> bool {
+        self.partitions.contains(&raw_partitions::partition_of(id.as_bytes()))
+    }
+}
+
+impl Candidates {
+    /// The partitions whose every import this purge locked: the day
+    /// partitions only (partition 0, of the ids that are not version 7, mixes
+    /// every day and goes by DELETE), and only in READ COMMITTED, where the
+    /// statement that reads a partition after its lock sees all it holds.
+    fn whole_partitions(&self) -> WholePartitions {
+        if one_snapshot_per_transaction() {
+            return WholePartitions::default();
+        }
+        let mut partitions: Vec<u32> =
+            self.locked.iter().map(|id| raw_partitions::partition_of(id.as_bytes())).collect();
+        partitions.retain(|&p| p != 0 && !self.kept_in[p as usize]);
+        partitions.sort_unstable();
+        partitions.dedup();
+        WholePartitions { partitions, imports: Vec::new() }
+    }
+}
+
+/// Locks the imports whose raw lines may go (every batch of them), noting
+/// the partitions of the imports looked at and not locked.
+fn lock_candidates(before: TimestampWithTimeZone) -> Result<Candidates, Error> {
+    let mut candidates = Candidates::default();
+    walk_imports(include_str!("../../sql/queries/purge_raw_candidates.sql"), before, |row| {
+        let (Some(id), picked) = (row.get::<Uuid>(1)?, row.get::<bool>(2)?) else { return Ok(()) };
+        if picked == Some(true) {
+            candidates.locked.push(id);
+        } else {
+            candidates.kept_in[raw_partitions::partition_of(id.as_bytes()) as usize] = true;
+        }
+        Ok(())
+    })?;
+    // A batch starts at the last import the previous one looked at: it may
+    // be locked (and listed) twice, side by side.
+    candidates.locked.dedup();
+    Ok(candidates)
+}
+
+/// Deletes the raw lines and rejects of `imports` (locked by this
+/// transaction) that are still finished, in batches; returns (lines,
+/// rejects) removed.
+fn delete_raw_lines(before: TimestampWithTimeZone, imports: &[Uuid]) -> Result<(i64, i64), Error> {
+    let (mut lines, mut rejects) = (0, 0);
+    for batch in imports.chunks(IMPORTS_PER_BATCH as usize) {
+        Sql::new().query(
+            include_str!("../../sql/queries/purge_raw_lines.sql"),
+            &[before.into(), batch.to_vec().into()],
+            |rows| {
+                for row in rows {
+                    lines += row.get::<i64>(1)?.unwrap_or(0);
+                    rejects += row.get::<i64>(2)?.unwrap_or(0);
+                }
+                Ok(())
+            },
+        )?;
+        pgrx::check_for_interrupts!();
+    }
+    Ok((lines, rejects))
+}
+
+/// How long to try for the lock of one partition: it is asked for without
+/// waiting in the queue (a waiting ACCESS EXCLUSIVE request would hold up
+/// every stage and loader behind it), every [`LOCK_RETRY`].
+const LOCK_ATTEMPTS: u32 = 100;
+const LOCK_RETRY_MICROS: i64 = 10_000;
+
+/// Empties each partition of `whole` whose imports may all still go: takes
+/// it ACCESS EXCLUSIVE (never waiting in the lock queue: tried again for up
+/// to a second, then left to DELETE), reads what it holds after the lock,
+/// records its imports as purged and truncates it. The imports of a
+/// partition it could not lock, or that now holds an import that must stay,
+/// go by DELETE. Returns (lines, rejects) removed.
+fn truncate_partitions(before: TimestampWithTimeZone, whole: WholePartitions) -> Result<(i64, i64), Error> {
+    let (mut lines, mut rejects) = (0, 0);
+    let mut left = Vec::new();
+    for &partition in &whole.partitions {
+        let imports: Vec<Uuid> = whole
+            .imports
+            .iter()
+            .filter(|id| raw_partitions::partition_of(id.as_bytes()) == partition)
+            .copied()
+            .collect();
+        match truncate_partition(before, partition, &imports)? {
+            Some((l, r)) => {
+                lines += l;
+                rejects += r;
+            }
+            None => left.extend(imports),
+        }
+        pgrx::check_for_interrupts!();
+    }
+    let (l, r) = delete_raw_lines(before, &left)?;
+    Ok((lines + l, rejects + r))
+}
+
+/// One partition: Some((lines, rejects)) once truncated, None if it was
+/// left (not locked in time, or holding an import that must stay).
+fn truncate_partition(
+    before: TimestampWithTimeZone,
+    partition: u32,
+    locked: &[Uuid],
+) -> Result<Option<(i64, i64)>, Error> {
+    let name = raw_partitions::partition_name(partition);
+    let oid = Sql::new().query(
+        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+        &[format!("etl.{name}").into()],
+        |rows| Ok(rows.first().get_one::<pg_sys::Oid>()?),
+    )?;
+    let oid = oid.ok_or_else(|| Error::Unexpected(format!("etl.{name} does not exist")))?;
+    let mut granted = false;
+    for _ in 0..LOCK_ATTEMPTS {
+        // SAFETY: a lock on a relation of this database, inside a
+        // transaction; held until it ends unless released below.
+        granted = unsafe { pg_sys::ConditionalLockRelationOid(oid, pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE) };
+        if granted {
+            break;
+        }
+        // SAFETY: sleeps this backend; interrupts are checked after.
+        unsafe { pg_sys::pg_usleep(LOCK_RETRY_MICROS) };
+        pgrx::check_for_interrupts!();
+    }
+    if !granted {
+        return Ok(None);
+    }
+    let statement = include_str!("../../sql/queries/purge_partition_lines.sql").replace("{partition}", &name);
+    let (all_purgeable, imports, counts) =
+        Sql::new().query(&statement, &[before.into(), locked.to_vec().into()], |rows| {
+            let row = rows.first();
+            Ok((
+                row.get::<bool>(1)?.unwrap_or(false),
+                row.get::<Vec<Uuid>>(2)?.unwrap_or_default(),
+                row.get::<Vec<i64>>(3)?.unwrap_or_default(),
+            ))
+        })?;
+    if !all_purgeable || imports.is_empty() {
+        // Nothing was written under the lock: others may have it back now.
+        // SAFETY: releases the lock taken above, in the same transaction.
+        unsafe { pg_sys::UnlockRelationOid(oid, pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE) };
+        return Ok(None);
+    }
+    let recorded = Sql::new().query(
+        include_str!("../../sql/queries/purge_partition_record.sql"),
+        &[imports.into(), counts.into()],
+        |rows| {
+            let row = rows.first();
+            Ok((row.get::<i64>(1)?.unwrap_or(0), row.get::<i64>(2)?.unwrap_or(0)))
+        },
+    )?;
+    Sql::new().execute(&format!("TRUNCATE etl.{name}"), &[])?;
+    Ok(Some(recorded))
 }
 
 /// Runs a purge statement over imports in id order (`$1` = the cutoff, `$2`

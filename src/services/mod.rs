@@ -8,6 +8,7 @@ pub mod lookups;
 pub mod memory;
 pub mod polars_runtime;
 pub mod progress;
+pub mod raw_partitions;
 pub mod shared_memory;
 pub mod spi;
 pub mod stage_settings;

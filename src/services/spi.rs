@@ -196,6 +196,14 @@ impl Sql {
     }
 }
 
+/// Whether the current transaction reads with one snapshot (`REPEATABLE
+/// READ` or `SERIALIZABLE`) rather than one per statement: a statement run
+/// after a lock was granted then does not see what committed before it.
+pub fn one_snapshot_per_transaction() -> bool {
+    // SAFETY: reads a backend global (IsolationUsesXactSnapshot()).
+    unsafe { pgrx::pg_sys::XactIsoLevel >= pgrx::pg_sys::XACT_REPEATABLE_READ as i32 }
+}
+
 /// A named SPI cursor (a portal) that lives until closed or until the
 /// (sub)transaction that opened it ends.
 #[derive(Debug)]

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# A day's raw lines go as a whole (issue 29, "cheap at size"; docs/semantics.md
+# 13.5): etl.raw_orders is partitioned by the day of its imports' version 7
+# ids, and etl_purge empties (TRUNCATE) a day's partition whose imports are
+# all finished, and deletes the rest as before.
+#
+# Imports of five old days (each day its own partition) and of today, a
+# version 4 import (partition 0), a pending import of an old day; loaded by
+# a loader, run by an operator, aged 40 days (the superuser writes the
+# times, as retention.sh does). Then, as an operator:
+# 1. etl_purge('30 days') empties the partition whose imports all finished
+#    (a new file, no row), records each import's lines and rejects, keeps
+#    the partition that holds a pending import (its finished import's lines
+#    deleted), deletes the version 4 import's lines, keeps today's lines and
+#    every business row; an import purged so is refused a re-run and
+#    etl_explain says its raw line was purged.
+# 2. A partition another session reads (its lock held) is not waited for:
+#    the purge deletes its lines instead, in about a second.
+# 3. A REPEATABLE READ transaction whose snapshot predates the purge is
+#    refused (40001) a run of an import whose partition was emptied: its
+#    snapshot would read no lines at all.
+# 4. A purge in a REPEATABLE READ transaction deletes, never truncates.
+# 5. While a purge that emptied a partition is not yet committed, a loader
+#    adds lines to today's import without waiting.
+. "$(dirname "$0")/lib.sh"
+test_dir DIR purge_partitions
+PORT=$(free_port)
+cluster_start "$DIR" $PORT "autovacuum = off"
+at_exit 'cluster_stop $DIR'
+export DB=live
+
+q $PORT -c "CREATE DATABASE live" >/dev/null
+q $PORT -d live >/dev/null <<'SQL'
+CREATE EXTENSION etl_ext;
+INSERT INTO etl.shops (shop_name) SELECT 'shop ' || s FROM generate_series(1, 3) s;
+INSERT INTO etl.order_type_mappings VALUES ('sample', 'SAMPLE'), ('bulk', 'BULK');
+CREATE ROLE etl_it_loader NOLOGIN;
+GRANT etl_loader TO etl_it_loader;
+CREATE ROLE etl_it_ops NOLOGIN;
+GRANT etl_operator TO etl_it_ops;
+-- A version 7 id made at noon (UTC) DAYS_AGO days ago, numbered N; the
+-- partition its lines go to; a version 4 id numbered N.
+CREATE FUNCTION public.v7(days_ago integer, n integer) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+    SELECT (lpad(to_hex(((extract(epoch FROM (current_date - days_ago)::timestamp) + 43200) * 1000)::bigint), 12, '0')
+            || '7000' || '8' || lpad(to_hex(n), 15, '0'))::uuid $$;
+CREATE FUNCTION public.day_partition(days_ago integer) RETURNS regclass LANGUAGE sql AS $$
+    SELECT format('etl.raw_orders_%s',
+                  lpad((1 + ((extract(epoch FROM (current_date - days_ago)::timestamp)::bigint / 86400) % 31))::text,
+                       2, '0'))::regclass $$;
+CREATE FUNCTION public.v4(n integer) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
+    SELECT overlay(overlay(md5('v4 ' || n) placing '4' from 13) placing '8' from 17)::uuid $$;
+GRANT EXECUTE ON FUNCTION public.v7(integer, integer), public.v4(integer) TO PUBLIC;
+SQL
+
+# load ID SOURCE [pending]: a loader's import of 200 lines (one in 20 with a
+# bad amount: a reject), completed unless "pending".
+load() {
+    q $PORT -d live -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SET ROLE etl_it_loader;
+INSERT INTO etl.imports (import_id, source) VALUES ($1, '$2');
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT $1, n, '$2-' || n, 'shop ' || (1 + n % 3), 'customer ' || (n % 40), 'paid', (ARRAY['sample', 'bulk'])[1 + n % 2],
+       CASE WHEN n % 20 = 0 THEN 'n/a' ELSE (n * 3) || '.25' END, '2026-03-0' || (1 + n % 9) || ' 10:00:00'
+  FROM generate_series(1, 200) n;
+$( [ "${3:-}" == pending ] || echo "UPDATE etl.imports SET status = 'completed' WHERE import_id = $1;" )
+SQL
+}
+for k in 1 2 3; do load "v7(40, $k)" "day40-$k"; done
+load "v7(41, 1)" day41-finished
+load "v7(41, 2)" day41-pending pending
+load "v7(42, 1)" day42
+load "v7(43, 1)" day43
+load "v4(1)" v4-old
+load "v7(0, 1)" today
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+expect_eq "the operator ran every completed import" 0 \
+    "$(q $PORT -d live -c "SELECT count(*) FROM etl.jobs WHERE state <> 'done'")"
+expect_eq "each day's lines are in that day's partition, the version 4 import's in partition 0" \
+    "day40-1 $(q $PORT -d live -c "SELECT day_partition(40)")|day41-pending $(q $PORT -d live -c "SELECT day_partition(41)")|v4-old etl.raw_orders_00" \
+    "$(q $PORT -d live -c "SELECT string_agg(DISTINCT i.source || ' ' || r.tableoid::regclass, '|')
+                             FROM etl.raw_orders r JOIN etl.imports i USING (import_id)
+                            WHERE i.source IN ('day40-1', 'day41-pending', 'v4-old')")"
+# Everything but today's import (and the pending one) finished 40 days ago.
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days'
+                     WHERE source <> 'today' AND status = 'completed'" >/dev/null
+
+BUSINESS="SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
+            SELECT to_jsonb(o)::text AS x FROM etl.orders o UNION ALL SELECT to_jsonb(c)::text FROM etl.customers c
+            UNION ALL SELECT to_jsonb(l)::text FROM etl.business_leads l) t"
+BUSINESS_BEFORE=$(q $PORT -d live -c "$BUSINESS")
+OLD_LINES=$(q $PORT -d live -c "SELECT count(*) FROM etl.raw_orders r JOIN etl.imports i USING (import_id)
+                                 WHERE i.status = 'completed' AND i.completed_at < now() - interval '30 days'")
+DAY40_REJECTS=$(q $PORT -d live -c "SELECT count(*) FROM etl.rejects j JOIN etl.imports i USING (import_id) WHERE i.source LIKE 'day40-%'")
+filenode() { q $PORT -d live -c "SELECT pg_relation_filenode(day_partition($1))"; }
+F40=$(filenode 40)
+F41=$(filenode 41)
+F42=$(filenode 42)
+F00=$(q $PORT -d live -c "SELECT pg_relation_filenode('etl.raw_orders_00')")
+echo "# old finished lines: $OLD_LINES; rejects of day 40: $DAY40_REJECTS"
+
+# 2. Another session reads day 42's partition (and keeps its lock) for 6 s.
+q $PORT -d live -c "BEGIN" -c "SELECT count(*) FROM etl.raw_orders_$(q $PORT -d live -c "SELECT right(day_partition(42)::text, 2)")" \
+    -c "SELECT pg_sleep(6)" -c "COMMIT" >/dev/null &
+READER=$!
+# 3. A REPEATABLE READ transaction takes its snapshot now, then runs day 43's
+#    orders stage once the purge committed.
+q $PORT -d live >"$DIR/rr.out" 2>&1 <<SQL &
+SET ROLE etl_it_ops;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM etl.imports;
+SELECT pg_sleep(4);
+SELECT rows_in FROM etl_orders(v7(43, 1));
+COMMIT;
+SQL
+RR=$!
+sleep 1
+
+START=$(date +%s.%N)
+PURGED=$(q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "SET ROLE etl_it_ops" \
+    -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'")
+SECONDS_TAKEN=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+echo "# the purge took ${SECONDS_TAKEN}s"
+
+# 1.
+expect_eq "etl_purge removed every raw line of the old finished imports" "$OLD_LINES" "$PURGED"
+expect_true "day 40's partition (all its imports finished) was emptied as a whole: a new file, no row" \
+    "$(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(40)) <> $F40
+                             AND NOT EXISTS (SELECT FROM etl.raw_orders r WHERE r.import_id IN (v7(40, 1), v7(40, 2), v7(40, 3)))
+                             AND pg_relation_size(day_partition(40)) = 0")"
+expect_eq "each of day 40's imports is recorded with its 200 lines, and its rejects with it" "3 600 $DAY40_REJECTS" \
+    "$(q $PORT -d live -c "SELECT count(*) || ' ' || sum(p.raw_lines) || ' ' || sum(p.rejected_lines)
+                             FROM etl.purged_imports p JOIN etl.imports i USING (import_id)
+                            WHERE i.source LIKE 'day40-%' AND p.raw_purged_at IS NOT NULL")"
+expect_eq "and its rejects are gone" 0 \
+    "$(q $PORT -d live -c "SELECT count(*) FROM etl.rejects j JOIN etl.imports i USING (import_id) WHERE i.source LIKE 'day40-%'")"
+expect_eq "day 41's partition holds a pending import: kept (same file), its finished import's lines deleted, the pending one's all there" \
+    "true 0 200" \
+    "$(q $PORT -d live -c "SELECT (pg_relation_filenode(day_partition(41)) = $F41)
+                                  || ' ' || (SELECT count(*) FROM etl.raw_orders WHERE import_id = v7(41, 1))
+                                  || ' ' || (SELECT count(*) FROM etl.raw_orders WHERE import_id = v7(41, 2))")"
+expect_eq "the version 4 import's lines were deleted from partition 0 (same file)" "true 0" \
+    "$(q $PORT -d live -c "SELECT (pg_relation_filenode('etl.raw_orders_00') = $F00)
+                                  || ' ' || (SELECT count(*) FROM etl.raw_orders WHERE import_id = v4(1))")"
+expect_eq "today's import keeps its 200 lines" 200 \
+    "$(q $PORT -d live -c "SELECT count(*) FROM etl.raw_orders WHERE import_id = v7(0, 1)")"
+expect_eq "no order, customer or lead changed" "$BUSINESS_BEFORE" "$(q $PORT -d live -c "$BUSINESS")"
+RERUN=$(q $PORT -d live -c "SET ROLE etl_it_ops" -c "SELECT * FROM etl_orders(v7(40, 2))" 2>&1 || true)
+expect_true "a re-run of a day 40 import is refused: its raw lines were purged" \
+    "$(echo "$RERUN" | grep -q "were purged at" && echo t)"
+expect_eq "etl_explain says the raw line of a day 40 order was purged" "t" \
+    "$(q $PORT -d live -c "SET ROLE etl_it_ops" -c "SELECT bool_and(detail LIKE '%its raw line was purged at%')
+                             FROM etl_explain('shop 2', 'day40-3-7')")"
+
+# 2.
+expect_true "day 42's partition, locked by a reader, was not emptied (same file): its lines were deleted instead" \
+    "$(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(42)) = $F42
+                             AND NOT EXISTS (SELECT FROM etl.raw_orders WHERE import_id = v7(42, 1))")"
+expect_true "the purge gave up on that lock within about a second (not the reader's 6 s): ${SECONDS_TAKEN}s" \
+    "$(awk -v s="$SECONDS_TAKEN" 'BEGIN { if (s < 4.5) print "t" }')"
+wait $READER
+
+# 3.
+wait $RR
+expect_true "a REPEATABLE READ run whose snapshot predates the purge is refused (40001), not run over no lines" \
+    "$(grep -q "after this transaction's snapshot was taken" "$DIR/rr.out" && echo t)"
+grep -v "^$" "$DIR/rr.out" | sed 's/^/#   /' | head -5
+expect_eq "and day 43's import has the one orders run it had (none over no lines)" 1 \
+    "$(q $PORT -d live -c "SELECT count(*) FROM etl.runs WHERE import_id = v7(43, 1) AND stage = 'orders'")"
+
+# 4. A purge in REPEATABLE READ: the lines go by DELETE, the partition stays.
+load "v7(44, 1)" day44
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source = 'day44'" >/dev/null
+F44=$(filenode 44)
+expect_eq "a purge in a REPEATABLE READ transaction removes day 44's lines by DELETE (same file)" "200 t" \
+    "$(q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SET ROLE etl_it_ops" \
+         -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" -c "COMMIT" \
+         -c "SELECT pg_relation_filenode(day_partition(44)) = $F44" | tr '\n' ' ' | sed 's/ $//')"
+
+# 5. A purge that emptied a partition keeps its lock until it commits; a
+#    loader adding lines to today's import (another partition) does not wait.
+load "v7(45, 1)" day45
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source = 'day45'" >/dev/null
+F45=$(filenode 45)
+q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "BEGIN" -c "SET ROLE etl_it_ops" \
+    -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" -c "SELECT pg_sleep(4)" -c "COMMIT" \
+    >"$DIR/held.out" 2>&1 &
+HELD=$!
+sleep 1.5
+START=$(date +%s.%N)
+q $PORT -d live -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SET ROLE etl_it_loader;
+INSERT INTO etl.imports (import_id, source) VALUES (v7(0, 2), 'today-2');
+INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop, customer_name, order_status, order_type, amount, ordered_at)
+SELECT v7(0, 2), n, 'today-2-' || n, 'shop 1', 'customer 1', 'paid', 'sample', '1.00', '2026-03-01 10:00:00'
+  FROM generate_series(1, 100) n;
+UPDATE etl.imports SET status = 'completed' WHERE import_id = v7(0, 2);
+SQL
+LOADER_SECONDS=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+wait $HELD
+expect_true "a loader added 100 lines while the purge held day 45's emptied partition: ${LOADER_SECONDS}s, not the purge's 4 s" \
+    "$(awk -v s="$LOADER_SECONDS" 'BEGIN { if (s < 1.5) print "t" }')"
+expect_eq "that purge emptied day 45's partition as a whole" "200 t" \
+    "$(echo "$(head -1 "$DIR/held.out") $(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(45)) <> $F45
+                                                              AND pg_relation_size(day_partition(45)) = 0")")"
+finish
