@@ -5,7 +5,8 @@
 # deletes), against a plain DELETE of the same lines and against dropping a
 # table that holds only them (the floor: what removing a day's lines costs
 # when they go as a whole). Prints seconds and seconds per million raw
-# lines removed.
+# lines removed, the VACUUM each leaves for later (autovacuum's work) and
+# the WAL each writes (what a standby and the archive receive).
 #   bash bench/purge.sh                 # 1M raw lines: 1000 imports of 1000 lines
 #   LINES=100000 bash bench/purge.sh    # smaller (e.g. with a debug build)
 #   PG=18 bash bench/purge.sh
@@ -53,6 +54,15 @@ CHECKPOINT;
 SQL
 }
 
+wal_mb() { # database sql...: the MB of WAL the statements write (the cluster is otherwise idle)
+    local db=$1 before after
+    shift
+    before=$(psql_q -c "SELECT pg_current_wal_insert_lsn()")
+    printf '%s\n' "$@" | psql_q -d "$db" >/dev/null
+    after=$(psql_q -c "SELECT pg_current_wal_insert_lsn()")
+    psql_q -c "SELECT round(pg_wal_lsn_diff('$after', '$before') / 1048576.0, 1)"
+}
+
 seconds() { # database sql...: the seconds the statements take (psql's \timing, summed)
     local db=$1
     shift
@@ -74,6 +84,17 @@ purge() { # database: etl_purge's seconds, checked to have removed every line
     [ "$removed" == "$LINES" ] || { echo "etl_purge removed $removed raw lines, not $LINES" >&2; exit 1; }
     echo "$seconds"
 }
+# WAL first, on a copy of each database (the timed runs follow on the
+# originals, which the copies leave untouched).
+for db in purge_db purge_v4_db delete_db; do psql_q -c "CREATE DATABASE ${db}_wal TEMPLATE $db" >/dev/null; done
+PURGE_WAL=$(wal_mb purge_db_wal "SET etl.retain_raw_lines = 0;" "SELECT count(*) FROM etl_purge('1 day');")
+PURGE_V4_WAL=$(wal_mb purge_v4_db_wal "SET etl.retain_raw_lines = 0;" "SELECT count(*) FROM etl_purge('1 day');")
+DELETE_WAL=$(wal_mb delete_db_wal "BEGIN;" \
+    "DELETE FROM etl.raw_orders r USING etl.imports i WHERE r.import_id = i.import_id AND i.completed_at < now() - interval '1 day';" \
+    "DELETE FROM etl.rejects r USING etl.imports i WHERE r.import_id = i.import_id AND i.completed_at < now() - interval '1 day';" \
+    "COMMIT;")
+psql_q -c "CHECKPOINT" >/dev/null
+
 PURGE=$(purge purge_db)
 TRUNCATED=$(psql_q -d purge_db -c "SELECT pg_relation_size('etl.raw_orders_01') = 0")
 [ "$TRUNCATED" == "t" ] || { echo "etl_purge did not empty the day's partition as a whole" >&2; exit 1; }
@@ -83,9 +104,20 @@ DELETE=$(seconds delete_db "BEGIN;" \
     "DELETE FROM etl.rejects r USING etl.imports i WHERE r.import_id = i.import_id AND i.completed_at < now() - interval '1 day';" \
     "COMMIT;")
 DROP=$(seconds drop_db "DROP TABLE public.day_lines;")
+# What each leaves for later: deleted rows are dead until VACUUM (autovacuum)
+# removes them and their index entries; an emptied partition or a dropped
+# table leaves nothing (the rejects, deleted in every case, still do).
+vacuum() { seconds "$1" "VACUUM etl.raw_orders, etl.rejects;"; }
+PURGE_VAC=$(vacuum purge_db)
+PURGE_V4_VAC=$(vacuum purge_v4_db)
+DELETE_VAC=$(vacuum delete_db)
+total() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
 
-printf '%-52s %10s %22s\n' "removing $LINES raw lines" "seconds" "seconds per million"
-printf '%-52s %10s %22s\n' "etl_purge, version 7 ids (a day's partition: TRUNCATE)" "$PURGE" "$(per_million "$PURGE")"
-printf '%-52s %10s %22s\n' "etl_purge, version 4 ids (partition 0: DELETE)" "$PURGE_V4" "$(per_million "$PURGE_V4")"
-printf '%-52s %10s %22s\n' "plain DELETE (raw lines and rejects)" "$DELETE" "$(per_million "$DELETE")"
-printf '%-52s %10s %22s\n' "DROP TABLE of the same lines (the floor)" "$DROP" "$(per_million "$DROP")"
+printf '%-52s %9s %9s %20s %8s\n' "removing $LINES raw lines" "seconds" "+ VACUUM" "per million, total" "WAL MB"
+printf '%-52s %9s %9s %20s %8s\n' "etl_purge, version 7 ids (a day's partition: TRUNCATE)" "$PURGE" "$PURGE_VAC" \
+    "$(per_million "$(total "$PURGE" "$PURGE_VAC")")" "$PURGE_WAL"
+printf '%-52s %9s %9s %20s %8s\n' "etl_purge, version 4 ids (partition 0: DELETE)" "$PURGE_V4" "$PURGE_V4_VAC" \
+    "$(per_million "$(total "$PURGE_V4" "$PURGE_V4_VAC")")" "$PURGE_V4_WAL"
+printf '%-52s %9s %9s %20s %8s\n' "plain DELETE (raw lines and rejects)" "$DELETE" "$DELETE_VAC" \
+    "$(per_million "$(total "$DELETE" "$DELETE_VAC")")" "$DELETE_WAL"
+printf '%-52s %9s %9s %20s %8s\n' "DROP TABLE of the same lines (the floor)" "$DROP" "-" "$(per_million "$DROP")" "-"
