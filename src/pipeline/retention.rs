@@ -194,21 +194,26 @@ fn delete_raw_lines(before: TimestampWithTimeZone, imports: &[Uuid]) -> Result<(
     Ok((lines, rejects))
 }
 
-/// How long to try for the lock of one partition: it is asked for without
-/// waiting in the queue (a waiting ACCESS EXCLUSIVE request would hold up
-/// every stage and loader behind it), every [`LOCK_RETRY`].
+/// How long to try for the locks of the partitions, all of them together:
+/// each is asked for without waiting in the queue (a waiting ACCESS
+/// EXCLUSIVE request would hold up every stage and loader behind it), again
+/// every [`LOCK_RETRY_MICROS`] while attempts are left. One budget for the
+/// purge, not one per partition: while it waits it holds the partitions it
+/// emptied already, and a loader that keeps 31 partitions read (an open
+/// transaction that read etl.raw_orders) made it wait 31 s.
 const LOCK_ATTEMPTS: u32 = 100;
 const LOCK_RETRY_MICROS: i64 = 10_000;
 
 /// Empties each partition of `whole` whose imports may all still go: takes
 /// it ACCESS EXCLUSIVE (never waiting in the lock queue: tried again for up
-/// to a second, then left to DELETE), reads what it holds after the lock,
+/// to a second in all, then left to DELETE), reads what it holds after the lock,
 /// records its imports as purged and truncates it. The imports of a
 /// partition it could not lock, or that now holds an import that must stay,
 /// go by DELETE. Returns (lines, rejects) removed.
 fn truncate_partitions(before: TimestampWithTimeZone, whole: WholePartitions) -> Result<(i64, i64), Error> {
     let (mut lines, mut rejects) = (0, 0);
     let mut left = Vec::new();
+    let mut attempts_left = LOCK_ATTEMPTS;
     for &partition in &whole.partitions {
         let imports: Vec<Uuid> = whole
             .imports
@@ -216,7 +221,7 @@ fn truncate_partitions(before: TimestampWithTimeZone, whole: WholePartitions) ->
             .filter(|id| raw_partitions::partition_of(id.as_bytes()) == partition)
             .copied()
             .collect();
-        match truncate_partition(before, partition, &imports)? {
+        match truncate_partition(before, partition, &imports, &mut attempts_left)? {
             Some((l, r)) => {
                 lines += l;
                 rejects += r;
@@ -230,11 +235,13 @@ fn truncate_partitions(before: TimestampWithTimeZone, whole: WholePartitions) ->
 }
 
 /// One partition: Some((lines, rejects)) once truncated, None if it was
-/// left (not locked in time, or holding an import that must stay).
+/// left (not locked in time, or holding an import that must stay). A retry
+/// of the lock spends one of `attempts_left`.
 fn truncate_partition(
     before: TimestampWithTimeZone,
     partition: u32,
     locked: &[Uuid],
+    attempts_left: &mut u32,
 ) -> Result<Option<(i64, i64)>, Error> {
     let name = raw_partitions::partition_name(partition);
     let oid = Sql::new().query(
@@ -243,18 +250,19 @@ fn truncate_partition(
         |rows| Ok(rows.first().get_one::<pg_sys::Oid>()?),
     )?;
     let oid = oid.ok_or_else(|| Error::Unexpected(format!("etl.{name} does not exist")))?;
-    let mut granted = false;
-    for _ in 0..LOCK_ATTEMPTS {
+    let granted = loop {
         // SAFETY: a lock on a relation of this database, inside a
         // transaction; held until it ends unless released below.
-        granted = unsafe { pg_sys::ConditionalLockRelationOid(oid, pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE) };
-        if granted {
-            break;
+        let granted =
+            unsafe { pg_sys::ConditionalLockRelationOid(oid, pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE) };
+        if granted || *attempts_left == 0 {
+            break granted;
         }
+        *attempts_left -= 1;
         // SAFETY: sleeps this backend; interrupts are checked after.
         unsafe { pg_sys::pg_usleep(LOCK_RETRY_MICROS) };
         pgrx::check_for_interrupts!();
-    }
+    };
     if !granted {
         return Ok(None);
     }

@@ -42,6 +42,11 @@ fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<O
     Ok(kept)
 }
 
+/// The types of `args`, as SPI asks them of a statement to prepare.
+fn param_types(args: &[DatumWithOid]) -> Vec<PgOid> {
+    args.iter().map(|arg| PgOid::from(arg.oid())).collect()
+}
+
 /// Executes statements through SPI and counts them.
 ///
 /// Every plan is prepared as a writing one (`prepare_mut`), so SPI runs each
@@ -152,6 +157,42 @@ impl Sql {
             let table = client.select(&*prepared, None, args)?;
             read(table)
         })
+    }
+
+    /// Runs a statement that reads the raw lines of one import (`WHERE
+    /// r.import_id = $1` on `etl.raw_orders`) as [`Sql::query`] does, but
+    /// planned for these arguments, its plan not kept. A kept plan turns
+    /// generic after five runs, and a generic plan over the partitioned
+    /// `etl.raw_orders` locks every one of its 32 partitions when it starts
+    /// (pruning happens later): a stage of today's import then waited for
+    /// any partition `etl_purge` had emptied and holds ACCESS EXCLUSIVE until
+    /// its caller commits, which may be never (services/raw_partitions.rs).
+    /// Planned with the import's id, the statement opens its one partition.
+    pub fn query_one_partition<R>(
+        &mut self,
+        sql: &str,
+        args: &[DatumWithOid],
+        read: impl FnOnce(SpiTupleTable<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.statements += 1;
+        Spi::connect_mut(|client| {
+            let prepared = client.prepare_mut(sql, &param_types(args))?;
+            let table = client.select(&prepared, None, args)?;
+            read(table)
+        })
+    }
+
+    /// [`Sql::open_cursor`] for a statement over the raw lines of one import,
+    /// planned for its arguments as [`Sql::query_one_partition`] (the portal
+    /// keeps a copy of the plan).
+    pub fn open_cursor_one_partition(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<Cursor, Error> {
+        self.statements += 1;
+        let name = Spi::connect_mut(|client| -> Result<String, Error> {
+            let prepared = client.prepare_mut(sql, &param_types(args))?;
+            let cursor = client.try_open_cursor(&prepared, args)?;
+            Ok(cursor.detach_into_name())
+        })?;
+        Ok(Cursor { name })
     }
 
     /// Opens a cursor that outlives this SPI connection, so that each batch
