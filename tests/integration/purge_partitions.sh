@@ -37,6 +37,10 @@
 #    partition's lock was tried for a second each, 31 s with every day
 #    purgeable, while the partitions emptied first stayed locked. The
 #    purge now tries for about a second in all.
+# 9. As 6, for loaders: etl_import_export looks for the caller's import of
+#    the same file by one statement that counted its lines in a subquery,
+#    planned over every partition: while an operator's purge held an
+#    emptied one, every loader's etl_import_export waited for it.
 . "$(dirname "$0")/lib.sh"
 test_dir DIR purge_partitions
 PORT=$(free_port)
@@ -288,4 +292,28 @@ expect_eq "the three days' lines went by DELETE, their partitions read by a load
 expect_true "the purge tried those three locks for about a second in all, not a second each: ${PURGE_SECONDS}s" \
     "$(awk -v s="$PURGE_SECONDS" 'BEGIN { if (s < 2.2) print "t" }')"
 wait $READER
+
+# 9. Day 51 finished; an operator's purge holds its emptied partition for
+#    8 s; a loader loads a file (twice: the second finds the first).
+load "v7(51, 1)" day51
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source = 'day51'" >/dev/null
+F51=$(filenode 51)
+q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "BEGIN" -c "SET ROLE etl_it_ops" \
+    -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" -c "SELECT pg_sleep(8)" -c "COMMIT" \
+    >"$DIR/held9.out" 2>&1 &
+HELD=$!
+sleep 1.5
+FILE=$(printf 'order_id,shop,customer_name,order_status,order_type,amount,ordered_at\nX1,shop 1,c,paid,sample,1.00,2026-03-01 10:00:00\nX2,shop 2,d,paid,bulk,2.00,2026-03-02 10:00:00\n' \
+    | od -An -v -tx1 | tr -d ' \n')
+START=$(date +%s.%N)
+LOADS=$(q $PORT -d live -c "SET ROLE etl_it_loader" -c "SET statement_timeout = '4s'" \
+    -c "SELECT lines || ' ' || reused FROM etl_import_export('\\x$FILE'::bytea, 'generic')" \
+    -c "SELECT lines || ' ' || reused FROM etl_import_export('\\x$FILE'::bytea, 'generic')" 2>&1 | tr '\n' ' ' | sed 's/ $//')
+LOAD_SECONDS=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+expect_eq "a loader loads a file, then finds it loaded, while a purge holds day 51's emptied partition: no wait (${LOAD_SECONDS}s)" \
+    "2 false 2 true" "$LOADS"
+wait $HELD
+expect_true "(that purge did empty day 51's partition as a whole)" \
+    "$(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(51)) <> $F51")"
 finish
