@@ -42,6 +42,35 @@ fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<O
     Ok(kept)
 }
 
+/// Runs `work` with `plan_cache_mode = force_custom_plan`, put back after it
+/// as a function's `SET` clause is (a GUC nest level: on an error the
+/// (sub)transaction's abort puts it back). A statement prepared in it is
+/// planned for its parameters' values, so a partitioned table's partitions
+/// are pruned while planning and only the ones left are locked.
+fn with_custom_plans<R>(work: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
+    // SAFETY: inside a transaction (every caller runs SQL through SPI); the
+    // name and value are NUL-terminated constants; a failure raises an
+    // ERROR, which pgrx turns into a Rust panic caught at the entry point.
+    let nest = unsafe {
+        let nest = pgrx::pg_sys::NewGUCNestLevel();
+        pgrx::pg_sys::set_config_option(
+            c"plan_cache_mode".as_ptr(),
+            c"force_custom_plan".as_ptr(),
+            pgrx::pg_sys::GucContext::PGC_USERSET,
+            pgrx::pg_sys::GucSource::PGC_S_SESSION,
+            pgrx::pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        nest
+    };
+    let result = work();
+    // SAFETY: pops the nest level made above (and any left inside it).
+    unsafe { pgrx::pg_sys::AtEOXact_GUC(true, nest) };
+    result
+}
+
 /// The types of `args`, as SPI asks them of a statement to prepare.
 fn param_types(args: &[DatumWithOid]) -> Vec<PgOid> {
     args.iter().map(|arg| PgOid::from(arg.oid())).collect()
@@ -167,7 +196,10 @@ impl Sql {
     /// (pruning happens later): a stage of today's import then waited for
     /// any partition `etl_purge` had emptied and holds ACCESS EXCLUSIVE until
     /// its caller commits, which may be never (services/raw_partitions.rs).
-    /// Planned with the import's id, the statement opens its one partition.
+    /// Planned with the import's id, the statement opens its one partition,
+    /// whatever `plan_cache_mode` the session has (a database owner's
+    /// `ALTER DATABASE ... SET plan_cache_mode = force_generic_plan` reaches
+    /// pg_cron's sessions): see [`with_custom_plans`].
     pub fn query_one_partition<R>(
         &mut self,
         sql: &str,
@@ -175,10 +207,12 @@ impl Sql {
         read: impl FnOnce(SpiTupleTable<'_>) -> Result<R, Error>,
     ) -> Result<R, Error> {
         self.statements += 1;
-        Spi::connect_mut(|client| {
-            let prepared = client.prepare_mut(sql, &param_types(args))?;
-            let table = client.select(&prepared, None, args)?;
-            read(table)
+        with_custom_plans(|| {
+            Spi::connect_mut(|client| {
+                let prepared = client.prepare_mut(sql, &param_types(args))?;
+                let table = client.select(&prepared, None, args)?;
+                read(table)
+            })
         })
     }
 
@@ -187,10 +221,13 @@ impl Sql {
     /// keeps a copy of the plan).
     pub fn open_cursor_one_partition(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<Cursor, Error> {
         self.statements += 1;
-        let name = Spi::connect_mut(|client| -> Result<String, Error> {
-            let prepared = client.prepare_mut(sql, &param_types(args))?;
-            let cursor = client.try_open_cursor(&prepared, args)?;
-            Ok(cursor.detach_into_name())
+        // The portal is planned when it opens; its fetches do not plan again.
+        let name = with_custom_plans(|| {
+            Spi::connect_mut(|client| -> Result<String, Error> {
+                let prepared = client.prepare_mut(sql, &param_types(args))?;
+                let cursor = client.try_open_cursor(&prepared, args)?;
+                Ok(cursor.detach_into_name())
+            })
         })?;
         Ok(Cursor { name })
     }
