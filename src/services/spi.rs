@@ -119,7 +119,9 @@ impl Sql {
     /// waits for the transactions adding its lines), and would not count
     /// it. PostgreSQL's foreign key checks read the same way
     /// (`ri_PerformCheck`). No row, or NULL, is 0. The plan is not kept:
-    /// for statements run once per call.
+    /// for statements run once per call; it is made for the arguments
+    /// ([`with_custom_plans`]), so a count of one import's raw lines (the
+    /// completion's) opens its one partition of etl.raw_orders.
     pub fn count_now(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<i64, Error> {
         self.statements += 1;
         let text = std::ffi::CString::new(sql).map_err(|_| Error::Unexpected("a statement holds a NUL byte".into()))?;
@@ -132,43 +134,45 @@ impl Sql {
                 None => (pgrx::pg_sys::Datum::from(0usize), b'n' as std::ffi::c_char),
             })
             .unzip();
-        Spi::connect_mut(|_client| {
-            // SAFETY: inside the SPI connection `connect_mut` opened; the
-            // arrays outlive the calls; errors PostgreSQL raises unwind
-            // through pgrx's guards. The plan and the result are in SPI's
-            // memory, freed when the connection ends.
-            unsafe {
-                use pgrx::pg_sys;
-                let plan = pg_sys::SPI_prepare(text.as_ptr(), nargs, types.as_mut_ptr());
-                if plan.is_null() {
-                    let code = pg_sys::SPI_result;
-                    return Err(Error::Unexpected(format!("SPI_prepare failed ({code})")));
+        with_custom_plans(|| {
+            Spi::connect_mut(|_client| {
+                // SAFETY: inside the SPI connection `connect_mut` opened; the
+                // arrays outlive the calls; errors PostgreSQL raises unwind
+                // through pgrx's guards. The plan and the result are in SPI's
+                // memory, freed when the connection ends.
+                unsafe {
+                    use pgrx::pg_sys;
+                    let plan = pg_sys::SPI_prepare(text.as_ptr(), nargs, types.as_mut_ptr());
+                    if plan.is_null() {
+                        let code = pg_sys::SPI_result;
+                        return Err(Error::Unexpected(format!("SPI_prepare failed ({code})")));
+                    }
+                    let status = pg_sys::SPI_execute_snapshot(
+                        plan,
+                        values.as_mut_ptr(),
+                        nulls.as_ptr(),
+                        pg_sys::GetLatestSnapshot(),
+                        std::ptr::null_mut(),
+                        false,
+                        false,
+                        1,
+                    );
+                    let table = pg_sys::SPI_tuptable;
+                    if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() {
+                        return Err(Error::Unexpected(format!("a count read with a new snapshot returned {status}")));
+                    }
+                    if pg_sys::SPI_processed == 0 {
+                        return Ok(0);
+                    }
+                    let tupdesc = (*table).tupdesc;
+                    if (*tupdesc).natts != 1 || pg_sys::SPI_gettypeid(tupdesc, 1) != pg_sys::INT8OID {
+                        return Err(Error::Unexpected("a count read with a new snapshot is not one bigint".into()));
+                    }
+                    let mut is_null = false;
+                    let datum = pg_sys::SPI_getbinval(*(*table).vals, tupdesc, 1, &mut is_null);
+                    Ok(if is_null { 0 } else { datum.value() as i64 })
                 }
-                let status = pg_sys::SPI_execute_snapshot(
-                    plan,
-                    values.as_mut_ptr(),
-                    nulls.as_ptr(),
-                    pg_sys::GetLatestSnapshot(),
-                    std::ptr::null_mut(),
-                    false,
-                    false,
-                    1,
-                );
-                let table = pg_sys::SPI_tuptable;
-                if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() {
-                    return Err(Error::Unexpected(format!("a count read with a new snapshot returned {status}")));
-                }
-                if pg_sys::SPI_processed == 0 {
-                    return Ok(0);
-                }
-                let tupdesc = (*table).tupdesc;
-                if (*tupdesc).natts != 1 || pg_sys::SPI_gettypeid(tupdesc, 1) != pg_sys::INT8OID {
-                    return Err(Error::Unexpected("a count read with a new snapshot is not one bigint".into()));
-                }
-                let mut is_null = false;
-                let datum = pg_sys::SPI_getbinval(*(*table).vals, tupdesc, 1, &mut is_null);
-                Ok(if is_null { 0 } else { datum.value() as i64 })
-            }
+            })
         })
     }
 
