@@ -41,8 +41,10 @@ pub struct Purged {
 /// Removes the history older than both `older_than` and its kind's
 /// `etl.retain_*` setting (before the earlier of now - `older_than` and
 /// now - the setting); a kind whose setting is off (-1) is kept.
-/// Returns one row per table, in a fixed order.
-pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
+/// Returns one row per table, in a fixed order. `by_superuser`: the caller
+/// is a superuser, who may empty the partitions new imports go to
+/// ([`Candidates::whole_partitions`]).
+pub fn purge(older_than: Option<Interval>, by_superuser: bool) -> Result<Vec<Purged>, Error> {
     let older_than = older_than.ok_or(Error::NullArgument("older_than"))?;
     let negative = Sql::new().query("SELECT $1 < interval '0'", &[older_than.into()], |rows| {
         Ok(rows.first().get_one::<bool>()?.unwrap_or(true))
@@ -79,7 +81,7 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
         let candidates = lock_candidates(before)?;
         // The imports of a partition that may go as a whole wait for the
         // end (truncate_partitions); the others go by DELETE now.
-        whole = candidates.whole_partitions();
+        whole = candidates.whole_partitions(by_superuser);
         let (later, now): (Vec<Uuid>, Vec<Uuid>) = candidates.locked.into_iter().partition(|id| whole.holds(id));
         whole.imports = later;
         (lines, rejects) = delete_raw_lines(before, &now)?;
@@ -140,13 +142,22 @@ impl Candidates {
     /// partitions only (partition 0, of the ids that are not version 7, mixes
     /// every day and goes by DELETE), and only in READ COMMITTED, where the
     /// statement that reads a partition after its lock sees all it holds.
-    fn whole_partitions(&self) -> WholePartitions {
+    ///
+    /// Unless a superuser purges, not the partitions the server's new ids
+    /// go to (yesterday's, today's and tomorrow's: [`raw_partitions::live`]):
+    /// an emptied partition stays locked until the caller commits, and an
+    /// operator who kept its transaction open (or called etl_purge beside a
+    /// pg_sleep) made every new import's lines wait for it, all day. Their
+    /// finished imports go by DELETE. (A superuser may lock any table
+    /// anyway; pg_cron's purge, as one, still empties them.)
+    fn whole_partitions(&self, by_superuser: bool) -> WholePartitions {
         if one_snapshot_per_transaction() {
             return WholePartitions::default();
         }
+        let live = if by_superuser { Vec::new() } else { raw_partitions::live() };
         let mut partitions: Vec<u32> =
             self.locked.iter().map(|id| raw_partitions::partition_of(id.as_bytes())).collect();
-        partitions.retain(|&p| p != 0 && !self.kept_in[p as usize]);
+        partitions.retain(|&p| p != 0 && !self.kept_in[p as usize] && !live.contains(&p));
         partitions.sort_unstable();
         partitions.dedup();
         WholePartitions { partitions, imports: Vec::new() }

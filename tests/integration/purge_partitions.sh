@@ -45,6 +45,13 @@
 #    emptied one, every loader's etl_import_export waited for it. With
 #    plan_cache_mode = force_generic_plan (the owner's ALTER DATABASE ...
 #    SET), the count of its lines made when it completes did too.
+# 10. The ring's slots of yesterday, today and tomorrow (UTC) are where the
+#    server's new ids go (etl_uuid_v7, etl_import_export), around midnight
+#    too. An operator's purge emptied tomorrow's slot (day 30's imports,
+#    finished) and kept its transaction open: after midnight every new
+#    import's lines waited for it, all day. An operator's purge deletes
+#    those slots' lines instead; a superuser's (pg_cron's) still empties
+#    them (a superuser may lock any table anyway).
 . "$(dirname "$0")/lib.sh"
 test_dir DIR purge_partitions
 PORT=$(free_port)
@@ -324,4 +331,36 @@ expect_eq "a loader loads a file, then finds it loaded, while a purge holds day 
 wait $HELD
 expect_true "(that purge did empty day 51's partition as a whole)" \
     "$(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(51)) <> $F51")"
+
+# 10. Day 30 (tomorrow's slot) and day 32 (yesterday's) finished.
+for d in 30 32; do load "v7($d, 1)" "day$d"; done
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source IN ('day30', 'day32')" >/dev/null
+F30=$(filenode 30)
+F32=$(filenode 32)
+q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "BEGIN" -c "SET ROLE etl_it_ops" \
+    -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" -c "SELECT pg_sleep(8)" -c "COMMIT" \
+    >"$DIR/held10.out" 2>&1 &
+HELD=$!
+sleep 1.5
+# After midnight: an import whose id the server made tomorrow.
+START=$(date +%s.%N)
+TOMORROW=$(q $PORT -d live -c "SET ROLE etl_it_loader" -c "SET statement_timeout = '4s'" \
+    -c "INSERT INTO etl.imports (import_id, source) VALUES (v7(-1, 1), 'tomorrow')" \
+    -c "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop) SELECT v7(-1, 1), n, 'T' || n, 'shop 1' FROM generate_series(1, 50) n" \
+    -c "SELECT count(*) FROM etl.raw_orders WHERE import_id = v7(-1, 1)" 2>&1 | tr '\n' ' ' | sed 's/ $//')
+TOMORROW_SECONDS=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+wait $HELD
+expect_eq "an operator's purge left tomorrow's and yesterday's slots (same files) and deleted days 30 and 32's lines" \
+    "400|true|true|0" \
+    "$(echo "$(head -1 "$DIR/held10.out")|$(q $PORT -d live -c "SELECT (pg_relation_filenode(day_partition(30)) = $F30) || '|' || (pg_relation_filenode(day_partition(32)) = $F32) || '|' || (SELECT count(*) FROM etl.raw_orders WHERE import_id IN (v7(30, 1), v7(32, 1)))")")"
+expect_eq "a new import's lines in tomorrow's slot while that purge was open: no wait (${TOMORROW_SECONDS}s)" "50" "$TOMORROW"
+# A superuser's purge empties yesterday's slot (day 63's import, finished).
+load "v7(63, 1)" day63
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '70 days' WHERE source = 'day63'" >/dev/null
+F63=$(filenode 63)
+expect_eq "a superuser's purge still empties yesterday's slot as a whole" "200 t" \
+    "$(q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" \
+         -c "SELECT pg_relation_filenode(day_partition(63)) <> $F63" | tr '\n' ' ' | sed 's/ $//')"
 finish
