@@ -42,27 +42,33 @@ fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<O
     Ok(kept)
 }
 
-/// Runs `work` with `plan_cache_mode = force_custom_plan`, put back after it
-/// as a function's `SET` clause is (a GUC nest level: on an error the
-/// (sub)transaction's abort puts it back). A statement prepared in it is
-/// planned for its parameters' values, so a partitioned table's partitions
-/// are pruned while planning and only the ones left are locked.
+/// Runs `work` with `plan_cache_mode = force_custom_plan` and
+/// `enable_partition_pruning = on`, put back after it as a function's `SET`
+/// clause is (a GUC nest level: on an error the (sub)transaction's abort puts
+/// them back). A statement prepared in it is planned for its parameters'
+/// values, and a partitioned table's partitions are pruned while planning:
+/// only the ones left are locked. (Both are user settings a database owner
+/// may set for the database, which pg_cron's and operators' sessions take.)
 fn with_custom_plans<R>(work: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
+    const SETTINGS: [(&std::ffi::CStr, &std::ffi::CStr); 2] =
+        [(c"plan_cache_mode", c"force_custom_plan"), (c"enable_partition_pruning", c"on")];
     // SAFETY: inside a transaction (every caller runs SQL through SPI); the
-    // name and value are NUL-terminated constants; a failure raises an
+    // names and values are NUL-terminated constants; a failure raises an
     // ERROR, which pgrx turns into a Rust panic caught at the entry point.
     let nest = unsafe {
         let nest = pgrx::pg_sys::NewGUCNestLevel();
-        pgrx::pg_sys::set_config_option(
-            c"plan_cache_mode".as_ptr(),
-            c"force_custom_plan".as_ptr(),
-            pgrx::pg_sys::GucContext::PGC_USERSET,
-            pgrx::pg_sys::GucSource::PGC_S_SESSION,
-            pgrx::pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
+        for (name, value) in SETTINGS {
+            pgrx::pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pgrx::pg_sys::GucContext::PGC_USERSET,
+                pgrx::pg_sys::GucSource::PGC_S_SESSION,
+                pgrx::pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
         nest
     };
     let result = work();
