@@ -249,7 +249,10 @@ fn etl_purge(
     'static,
     (name!(history, String), name!(removed, i64), name!(before, Option<pgrx::datum::TimestampWithTimeZone>)),
 > {
-    let purged = entry(|| pipeline::retention::purge(older_than));
+    // SAFETY: reads the current user (the caller: nothing switched yet) and
+    // its catalog row.
+    let by_superuser = unsafe { pgrx::pg_sys::superuser_arg(pgrx::pg_sys::GetUserId()) };
+    let purged = entry(|| pipeline::retention::purge(older_than, by_superuser));
     TableIterator::new(purged.into_iter().map(|p| (p.table.to_string(), p.removed, p.cutoff)).collect::<Vec<_>>())
 }
 

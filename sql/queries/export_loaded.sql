@@ -9,8 +9,11 @@
 --   function runs as its caller): an import someone else made with a
 --   forged hash is never handed back, not even to an operator.
 -- * A failed import does not count: loading again makes a new one.
-SELECT i.import_id,
-       (SELECT count(*) FROM etl.raw_orders r WHERE r.import_id = i.import_id) AS lines
+-- * It reads no raw line: its lines are counted by the next statement,
+--   planned for its id (exports/mod.rs, find_loaded). A count here, in a
+--   subquery over every partition of etl.raw_orders, locked all 32 when it
+--   started, and waited for any that etl_purge had emptied and still held.
+SELECT i.import_id
   FROM etl.imports i
  WHERE i.content_sha256 = $1::bytea
    AND i.export_profile = $2::text

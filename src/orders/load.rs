@@ -14,9 +14,11 @@ use crate::services::spi::{column_ordinals, Cursor, Sql};
 
 /// How many raw lines the import has (for its progress).
 pub fn count_raw_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, Error> {
-    sql.query("SELECT pg_catalog.count(*) FROM etl.raw_orders r WHERE r.import_id = $1", &[import_id.into()], |rows| {
-        Ok(rows.first().get_one::<i64>()?.unwrap_or(0))
-    })
+    sql.query_one_partition(
+        "SELECT pg_catalog.count(*) FROM etl.raw_orders r WHERE r.import_id = $1",
+        &[import_id.into()],
+        |rows| Ok(rows.first().get_one::<i64>()?.unwrap_or(0)),
+    )
 }
 
 /// The order an import's raw lines are read in. Either way every key's
@@ -57,7 +59,7 @@ impl LineOrder {
 /// numbered from 1, an upper bound of it otherwise. Two descents of the
 /// primary key, where a count reads every line.
 pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, Error> {
-    sql.query(include_str!("../../sql/queries/line_span.sql"), &[import_id.into()], |rows| {
+    sql.query_one_partition(include_str!("../../sql/queries/line_span.sql"), &[import_id.into()], |rows| {
         Ok(rows.first().get_one::<i64>()?.unwrap_or(0))
     })
 }
@@ -69,8 +71,10 @@ pub fn line_span(sql: &mut Sql, import_id: Uuid) -> Result<i64, Error> {
 /// unknown shop come last (they are rejected).
 pub fn open_raw_lines(sql: &mut Sql, import_id: Uuid, order: LineOrder) -> Result<Cursor, Error> {
     match order {
-        LineOrder::Newest => sql.open_cursor(include_str!("../../sql/queries/raw_lines.sql"), &[import_id.into()]),
-        LineOrder::ByShop => sql.open_cursor(
+        LineOrder::Newest => {
+            sql.open_cursor_one_partition(include_str!("../../sql/queries/raw_lines.sql"), &[import_id.into()])
+        }
+        LineOrder::ByShop => sql.open_cursor_one_partition(
             include_str!("../../sql/queries/raw_lines_by_shop.sql"),
             &[import_id.into(), TRIM_CHARS.into()],
         ),
@@ -107,7 +111,7 @@ pub fn count_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, Error
 /// newest first, each through the primary keys of etl.rejects and
 /// etl.raw_orders: the cost follows the rejected lines, not the import.
 pub fn open_rejected_lines(sql: &mut Sql, import_id: Uuid) -> Result<Cursor, Error> {
-    sql.open_cursor(include_str!("../../sql/queries/rejected_lines.sql"), &[import_id.into()])
+    sql.open_cursor_one_partition(include_str!("../../sql/queries/rejected_lines.sql"), &[import_id.into()])
 }
 
 pub fn fetch_rejected_lines(sql: &mut Sql, cursor: &Cursor, count: usize) -> Result<RejectedLines, Error> {

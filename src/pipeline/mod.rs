@@ -288,10 +288,16 @@ fn check_raw_lines_kept(import_id: Uuid) -> Result<(), Error> {
     if let Some(at) = raw_lines_purged_at(import_id)? {
         return Err(Error::RawLinesPurged { import_id: import_id.to_string(), purged_at: at.to_string() });
     }
-    // A purge may have emptied the import's partition as a whole since a
-    // REPEATABLE READ or SERIALIZABLE snapshot was taken: TRUNCATE is not
-    // MVCC-safe, so that snapshot would read no lines at all (a DELETE's
-    // rows it would still see). Read the record with a new snapshot.
+    check_not_purged_since_snapshot(import_id)
+}
+
+/// A purge may have emptied the import's partition as a whole since a
+/// REPEATABLE READ or SERIALIZABLE snapshot was taken: TRUNCATE is not
+/// MVCC-safe, so that snapshot would read no lines at all (a DELETE's rows
+/// it would still see). Reads the record with a new snapshot; every reader
+/// of one import's raw lines (a stage run, etl_quality) calls it after
+/// [`raw_lines_purged_at`] found none.
+pub fn check_not_purged_since_snapshot(import_id: Uuid) -> Result<(), Error> {
     if one_snapshot_per_transaction()
         && Sql::new().count_now(include_str!("../../sql/queries/raw_lines_purged_now.sql"), &[import_id.into()])? > 0
     {

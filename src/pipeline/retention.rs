@@ -41,8 +41,10 @@ pub struct Purged {
 /// Removes the history older than both `older_than` and its kind's
 /// `etl.retain_*` setting (before the earlier of now - `older_than` and
 /// now - the setting); a kind whose setting is off (-1) is kept.
-/// Returns one row per table, in a fixed order.
-pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
+/// Returns one row per table, in a fixed order. `by_superuser`: the caller
+/// is a superuser, who may empty the partitions new imports go to
+/// ([`Candidates::whole_partitions`]).
+pub fn purge(older_than: Option<Interval>, by_superuser: bool) -> Result<Vec<Purged>, Error> {
     let older_than = older_than.ok_or(Error::NullArgument("older_than"))?;
     let negative = Sql::new().query("SELECT $1 < interval '0'", &[older_than.into()], |rows| {
         Ok(rows.first().get_one::<bool>()?.unwrap_or(true))
@@ -79,7 +81,7 @@ pub fn purge(older_than: Option<Interval>) -> Result<Vec<Purged>, Error> {
         let candidates = lock_candidates(before)?;
         // The imports of a partition that may go as a whole wait for the
         // end (truncate_partitions); the others go by DELETE now.
-        whole = candidates.whole_partitions();
+        whole = candidates.whole_partitions(by_superuser);
         let (later, now): (Vec<Uuid>, Vec<Uuid>) = candidates.locked.into_iter().partition(|id| whole.holds(id));
         whole.imports = later;
         (lines, rejects) = delete_raw_lines(before, &now)?;
@@ -140,13 +142,22 @@ impl Candidates {
     /// partitions only (partition 0, of the ids that are not version 7, mixes
     /// every day and goes by DELETE), and only in READ COMMITTED, where the
     /// statement that reads a partition after its lock sees all it holds.
-    fn whole_partitions(&self) -> WholePartitions {
+    ///
+    /// Unless a superuser purges, not the partitions the server's new ids
+    /// go to (yesterday's, today's and tomorrow's: [`raw_partitions::live`]):
+    /// an emptied partition stays locked until the caller commits, and an
+    /// operator who kept its transaction open (or called etl_purge beside a
+    /// pg_sleep) made every new import's lines wait for it, all day. Their
+    /// finished imports go by DELETE. (A superuser may lock any table
+    /// anyway; pg_cron's purge, as one, still empties them.)
+    fn whole_partitions(&self, by_superuser: bool) -> WholePartitions {
         if one_snapshot_per_transaction() {
             return WholePartitions::default();
         }
+        let live = if by_superuser { Vec::new() } else { raw_partitions::live() };
         let mut partitions: Vec<u32> =
             self.locked.iter().map(|id| raw_partitions::partition_of(id.as_bytes())).collect();
-        partitions.retain(|&p| p != 0 && !self.kept_in[p as usize]);
+        partitions.retain(|&p| p != 0 && !self.kept_in[p as usize] && !live.contains(&p));
         partitions.sort_unstable();
         partitions.dedup();
         WholePartitions { partitions, imports: Vec::new() }
@@ -194,21 +205,26 @@ fn delete_raw_lines(before: TimestampWithTimeZone, imports: &[Uuid]) -> Result<(
     Ok((lines, rejects))
 }
 
-/// How long to try for the lock of one partition: it is asked for without
-/// waiting in the queue (a waiting ACCESS EXCLUSIVE request would hold up
-/// every stage and loader behind it), every [`LOCK_RETRY`].
+/// How long to try for the locks of the partitions, all of them together:
+/// each is asked for without waiting in the queue (a waiting ACCESS
+/// EXCLUSIVE request would hold up every stage and loader behind it), again
+/// every [`LOCK_RETRY_MICROS`] while attempts are left. One budget for the
+/// purge, not one per partition: while it waits it holds the partitions it
+/// emptied already, and a loader that keeps 31 partitions read (an open
+/// transaction that read etl.raw_orders) made it wait 31 s.
 const LOCK_ATTEMPTS: u32 = 100;
 const LOCK_RETRY_MICROS: i64 = 10_000;
 
 /// Empties each partition of `whole` whose imports may all still go: takes
 /// it ACCESS EXCLUSIVE (never waiting in the lock queue: tried again for up
-/// to a second, then left to DELETE), reads what it holds after the lock,
+/// to a second in all, then left to DELETE), reads what it holds after the lock,
 /// records its imports as purged and truncates it. The imports of a
 /// partition it could not lock, or that now holds an import that must stay,
 /// go by DELETE. Returns (lines, rejects) removed.
 fn truncate_partitions(before: TimestampWithTimeZone, whole: WholePartitions) -> Result<(i64, i64), Error> {
     let (mut lines, mut rejects) = (0, 0);
     let mut left = Vec::new();
+    let mut attempts_left = LOCK_ATTEMPTS;
     for &partition in &whole.partitions {
         let imports: Vec<Uuid> = whole
             .imports
@@ -216,7 +232,7 @@ fn truncate_partitions(before: TimestampWithTimeZone, whole: WholePartitions) ->
             .filter(|id| raw_partitions::partition_of(id.as_bytes()) == partition)
             .copied()
             .collect();
-        match truncate_partition(before, partition, &imports)? {
+        match truncate_partition(before, partition, &imports, &mut attempts_left)? {
             Some((l, r)) => {
                 lines += l;
                 rejects += r;
@@ -230,11 +246,13 @@ fn truncate_partitions(before: TimestampWithTimeZone, whole: WholePartitions) ->
 }
 
 /// One partition: Some((lines, rejects)) once truncated, None if it was
-/// left (not locked in time, or holding an import that must stay).
+/// left (not locked in time, or holding an import that must stay). A retry
+/// of the lock spends one of `attempts_left`.
 fn truncate_partition(
     before: TimestampWithTimeZone,
     partition: u32,
     locked: &[Uuid],
+    attempts_left: &mut u32,
 ) -> Result<Option<(i64, i64)>, Error> {
     let name = raw_partitions::partition_name(partition);
     let oid = Sql::new().query(
@@ -243,18 +261,19 @@ fn truncate_partition(
         |rows| Ok(rows.first().get_one::<pg_sys::Oid>()?),
     )?;
     let oid = oid.ok_or_else(|| Error::Unexpected(format!("etl.{name} does not exist")))?;
-    let mut granted = false;
-    for _ in 0..LOCK_ATTEMPTS {
+    let granted = loop {
         // SAFETY: a lock on a relation of this database, inside a
         // transaction; held until it ends unless released below.
-        granted = unsafe { pg_sys::ConditionalLockRelationOid(oid, pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE) };
-        if granted {
-            break;
+        let granted =
+            unsafe { pg_sys::ConditionalLockRelationOid(oid, pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE) };
+        if granted || *attempts_left == 0 {
+            break granted;
         }
+        *attempts_left -= 1;
         // SAFETY: sleeps this backend; interrupts are checked after.
         unsafe { pg_sys::pg_usleep(LOCK_RETRY_MICROS) };
         pgrx::check_for_interrupts!();
-    }
+    };
     if !granted {
         return Ok(None);
     }

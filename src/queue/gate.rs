@@ -150,20 +150,21 @@ pub struct Measured {
 /// The counts per shop and reason of a held run, by one statement, inside
 /// its subtransaction (before its rejects are rolled back).
 fn rejects_by_shop(import_id: Uuid) -> Result<serde_json::Value, Error> {
-    Sql::new().query(include_str!("../../sql/queries/gate_rejects_by_shop.sql"), &[import_id.into()], |rows| {
-        Ok(rows.first().get_one::<JsonB>()?.map(|j| j.0).unwrap_or_else(|| serde_json::json!([])))
-    })
+    Sql::new().query_one_partition(
+        include_str!("../../sql/queries/gate_rejects_by_shop.sql"),
+        &[import_id.into()],
+        |rows| Ok(rows.first().get_one::<JsonB>()?.map(|j| j.0).unwrap_or_else(|| serde_json::json!([]))),
+    )
 }
 
 /// The reject share of an import as its latest orders run left it, by one
 /// statement of index scans (inside the orders stage's subtransaction when
 /// it judges it).
 fn measure(import_id: Uuid, threshold: f64) -> Result<GateDetail, Error> {
-    let (lines, rejected, top_reason, top_lines) =
-        Sql::new().query(include_str!("../../sql/queries/gate_measure.sql"), &[import_id.into()], |rows| match rows
-            .into_iter()
-            .next()
-        {
+    let (lines, rejected, top_reason, top_lines) = Sql::new().query_one_partition(
+        include_str!("../../sql/queries/gate_measure.sql"),
+        &[import_id.into()],
+        |rows| match rows.into_iter().next() {
             Some(row) => Ok((
                 row.get::<i64>(1)?.unwrap_or(0),
                 row.get::<i64>(2)?.unwrap_or(0),
@@ -171,7 +172,8 @@ fn measure(import_id: Uuid, threshold: f64) -> Result<GateDetail, Error> {
                 row.get::<i64>(4)?.unwrap_or(0),
             )),
             None => Ok((0, 0, None, 0)),
-        })?;
+        },
+    )?;
     let reject_ratio = reject_share(lines, rejected);
     let reason = format!(
         "{rejected} of {lines} lines rejected ({:.1}%), above etl.max_reject_ratio = {threshold}{}",
@@ -448,6 +450,10 @@ pub fn quality(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Vec<Quality
     if let Some(at) = pipeline::raw_lines_purged_at(import_id)? {
         return Err(Error::QualityOfPurged { import_id: import_id.to_string(), purged_at: at.to_string() });
     }
+    // Nor a REPEATABLE READ snapshot older than a purge that emptied its
+    // partition: it would count no lines at all (a 40001, retried, meets the
+    // purge above).
+    pipeline::check_not_purged_since_snapshot(import_id)?;
     Sql::new().query(include_str!("../../sql/queries/quality.sql"), &[import_id.into(), compare_with.into()], |rows| {
         let mut out = Vec::new();
         for row in rows {

@@ -56,6 +56,21 @@ fn v7_day(id: &[u8; 16]) -> Option<u64> {
     Some(millis / MS_PER_DAY)
 }
 
+/// The partitions the server's new version 7 ids go to now (its clock, as
+/// `etl_uuid_v7` and `etl_import_export` make them): yesterday's, today's
+/// and tomorrow's (UTC), so that around midnight, and for a load that made
+/// its id just before it, the day on either side is counted too.
+pub fn live() -> Vec<u32> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    live_at(u64::try_from(now).unwrap_or(u64::MAX))
+}
+
+/// [`live`] at `now_ms` (milliseconds since 1970-01-01 UTC).
+fn live_at(now_ms: u64) -> Vec<u32> {
+    let day = now_ms / MS_PER_DAY;
+    [day.saturating_sub(1), day, day.saturating_add(1)].iter().map(|d| 1 + (d % RING_DAYS) as u32).collect()
+}
+
 /// The name of partition `remainder` (`etl.raw_orders_00` .. `_31`).
 pub fn partition_name(remainder: u32) -> String {
     format!("raw_orders_{remainder:02}")
@@ -187,6 +202,21 @@ mod tests {
             let h = u64::from(remainder).wrapping_sub(HASH_COMBINE_CONSTANT);
             assert_eq!(hash_combine64(0, h) % u64::from(PARTITIONS), u64::from(remainder));
         }
+    }
+
+    #[test]
+    fn live_partitions_are_those_of_yesterday_today_and_tomorrow() {
+        // 2026-12-07 00:00:00 UTC is day 20794; a second before midnight and
+        // just after it.
+        let start = 20_794u64 * MS_PER_DAY;
+        let slot = |day: u64| 1 + (day % 31) as u32;
+        assert_eq!(live_at(start), vec![slot(20_793), slot(20_794), slot(20_795)]);
+        assert_eq!(live_at(start - 1_000), vec![slot(20_792), slot(20_793), slot(20_794)]);
+        // The partition an id made now goes to is one of them.
+        let mut b = id("00000000-0000-7000-8000-000000000000");
+        b[..6].copy_from_slice(&(start + 5).to_be_bytes()[2..]);
+        assert!(live_at(start + 5).contains(&partition_of(&b)));
+        assert!(!live_at(start).contains(&0));
     }
 
     #[test]

@@ -42,6 +42,46 @@ fn plan(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid]) -> Result<Rc<O
     Ok(kept)
 }
 
+/// Runs `work` with `plan_cache_mode = force_custom_plan` and
+/// `enable_partition_pruning = on`, put back after it as a function's `SET`
+/// clause is (a GUC nest level: on an error the (sub)transaction's abort puts
+/// them back). A statement prepared in it is planned for its parameters'
+/// values, and a partitioned table's partitions are pruned while planning:
+/// only the ones left are locked. (Both are user settings a database owner
+/// may set for the database, which pg_cron's and operators' sessions take.)
+fn with_custom_plans<R>(work: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
+    const SETTINGS: [(&std::ffi::CStr, &std::ffi::CStr); 2] =
+        [(c"plan_cache_mode", c"force_custom_plan"), (c"enable_partition_pruning", c"on")];
+    // SAFETY: inside a transaction (every caller runs SQL through SPI); the
+    // names and values are NUL-terminated constants; a failure raises an
+    // ERROR, which pgrx turns into a Rust panic caught at the entry point.
+    let nest = unsafe {
+        let nest = pgrx::pg_sys::NewGUCNestLevel();
+        for (name, value) in SETTINGS {
+            pgrx::pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pgrx::pg_sys::GucContext::PGC_USERSET,
+                pgrx::pg_sys::GucSource::PGC_S_SESSION,
+                pgrx::pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
+        nest
+    };
+    let result = work();
+    // SAFETY: pops the nest level made above (and any left inside it).
+    unsafe { pgrx::pg_sys::AtEOXact_GUC(true, nest) };
+    result
+}
+
+/// The types of `args`, as SPI asks them of a statement to prepare.
+fn param_types(args: &[DatumWithOid]) -> Vec<PgOid> {
+    args.iter().map(|arg| PgOid::from(arg.oid())).collect()
+}
+
 /// Executes statements through SPI and counts them.
 ///
 /// Every plan is prepared as a writing one (`prepare_mut`), so SPI runs each
@@ -85,7 +125,9 @@ impl Sql {
     /// waits for the transactions adding its lines), and would not count
     /// it. PostgreSQL's foreign key checks read the same way
     /// (`ri_PerformCheck`). No row, or NULL, is 0. The plan is not kept:
-    /// for statements run once per call.
+    /// for statements run once per call; it is made for the arguments
+    /// ([`with_custom_plans`]), so a count of one import's raw lines (the
+    /// completion's) opens its one partition of etl.raw_orders.
     pub fn count_now(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<i64, Error> {
         self.statements += 1;
         let text = std::ffi::CString::new(sql).map_err(|_| Error::Unexpected("a statement holds a NUL byte".into()))?;
@@ -98,43 +140,45 @@ impl Sql {
                 None => (pgrx::pg_sys::Datum::from(0usize), b'n' as std::ffi::c_char),
             })
             .unzip();
-        Spi::connect_mut(|_client| {
-            // SAFETY: inside the SPI connection `connect_mut` opened; the
-            // arrays outlive the calls; errors PostgreSQL raises unwind
-            // through pgrx's guards. The plan and the result are in SPI's
-            // memory, freed when the connection ends.
-            unsafe {
-                use pgrx::pg_sys;
-                let plan = pg_sys::SPI_prepare(text.as_ptr(), nargs, types.as_mut_ptr());
-                if plan.is_null() {
-                    let code = pg_sys::SPI_result;
-                    return Err(Error::Unexpected(format!("SPI_prepare failed ({code})")));
+        with_custom_plans(|| {
+            Spi::connect_mut(|_client| {
+                // SAFETY: inside the SPI connection `connect_mut` opened; the
+                // arrays outlive the calls; errors PostgreSQL raises unwind
+                // through pgrx's guards. The plan and the result are in SPI's
+                // memory, freed when the connection ends.
+                unsafe {
+                    use pgrx::pg_sys;
+                    let plan = pg_sys::SPI_prepare(text.as_ptr(), nargs, types.as_mut_ptr());
+                    if plan.is_null() {
+                        let code = pg_sys::SPI_result;
+                        return Err(Error::Unexpected(format!("SPI_prepare failed ({code})")));
+                    }
+                    let status = pg_sys::SPI_execute_snapshot(
+                        plan,
+                        values.as_mut_ptr(),
+                        nulls.as_ptr(),
+                        pg_sys::GetLatestSnapshot(),
+                        std::ptr::null_mut(),
+                        false,
+                        false,
+                        1,
+                    );
+                    let table = pg_sys::SPI_tuptable;
+                    if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() {
+                        return Err(Error::Unexpected(format!("a count read with a new snapshot returned {status}")));
+                    }
+                    if pg_sys::SPI_processed == 0 {
+                        return Ok(0);
+                    }
+                    let tupdesc = (*table).tupdesc;
+                    if (*tupdesc).natts != 1 || pg_sys::SPI_gettypeid(tupdesc, 1) != pg_sys::INT8OID {
+                        return Err(Error::Unexpected("a count read with a new snapshot is not one bigint".into()));
+                    }
+                    let mut is_null = false;
+                    let datum = pg_sys::SPI_getbinval(*(*table).vals, tupdesc, 1, &mut is_null);
+                    Ok(if is_null { 0 } else { datum.value() as i64 })
                 }
-                let status = pg_sys::SPI_execute_snapshot(
-                    plan,
-                    values.as_mut_ptr(),
-                    nulls.as_ptr(),
-                    pg_sys::GetLatestSnapshot(),
-                    std::ptr::null_mut(),
-                    false,
-                    false,
-                    1,
-                );
-                let table = pg_sys::SPI_tuptable;
-                if status != pg_sys::SPI_OK_SELECT as i32 || table.is_null() {
-                    return Err(Error::Unexpected(format!("a count read with a new snapshot returned {status}")));
-                }
-                if pg_sys::SPI_processed == 0 {
-                    return Ok(0);
-                }
-                let tupdesc = (*table).tupdesc;
-                if (*tupdesc).natts != 1 || pg_sys::SPI_gettypeid(tupdesc, 1) != pg_sys::INT8OID {
-                    return Err(Error::Unexpected("a count read with a new snapshot is not one bigint".into()));
-                }
-                let mut is_null = false;
-                let datum = pg_sys::SPI_getbinval(*(*table).vals, tupdesc, 1, &mut is_null);
-                Ok(if is_null { 0 } else { datum.value() as i64 })
-            }
+            })
         })
     }
 
@@ -152,6 +196,50 @@ impl Sql {
             let table = client.select(&*prepared, None, args)?;
             read(table)
         })
+    }
+
+    /// Runs a statement that reads the raw lines of one import (`WHERE
+    /// r.import_id = $1` on `etl.raw_orders`) as [`Sql::query`] does, but
+    /// planned for these arguments, its plan not kept. A kept plan turns
+    /// generic after five runs, and a generic plan over the partitioned
+    /// `etl.raw_orders` locks every one of its 32 partitions when it starts
+    /// (pruning happens later): a stage of today's import then waited for
+    /// any partition `etl_purge` had emptied and holds ACCESS EXCLUSIVE until
+    /// its caller commits, which may be never (services/raw_partitions.rs).
+    /// Planned with the import's id, the statement opens its one partition,
+    /// whatever `plan_cache_mode` the session has (a database owner's
+    /// `ALTER DATABASE ... SET plan_cache_mode = force_generic_plan` reaches
+    /// pg_cron's sessions): see [`with_custom_plans`].
+    pub fn query_one_partition<R>(
+        &mut self,
+        sql: &str,
+        args: &[DatumWithOid],
+        read: impl FnOnce(SpiTupleTable<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.statements += 1;
+        with_custom_plans(|| {
+            Spi::connect_mut(|client| {
+                let prepared = client.prepare_mut(sql, &param_types(args))?;
+                let table = client.select(&prepared, None, args)?;
+                read(table)
+            })
+        })
+    }
+
+    /// [`Sql::open_cursor`] for a statement over the raw lines of one import,
+    /// planned for its arguments as [`Sql::query_one_partition`] (the portal
+    /// keeps a copy of the plan).
+    pub fn open_cursor_one_partition(&mut self, sql: &str, args: &[DatumWithOid]) -> Result<Cursor, Error> {
+        self.statements += 1;
+        // The portal is planned when it opens; its fetches do not plan again.
+        let name = with_custom_plans(|| {
+            Spi::connect_mut(|client| -> Result<String, Error> {
+                let prepared = client.prepare_mut(sql, &param_types(args))?;
+                let cursor = client.try_open_cursor(&prepared, args)?;
+                Ok(cursor.detach_into_name())
+            })
+        })?;
+        Ok(Cursor { name })
     }
 
     /// Opens a cursor that outlives this SPI connection, so that each batch

@@ -22,6 +22,37 @@
 # 4. A purge in a REPEATABLE READ transaction deletes, never truncates.
 # 5. While a purge that emptied a partition is not yet committed, a loader
 #    adds lines to today's import without waiting.
+# Attacks of a review (each failed before its fix):
+# 6. An operator's purge empties an old day's partition and keeps its
+#    transaction open: its ACCESS EXCLUSIVE lock is held until it commits.
+#    A session that had run a stage statement five times (the queue worker,
+#    any operator's session) planned it generic, over all 32 partitions,
+#    and every orders run then waited for that lock: the pipeline stalled
+#    for as long as the operator liked. Stages read their import's one
+#    partition (plans made for the import's id, whatever plan_cache_mode
+#    the session has: a database owner's ALTER DATABASE ... SET
+#    plan_cache_mode = force_generic_plan or enable_partition_pruning = off
+#    reaches pg_cron's sessions).
+# 7. etl_quality in a REPEATABLE READ transaction whose snapshot predates a
+#    purge that emptied the import's partition counted no lines: an empty
+#    answer, as of an import without lines. It is refused (40001).
+# 8. A loader keeps etl.raw_orders read (an open transaction): every
+#    partition's lock was tried for a second each, 31 s with every day
+#    purgeable, while the partitions emptied first stayed locked. The
+#    purge now tries for about a second in all.
+# 9. As 6, for loaders: etl_import_export looks for the caller's import of
+#    the same file by one statement that counted its lines in a subquery,
+#    planned over every partition: while an operator's purge held an
+#    emptied one, every loader's etl_import_export waited for it. With
+#    plan_cache_mode = force_generic_plan (the owner's ALTER DATABASE ...
+#    SET), the count of its lines made when it completes did too.
+# 10. The ring's slots of yesterday, today and tomorrow (UTC) are where the
+#    server's new ids go (etl_uuid_v7, etl_import_export), around midnight
+#    too. An operator's purge emptied tomorrow's slot (day 30's imports,
+#    finished) and kept its transaction open: after midnight every new
+#    import's lines waited for it, all day. An operator's purge deletes
+#    those slots' lines instead; a superuser's (pg_cron's) still empties
+#    them (a superuser may lock any table anyway).
 . "$(dirname "$0")/lib.sh"
 test_dir DIR purge_partitions
 PORT=$(free_port)
@@ -204,4 +235,135 @@ expect_true "a loader added 100 lines while the purge held day 45's emptied part
 expect_eq "that purge emptied day 45's partition as a whole" "200 t" \
     "$(echo "$(head -1 "$DIR/held.out") $(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(45)) <> $F45
                                                               AND pg_relation_size(day_partition(45)) = 0")")"
+
+# 6. Day 46 finished; eight of today's imports are loaded, then completed
+#    and run one after another in one session (its plans warm) while an
+#    operator's purge holds day 46's emptied partition for 10 s.
+for k in 1 2; do load "v7(46, $k)" "day46-$k"; done
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source LIKE 'day46-%'" >/dev/null
+for k in $(seq 10 19); do load "v7(0, $k)" "today-$k" pending; done
+F46=$(filenode 46)
+q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "BEGIN" -c "SET ROLE etl_it_ops" \
+    -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" -c "SELECT pg_sleep(10)" -c "COMMIT" \
+    >"$DIR/held6.out" 2>&1 &
+HELD=$!
+sleep 1.5
+{
+    echo "SET ROLE etl_it_loader;"
+    for k in $(seq 10 19); do echo "UPDATE etl.imports SET status = 'completed' WHERE import_id = v7(0, $k);"; done
+    echo "SET ROLE etl_it_ops; SET statement_timeout = '4s';"
+    for k in $(seq 10 17); do echo "SELECT stage || ' ' || rows_in FROM etl_orders(v7(0, $k));"; done
+    # What a database owner's ALTER DATABASE ... SET gives pg_cron's
+    # sessions: every plan generic, the first run's too.
+    echo "SET plan_cache_mode = force_generic_plan;"
+    echo "SELECT stage || ' ' || rows_in FROM etl_orders(v7(0, 18));"
+    echo "RESET plan_cache_mode; SET enable_partition_pruning = off;"
+    echo "SELECT stage || ' ' || rows_in FROM etl_orders(v7(0, 19));"
+} >"$DIR/stages6.sql"
+START=$(date +%s.%N)
+STAGES=$(q $PORT -d live -f "$DIR/stages6.sql" 2>&1 | sort | uniq -c | sed 's/^ *//' | tr '\n' ' ' | sed 's/ $//')
+STAGE_SECONDS=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+expect_eq "ten orders runs in one session (the ninth with plan_cache_mode = force_generic_plan, the tenth with enable_partition_pruning = off) while a purge holds day 46's emptied partition: none waits (${STAGE_SECONDS}s)" \
+    "10 orders 200" "$STAGES"
+wait $HELD
+expect_true "(that purge did empty day 46's partition as a whole)" \
+    "$(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(46)) <> $F46 AND pg_relation_size(day_partition(46)) = 0")"
+
+# 7. A REPEATABLE READ snapshot, then a purge empties day 47, then
+#    etl_quality of a day 47 import in that transaction.
+load "v7(47, 1)" day47
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source = 'day47'" >/dev/null
+F47=$(filenode 47)
+q $PORT -d live >"$DIR/rr7.out" 2>&1 <<'SQL' &
+SET ROLE etl_it_ops;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM etl.imports;
+SELECT pg_sleep(3);
+SELECT 'quality rows: ' || count(*) FROM etl_quality(v7(47, 1));
+COMMIT;
+SQL
+RR=$!
+sleep 1
+q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "SET ROLE etl_it_ops" -c "SELECT etl_purge('30 days')" >/dev/null
+wait $RR
+expect_true "(the purge emptied day 47's partition as a whole)" \
+    "$(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(47)) <> $F47")"
+expect_true "etl_quality with a snapshot older than the purge is refused (40001), not answered with no lines" \
+    "$(grep -q "after this transaction's snapshot was taken" "$DIR/rr7.out" && ! grep -q "quality rows" "$DIR/rr7.out" && echo t)"
+grep -v "^$" "$DIR/rr7.out" | sed 's/^/#   /' | head -3
+
+# 8. Days 48, 49 and 50 finished; a loader's open transaction has read
+#    etl.raw_orders (a lock on every partition) while the purge runs.
+for d in 48 49 50; do load "v7($d, 1)" "day$d"; done
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source IN ('day48', 'day49', 'day50')" >/dev/null
+q $PORT -d live -c "SET ROLE etl_it_loader" -c "BEGIN" -c "SELECT count(*) FROM etl.raw_orders" -c "SELECT pg_sleep(8)" -c "COMMIT" >/dev/null &
+READER=$!
+sleep 1
+START=$(date +%s.%N)
+PURGED=$(q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "SET ROLE etl_it_ops" \
+    -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'")
+PURGE_SECONDS=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+expect_eq "the three days' lines went by DELETE, their partitions read by a loader" 600 "$PURGED"
+expect_true "the purge tried those three locks for about a second in all, not a second each: ${PURGE_SECONDS}s" \
+    "$(awk -v s="$PURGE_SECONDS" 'BEGIN { if (s < 2.2) print "t" }')"
+wait $READER
+
+# 9. Day 51 finished; an operator's purge holds its emptied partition for
+#    8 s; a loader loads a file (twice: the second finds the first).
+load "v7(51, 1)" day51
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source = 'day51'" >/dev/null
+F51=$(filenode 51)
+q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "BEGIN" -c "SET ROLE etl_it_ops" \
+    -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" -c "SELECT pg_sleep(8)" -c "COMMIT" \
+    >"$DIR/held9.out" 2>&1 &
+HELD=$!
+sleep 1.5
+FILE=$(printf 'order_id,shop,customer_name,order_status,order_type,amount,ordered_at\nX1,shop 1,c,paid,sample,1.00,2026-03-01 10:00:00\nX2,shop 2,d,paid,bulk,2.00,2026-03-02 10:00:00\n' \
+    | od -An -v -tx1 | tr -d ' \n')
+START=$(date +%s.%N)
+LOADS=$(q $PORT -d live -c "SET ROLE etl_it_loader" -c "SET statement_timeout = '4s'" -c "SET plan_cache_mode = force_generic_plan" \
+    -c "SELECT lines || ' ' || reused FROM etl_import_export('\\x$FILE'::bytea, 'generic')" \
+    -c "SELECT lines || ' ' || reused FROM etl_import_export('\\x$FILE'::bytea, 'generic')" 2>&1 | tr '\n' ' ' | sed 's/ $//')
+LOAD_SECONDS=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+expect_eq "a loader loads a file, then finds it loaded, while a purge holds day 51's emptied partition: no wait (${LOAD_SECONDS}s)" \
+    "2 false 2 true" "$LOADS"
+wait $HELD
+expect_true "(that purge did empty day 51's partition as a whole)" \
+    "$(q $PORT -d live -c "SELECT pg_relation_filenode(day_partition(51)) <> $F51")"
+
+# 10. Day 30 (tomorrow's slot) and day 32 (yesterday's) finished.
+for d in 30 32; do load "v7($d, 1)" "day$d"; done
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '40 days' WHERE source IN ('day30', 'day32')" >/dev/null
+F30=$(filenode 30)
+F32=$(filenode 32)
+q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "BEGIN" -c "SET ROLE etl_it_ops" \
+    -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" -c "SELECT pg_sleep(8)" -c "COMMIT" \
+    >"$DIR/held10.out" 2>&1 &
+HELD=$!
+sleep 1.5
+# After midnight: an import whose id the server made tomorrow.
+START=$(date +%s.%N)
+TOMORROW=$(q $PORT -d live -c "SET ROLE etl_it_loader" -c "SET statement_timeout = '4s'" \
+    -c "INSERT INTO etl.imports (import_id, source) VALUES (v7(-1, 1), 'tomorrow')" \
+    -c "INSERT INTO etl.raw_orders (import_id, line_no, order_id, shop) SELECT v7(-1, 1), n, 'T' || n, 'shop 1' FROM generate_series(1, 50) n" \
+    -c "SELECT count(*) FROM etl.raw_orders WHERE import_id = v7(-1, 1)" 2>&1 | tr '\n' ' ' | sed 's/ $//')
+TOMORROW_SECONDS=$(awk -v a="$START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+wait $HELD
+expect_eq "an operator's purge left tomorrow's and yesterday's slots (same files) and deleted days 30 and 32's lines" \
+    "400|true|true|0" \
+    "$(echo "$(head -1 "$DIR/held10.out")|$(q $PORT -d live -c "SELECT (pg_relation_filenode(day_partition(30)) = $F30) || '|' || (pg_relation_filenode(day_partition(32)) = $F32) || '|' || (SELECT count(*) FROM etl.raw_orders WHERE import_id IN (v7(30, 1), v7(32, 1)))")")"
+expect_eq "a new import's lines in tomorrow's slot while that purge was open: no wait (${TOMORROW_SECONDS}s)" "50" "$TOMORROW"
+# A superuser's purge empties yesterday's slot (day 63's import, finished).
+load "v7(63, 1)" day63
+q $PORT -d live -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+q $PORT -d live -c "UPDATE etl.imports SET completed_at = completed_at - interval '70 days' WHERE source = 'day63'" >/dev/null
+F63=$(filenode 63)
+expect_eq "a superuser's purge still empties yesterday's slot as a whole" "200 t" \
+    "$(q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" \
+         -c "SELECT pg_relation_filenode(day_partition(63)) <> $F63" | tr '\n' ' ' | sed 's/ $//')"
 finish

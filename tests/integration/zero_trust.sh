@@ -567,6 +567,20 @@ expect_refused "loader lb deletes la's raw lines" "$(try lb appdb "DELETE FROM e
 expect_refused "loader lb marks la's import purged (so that it never runs again)" \
     "$(try lb appdb "INSERT INTO etl.purged_imports (import_id, raw_purged_at) VALUES ('$IC', now())")" "42501"
 expect_refused "loader lb reads etl.purged_imports" "$(try lb appdb "SELECT count(*) FROM etl.purged_imports")" "42501"
+# The partitions of etl.raw_orders (0.5.0): the runner's to empty, nobody
+# else's to read, empty or lock; the routing functions nobody's to call.
+for who in owner lb nobody; do
+    expect_refused "$who reads a partition of etl.raw_orders directly" \
+        "$(try $who appdb "SELECT count(*) FROM etl.raw_orders_05")" "42501"
+    expect_refused "$who truncates a partition of etl.raw_orders" "$(try $who appdb "TRUNCATE etl.raw_orders_05")" "42501"
+    expect_refused "$who calls the partition routing function" \
+        "$(try $who appdb "SELECT pg_catalog.etl_raw_orders_day_hash32(pg_catalog.gen_random_uuid())")" "42501"
+done
+expect_refused "an operator truncates a partition of etl.raw_orders" "$(try ops appdb "TRUNCATE etl.raw_orders_05")" "42501"
+expect_refused "an operator locks a partition of etl.raw_orders ACCESS EXCLUSIVE" \
+    "$(try ops appdb "BEGIN; LOCK TABLE etl.raw_orders_05 IN ACCESS EXCLUSIVE MODE; COMMIT")" "42501"
+expect_refused "loader lb locks etl.raw_orders ACCESS EXCLUSIVE" \
+    "$(try lb appdb "BEGIN; LOCK TABLE etl.raw_orders IN ACCESS EXCLUSIVE MODE; COMMIT")" "42501"
 # An operator's purge with the owner's plants on its search_path (and every
 # retention 0 for its role, as a superuser may set): it purges, nothing
 # planted runs.
