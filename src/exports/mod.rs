@@ -238,9 +238,32 @@ fn find_loaded(sql: &mut Sql, hash: &[u8], request: Request<'_>) -> Result<Optio
     let Some(import_id) = found else { return Ok(None) };
     let lines = match purged_lines(import_id)? {
         Some(lines) => lines,
-        None => count_lines(sql, import_id)?,
+        None => {
+            let counted = count_lines(sql, import_id)?;
+            // Read without the import's row lock: a purge that emptied its
+            // partition and committed while the count waited for it (or
+            // before an older REPEATABLE READ snapshot) left it no lines.
+            // Its record, read with a new snapshot, has them.
+            purged_lines_now(import_id)?.unwrap_or(counted)
+        }
     };
     Ok(Some(Loaded { import_id, lines, reused: true }))
+}
+
+/// As [`purged_lines`], with a snapshot taken now rather than the
+/// transaction's.
+fn purged_lines_now(import_id: Uuid) -> Result<Option<i64>, Error> {
+    as_runner(|| {
+        let mut sql = Sql::new();
+        if sql.count_now(include_str!("../../sql/queries/raw_lines_purged_now.sql"), &[import_id.into()])? == 0 {
+            return Ok(None);
+        }
+        sql.count_now(
+            "SELECT p.raw_lines FROM etl.purged_imports p WHERE p.import_id OPERATOR(pg_catalog.=) $1",
+            &[import_id.into()],
+        )
+        .map(Some)
+    })
 }
 
 /// The raw lines of the caller's import, read in its one partition (planned

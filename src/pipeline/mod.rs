@@ -291,6 +291,23 @@ fn check_raw_lines_kept(import_id: Uuid) -> Result<(), Error> {
     check_not_purged_since_snapshot(import_id)
 }
 
+/// After a read of one import's raw lines made without the import's row
+/// lock (etl_quality, etl_import_export's count): whether a purge removed
+/// them meanwhile, read with a new snapshot. A purge that emptied the
+/// import's partition and committed while the read waited for it left the
+/// read no lines; its record says so. Refuses with RawLinesPurged when this
+/// transaction's snapshot sees the record, else (an older REPEATABLE READ
+/// snapshot) with RawLinesPurgedSinceSnapshot (40001).
+pub fn check_not_purged_after_read(import_id: Uuid) -> Result<(), Error> {
+    if Sql::new().count_now(include_str!("../../sql/queries/raw_lines_purged_now.sql"), &[import_id.into()])? == 0 {
+        return Ok(());
+    }
+    match raw_lines_purged_at(import_id)? {
+        Some(at) => Err(Error::RawLinesPurged { import_id: import_id.to_string(), purged_at: at.to_string() }),
+        None => Err(Error::RawLinesPurgedSinceSnapshot(import_id.to_string())),
+    }
+}
+
 /// A purge may have emptied the import's partition as a whole since a
 /// REPEATABLE READ or SERIALIZABLE snapshot was taken: TRUNCATE is not
 /// MVCC-safe, so that snapshot would read no lines at all (a DELETE's rows

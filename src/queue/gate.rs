@@ -454,24 +454,37 @@ pub fn quality(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Vec<Quality
     // partition: it would count no lines at all (a 40001, retried, meets the
     // purge above).
     pipeline::check_not_purged_since_snapshot(import_id)?;
-    Sql::new().query(include_str!("../../sql/queries/quality.sql"), &[import_id.into(), compare_with.into()], |rows| {
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(QualityRow {
-                shop_id: row.get::<i64>(1)?,
-                shop_name: row.get::<String>(2)?,
-                reason: row.get::<String>(3)?,
-                lines: row.get::<i64>(4)?.unwrap_or(0),
-                rejected: row.get::<i64>(5)?.unwrap_or(0),
-                reject_ratio: row.get::<f64>(6)?.unwrap_or(0.0),
-                import_reject_ratio: row.get::<f64>(7)?.unwrap_or(0.0),
-                previous_imports: row.get::<i64>(8)?.unwrap_or(0),
-                previous_lines: row.get::<i64>(9)?.unwrap_or(0),
-                previous_reject_ratio: row.get::<f64>(10)?,
-            });
-        }
-        Ok(out)
-    })
+    let rows = Sql::new().query(
+        include_str!("../../sql/queries/quality.sql"),
+        &[import_id.into(), compare_with.into()],
+        |rows| {
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(QualityRow {
+                    shop_id: row.get::<i64>(1)?,
+                    shop_name: row.get::<String>(2)?,
+                    reason: row.get::<String>(3)?,
+                    lines: row.get::<i64>(4)?.unwrap_or(0),
+                    rejected: row.get::<i64>(5)?.unwrap_or(0),
+                    reject_ratio: row.get::<f64>(6)?.unwrap_or(0.0),
+                    import_reject_ratio: row.get::<f64>(7)?.unwrap_or(0.0),
+                    previous_imports: row.get::<i64>(8)?.unwrap_or(0),
+                    previous_lines: row.get::<i64>(9)?.unwrap_or(0),
+                    previous_reject_ratio: row.get::<f64>(10)?,
+                });
+            }
+            Ok(out)
+        },
+    )?;
+    // The checks above take no lock: a purge that emptied the import's
+    // partition and committed while quality.sql waited for that partition
+    // left it no lines to count. Its record, read with a new snapshot, says
+    // so (a stage run locks the import's row first instead).
+    pipeline::check_not_purged_after_read(import_id).map_err(|e| match e {
+        Error::RawLinesPurged { import_id, purged_at } => Error::QualityOfPurged { import_id, purged_at },
+        other => other,
+    })?;
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 # 4. A purge in a REPEATABLE READ transaction deletes, never truncates.
 # 5. While a purge that emptied a partition is not yet committed, a loader
 #    adds lines to today's import without waiting.
+# (11. at the end: readers without the import's row lock beside such a purge.)
 # Attacks of a review (each failed before its fix):
 # 6. An operator's purge empties an old day's partition and keeps its
 #    transaction open: its ACCESS EXCLUSIVE lock is held until it commits.
@@ -366,4 +367,57 @@ F63=$(filenode 63)
 expect_eq "a superuser's purge still empties yesterday's slot as a whole" "200 t" \
     "$(q $PORT -d live -c "SET etl.retain_raw_lines = 0" -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" \
          -c "SELECT pg_relation_filenode(day_partition(63)) <> $F63" | tr '\n' ' ' | sed 's/ $//')"
+
+# 11. Readers that take no row lock on the import (etl_quality; etl_import_export
+#     given a file it loaded before), beside a superuser's purge that empties
+#     their import's partition (today's: only the loader's export is in it, in a
+#     database of its own): one waiting for the partition while the purge holds
+#     it, then reading it after the commit; one with a REPEATABLE READ snapshot
+#     older than the purge. Each read the emptied partition as no lines: no
+#     rows, "0 lines". They must say the lines were purged (or their count).
+q $PORT -c "CREATE DATABASE late" >/dev/null
+q $PORT -d late -c "CREATE EXTENSION etl_ext" -c "INSERT INTO etl.shops (shop_name) VALUES ('shop 1'), ('shop 2')" >/dev/null
+export_file() { # ORDER_PREFIX: a three-line export, as hex
+    printf 'order_id,shop,customer_name,order_status,order_type,amount,ordered_at\n%s1,shop 1,c,paid,sample,1.00,2026-03-01 10:00:00\n%s2,shop 2,d,paid,bulk,2.00,2026-03-02 10:00:00\n%s3,shop 2,e,paid,bulk,3.00,2026-03-03 10:00:00\n' \
+        "$1" "$1" "$1" | od -An -v -tx1 | tr -d ' \n'
+}
+load_export() { # FILE: loaded by the loader, run by the operator, finished 40 days ago
+    q $PORT -d late -c "SET ROLE etl_it_loader" -c "SELECT etl_import_export('\\x$1'::bytea, 'generic')" >/dev/null
+    q $PORT -d late -c "SET ROLE etl_it_ops" -c "CALL etl_run_queue()" >/dev/null
+    q $PORT -d late -c "UPDATE etl.imports SET completed_at = now() - interval '40 days' WHERE status = 'completed'" >/dev/null
+}
+held_purge() { # OUT: a superuser's purge, its transaction kept open 3 s after it
+    q $PORT -d late -c "SET etl.retain_raw_lines = 0" -c "BEGIN" \
+        -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" -c "SELECT pg_sleep(3)" -c "COMMIT" \
+        >"$1" 2>&1
+}
+FILE_A=$(export_file A)
+load_export "$FILE_A"
+IMPORT_A=$(q $PORT -d late -c "SELECT import_id FROM etl.imports")
+held_purge "$DIR/held11a.out" &
+HELD=$!
+sleep 1
+QUALITY=$(q $PORT -d late -c "SET ROLE etl_it_ops" -c "SELECT count(*) FROM etl_quality('$IMPORT_A')" 2>&1 | head -1)
+wait $HELD
+expect_eq "11a. the purge emptied the export's partition (its 3 lines) while etl_quality waited for it" 3 \
+    "$(head -1 "$DIR/held11a.out")"
+expect_true "11a. ... and etl_quality then says the lines were purged, not 0 rows: [$QUALITY]" \
+    "$(echo "$QUALITY" | grep -q "were purged at" && echo t)"
+FILE_B=$(export_file B)
+load_export "$FILE_B"
+q $PORT -d late >"$DIR/rr11b.out" 2>&1 <<SQL &
+SET ROLE etl_it_loader;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM etl.imports;
+SELECT pg_sleep(3);
+SELECT lines || ' ' || reused FROM etl_import_export('\\x$FILE_B'::bytea, 'generic');
+COMMIT;
+SQL
+RR=$!
+sleep 0.5
+expect_eq "11b. a superuser's purge empties the second export's partition (3 lines)" 3 \
+    "$(q $PORT -d late -c "SET etl.retain_raw_lines = 0" -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'")"
+wait $RR
+expect_eq "11b. the loader's REPEATABLE READ load of that file, its snapshot older than the purge, finds it with its 3 lines, not 0" \
+    "3 true" "$(sed -n 3p "$DIR/rr11b.out")"
 finish
