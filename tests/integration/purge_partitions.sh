@@ -405,6 +405,8 @@ expect_true "11a. ... and etl_quality then says the lines were purged, not 0 row
     "$(echo "$QUALITY" | grep -q "were purged at" && echo t)"
 FILE_B=$(export_file B)
 load_export "$FILE_B"
+PART_LATE=$(q $PORT -d late -c "SELECT r.tableoid::regclass FROM etl.raw_orders r LIMIT 1")
+F_LATE=$(q $PORT -d late -c "SELECT pg_relation_filenode('$PART_LATE')")
 q $PORT -d late >"$DIR/rr11b.out" 2>&1 <<SQL &
 SET ROLE etl_it_loader;
 BEGIN ISOLATION LEVEL REPEATABLE READ;
@@ -415,8 +417,9 @@ COMMIT;
 SQL
 RR=$!
 sleep 0.5
-expect_eq "11b. a superuser's purge empties the second export's partition (3 lines)" 3 \
-    "$(q $PORT -d late -c "SET etl.retain_raw_lines = 0" -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'")"
+expect_eq "11b. a superuser's purge empties the second export's partition as a whole (3 lines, a new file)" "3 t" \
+    "$(q $PORT -d late -c "SET etl.retain_raw_lines = 0" -c "SELECT removed FROM etl_purge('30 days') WHERE history = 'etl.raw_orders'" \
+         -c "SELECT pg_relation_filenode('$PART_LATE') <> $F_LATE" | tr '\n' ' ' | sed 's/ $//')"
 wait $RR
 expect_eq "11b. the loader's REPEATABLE READ load of that file, its snapshot older than the purge, finds it with its 3 lines, not 0" \
     "3 true" "$(sed -n 3p "$DIR/rr11b.out")"
