@@ -1,6 +1,6 @@
 -- Whether an import's raw lines were purged, read with a snapshot taken now
 -- (pipeline/mod.rs, check_raw_lines_kept and check_not_purged_after_read;
--- exports/mod.rs, purged_lines_now: Sql::count_now). $1 = the import.
+-- exports/mod.rs, purged_lines: Sql::count_now). $1 = the import.
 -- Returns 1 when they were, else 0.
 --
 -- Rules it enforces (docs/semantics.md 13.5):

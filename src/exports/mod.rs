@@ -236,23 +236,21 @@ fn find_loaded(sql: &mut Sql, hash: &[u8], request: Request<'_>) -> Result<Optio
         Ok(Some(row.get::<Uuid>(id)?.ok_or_else(|| Error::Unexpected("an import without an id".into()))?))
     })?;
     let Some(import_id) = found else { return Ok(None) };
-    let lines = match purged_lines(import_id)? {
-        Some(lines) => lines,
-        None => {
-            let counted = count_lines(sql, import_id)?;
-            // Read without the import's row lock: a purge that emptied its
-            // partition and committed while the count waited for it (or
-            // before an older REPEATABLE READ snapshot) left it no lines.
-            // Its record, read with a new snapshot, has them.
-            purged_lines_now(import_id)?.unwrap_or(counted)
-        }
-    };
+    // Counted without the import's row lock: a purge that emptied its
+    // partition before the count (or committed while the count waited for
+    // it, or before an older REPEATABLE READ snapshot) left it no lines. Its
+    // record, read afterwards with a new snapshot, has them.
+    let counted = count_lines(sql, import_id)?;
+    let lines = purged_lines(import_id)?.unwrap_or(counted);
     Ok(Some(Loaded { import_id, lines, reused: true }))
 }
 
-/// As [`purged_lines`], with a snapshot taken now rather than the
-/// transaction's.
-fn purged_lines_now(import_id: Uuid) -> Result<Option<i64>, Error> {
+/// The raw lines an import had when `etl_purge` removed them (None: not
+/// purged), read with a snapshot taken now rather than the transaction's.
+/// The import is the caller's (found by `find_loaded` as the caller), but
+/// `etl.purged_imports` is not granted to loaders: it is read as the
+/// runner, this one row only.
+fn purged_lines(import_id: Uuid) -> Result<Option<i64>, Error> {
     as_runner(|| {
         let mut sql = Sql::new();
         if sql.count_now(include_str!("../../sql/queries/raw_lines_purged_now.sql"), &[import_id.into()])? == 0 {
@@ -275,23 +273,6 @@ fn count_lines(sql: &mut Sql, import_id: Uuid) -> Result<i64, Error> {
         &[import_id.into()],
         |rows| Ok(rows.first().get_one::<i64>()?.unwrap_or(0)),
     )
-}
-
-/// The raw lines an import had when `etl_purge` removed them (None: not
-/// purged). The import is the caller's (found by `find_loaded` as the
-/// caller), but `etl.purged_imports` is not granted to loaders: it is read
-/// as the runner, this one row only.
-fn purged_lines(import_id: Uuid) -> Result<Option<i64>, Error> {
-    as_runner(|| {
-        Sql::new().query(
-            "SELECT p.raw_lines FROM etl.purged_imports p WHERE p.import_id = $1 AND p.raw_purged_at IS NOT NULL",
-            &[import_id.into()],
-            |rows| match rows.into_iter().next() {
-                Some(row) => Ok(row.get::<i64>(1)?),
-                None => Ok(None),
-            },
-        )
-    })
 }
 
 /// The new import and the batch of lines not yet written.

@@ -311,10 +311,10 @@ pub fn check_not_purged_after_read(import_id: Uuid) -> Result<(), Error> {
 /// A purge may have emptied the import's partition as a whole since a
 /// REPEATABLE READ or SERIALIZABLE snapshot was taken: TRUNCATE is not
 /// MVCC-safe, so that snapshot would read no lines at all (a DELETE's rows
-/// it would still see). Reads the record with a new snapshot; every reader
-/// of one import's raw lines (a stage run, etl_quality) calls it after
-/// [`raw_lines_purged_at`] found none.
-pub fn check_not_purged_since_snapshot(import_id: Uuid) -> Result<(), Error> {
+/// it would still see). Reads the record with a new snapshot; a stage run
+/// calls it after [`raw_lines_purged_at`] found none (readers without the
+/// row lock check after their read: [`check_not_purged_after_read`]).
+fn check_not_purged_since_snapshot(import_id: Uuid) -> Result<(), Error> {
     if one_snapshot_per_transaction()
         && Sql::new().count_now(include_str!("../../sql/queries/raw_lines_purged_now.sql"), &[import_id.into()])? > 0
     {

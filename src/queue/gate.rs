@@ -445,15 +445,6 @@ pub fn quality(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Vec<Quality
         // loader learns nothing of other loaders' imports.
         (false, _) => return Err(Error::NotVisible(import_id.to_string())),
     };
-    // Its raw lines and rejects gone, there is nothing to count: an empty
-    // answer would read as an import without lines.
-    if let Some(at) = pipeline::raw_lines_purged_at(import_id)? {
-        return Err(Error::QualityOfPurged { import_id: import_id.to_string(), purged_at: at.to_string() });
-    }
-    // Nor a REPEATABLE READ snapshot older than a purge that emptied its
-    // partition: it would count no lines at all (a 40001, retried, meets the
-    // purge above).
-    pipeline::check_not_purged_since_snapshot(import_id)?;
     let rows = Sql::new().query(
         include_str!("../../sql/queries/quality.sql"),
         &[import_id.into(), compare_with.into()],
@@ -476,10 +467,12 @@ pub fn quality(import_id: Uuid, caller: pgrx::pg_sys::Oid) -> Result<Vec<Quality
             Ok(out)
         },
     )?;
-    // The checks above take no lock: a purge that emptied the import's
-    // partition and committed while quality.sql waited for that partition
-    // left it no lines to count. Its record, read with a new snapshot, says
-    // so (a stage run locks the import's row first instead).
+    // Its raw lines and rejects gone, there was nothing to count: an empty
+    // answer would read as an import without lines. The read takes no row
+    // lock (a stage run locks the import's row first instead), so the purge
+    // record is read after it, with a new snapshot: it also sees a purge that
+    // emptied the import's partition and committed while quality.sql waited
+    // for that partition, or after an older REPEATABLE READ snapshot (40001).
     pipeline::check_not_purged_after_read(import_id).map_err(|e| match e {
         Error::RawLinesPurged { import_id, purged_at } => Error::QualityOfPurged { import_id, purged_at },
         other => other,
